@@ -1,0 +1,19 @@
+//! SeaORM entities of the Pulse OTA tables.
+//!
+//! `generated/` is the output of `scripts/regenerate-entities` (sea-orm-cli
+//! run against the schema our migrations create on PostgreSQL) and is never
+//! edited by hand. What the generator cannot know lives beside it:
+//! - [`device_link`]: the relation between a status row and its device, over
+//!   `(tenant_id, device_id)`, which the platform does not back with a
+//!   foreign key;
+//! - [`status`]: typed forms of the values the CHECK constraints allow.
+//!
+//! The crate enables no database driver and no async runtime; application
+//! code chooses those through its own `sea-orm` features.
+
+mod generated;
+
+pub mod device_link;
+pub mod status;
+
+pub use generated::*;
