@@ -1,1 +1,339 @@
+//! Shared harness of the cross-backend tests.
+//!
+//! Every test case runs once per backend (`backend_tests!`), each run in a
+//! database of its own that is created for it and dropped afterwards, so the
+//! cases run in parallel. SQLite always runs. PostgreSQL and MariaDB run when
+//! their server answers; otherwise the case is skipped with a line on the
+//! terminal, except under `CI=true` (or `OTA_SEED_REQUIRE_BACKENDS=1`),
+//! where a missing server fails the case.
+//!
+//! Server addresses: `OTA_SEED_TEST_POSTGRES` (default
+//! `postgres://postgres@127.0.0.1:5432`) and `OTA_SEED_TEST_MYSQL` (default
+//! `mysql://root@127.0.0.1:3306`), both without a database name.
 
+use std::future::Future;
+use std::io::Write as _;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+pub use anyhow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+            Backend::MySql => "MariaDB/MySQL",
+        }
+    }
+
+    pub fn db_backend(self) -> DbBackend {
+        match self {
+            Backend::Sqlite => DbBackend::Sqlite,
+            Backend::Postgres => DbBackend::Postgres,
+            Backend::MySql => DbBackend::MySql,
+        }
+    }
+
+    fn server_url(self) -> Option<String> {
+        let (var, default) = match self {
+            Backend::Sqlite => return None,
+            Backend::Postgres => (
+                "OTA_SEED_TEST_POSTGRES",
+                "postgres://postgres@127.0.0.1:5432",
+            ),
+            Backend::MySql => ("OTA_SEED_TEST_MYSQL", "mysql://root@127.0.0.1:3306"),
+        };
+        Some(
+            std::env::var(var)
+                .unwrap_or_else(|_| default.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+        )
+    }
+
+    /// Whether the server's port answers (checked once per test binary).
+    fn reachable(self) -> bool {
+        static PG: OnceLock<bool> = OnceLock::new();
+        static MY: OnceLock<bool> = OnceLock::new();
+        let cell = match self {
+            Backend::Sqlite => return true,
+            Backend::Postgres => &PG,
+            Backend::MySql => &MY,
+        };
+        *cell.get_or_init(|| {
+            let Some(url) = self.server_url() else {
+                return false;
+            };
+            let host_port = url
+                .rsplit('@')
+                .next()
+                .unwrap_or(&url)
+                .trim_start_matches("postgres://")
+                .trim_start_matches("mysql://");
+            host_port
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .is_some_and(|addr| {
+                    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+                })
+        })
+    }
+}
+
+fn backends_required() -> bool {
+    let set = |var: &str| std::env::var(var).is_ok_and(|v| v == "true" || v == "1");
+    set("CI") || set("OTA_SEED_REQUIRE_BACKENDS")
+}
+
+/// Says once per backend and test binary, on the terminal itself (test
+/// output capture does not hide it), that a backend's cases were skipped.
+fn announce_skip(backend: Backend) {
+    static PG: OnceLock<()> = OnceLock::new();
+    static MY: OnceLock<()> = OnceLock::new();
+    let cell = if backend == Backend::Postgres {
+        &PG
+    } else {
+        &MY
+    };
+    cell.get_or_init(|| {
+        let exe = std::env::current_exe().ok();
+        let binary = exe
+            .as_ref()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED {} cases of {binary}: no server at {} (set CI=true to make this a failure)",
+            backend.name(),
+            backend.server_url().unwrap_or_default(),
+        );
+    });
+}
+
+/// One test's own database.
+pub struct TestDb {
+    pub backend: Backend,
+    /// URL of this test's database (pass it to the seeder as DATABASE_URL).
+    pub url: String,
+    /// A scratch directory: the SQLite file lives here, and it is a working
+    /// directory for seeder processes.
+    pub dir: tempfile::TempDir,
+    server: ServerDatabase,
+}
+
+/// Where a server-side test database lives, to drop it after the case.
+#[derive(Clone)]
+struct ServerDatabase {
+    backend: Backend,
+    admin_url: Option<String>,
+    name: String,
+}
+
+impl ServerDatabase {
+    async fn drop_database(&self) -> anyhow::Result<()> {
+        let Some(admin) = &self.admin_url else {
+            return Ok(());
+        };
+        let db = Database::connect(admin).await?;
+        let sql = match self.backend {
+            Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            _ => format!("DROP DATABASE IF EXISTS {}", self.name),
+        };
+        db.execute_unprepared(&sql).await?;
+        db.close().await?;
+        Ok(())
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    async fn create(backend: Backend) -> anyhow::Result<TestDb> {
+        let dir = tempfile::tempdir()?;
+        let name = format!(
+            "ota_seed_t{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .subsec_nanos()
+        );
+        let (url, admin_url) = match backend {
+            Backend::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("test.sqlite").display()
+                ),
+                None,
+            ),
+            Backend::Postgres | Backend::MySql => {
+                let server = backend.server_url().unwrap_or_default();
+                let admin = if backend == Backend::Postgres {
+                    format!("{server}/postgres")
+                } else {
+                    server.clone()
+                };
+                let db = Database::connect(&admin).await?;
+                db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                db.close().await?;
+                (format!("{server}/{name}"), Some(admin))
+            }
+        };
+        let server = ServerDatabase {
+            backend,
+            admin_url,
+            name,
+        };
+        Ok(TestDb {
+            backend,
+            url,
+            dir,
+            server,
+        })
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<DatabaseConnection> {
+        Ok(Database::connect(&self.url).await?)
+    }
+
+    /// Applies our migrations to this database.
+    pub async fn migrate(&self) -> anyhow::Result<DatabaseConnection> {
+        use migration::MigratorTrait;
+        let db = self.connect().await?;
+        migration::Migrator::up(&db, None).await?;
+        Ok(db)
+    }
+
+    /// Runs the seeder binary against this database, in the scratch directory.
+    pub fn seeder(&self, args: &[&str]) -> Output {
+        run_seeder(args, &[("DATABASE_URL", &self.url)], self.dir.path())
+    }
+}
+
+/// Runs one test case against one backend: creates the database, runs the
+/// case, drops the database whether the case passed or not.
+pub async fn run_case<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if !backend.reachable() {
+        if backends_required() {
+            panic!(
+                "{} is required (CI=true) but no server answers at {}",
+                backend.name(),
+                backend.server_url().unwrap_or_default()
+            );
+        }
+        announce_skip(backend);
+        return;
+    }
+    let db = TestDb::create(backend)
+        .await
+        .unwrap_or_else(|e| panic!("could not create a {} test database: {e:#}", backend.name()));
+    let server = db.server.clone();
+    let outcome = AssertUnwindSafe(case(db)).catch_unwind().await;
+    if let Err(e) = server.drop_database().await {
+        eprintln!(
+            "warning: could not drop test database {}: {e:#}",
+            server.name
+        );
+    }
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{} case failed: {e:?}", backend.name()),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Declares `async fn case(db: TestDb) -> anyhow::Result<()>` functions as
+/// tests, one per backend: `case::sqlite`, `case::postgres`, `case::mysql`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($case:ident),+ $(,)?) => {
+        $(
+            mod $case {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    $crate::run_case($crate::Backend::Sqlite, super::$case).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::run_case($crate::Backend::Postgres, super::$case).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    $crate::run_case($crate::Backend::MySql, super::$case).await
+                }
+            }
+        )+
+    };
+}
+
+/// Path of the `seeder` binary, built once per test binary with the same
+/// profile as the tests (a no-op when `cargo test --workspace` built it).
+pub fn seeder_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        // target/<profile>/deps/<test> -> target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("test binary lives in target/<profile>/deps")
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "seeder", "--bin", "seeder"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build for the seeder");
+        assert!(status.success(), "building the seeder binary failed");
+        profile_dir.join(format!("seeder{}", std::env::consts::EXE_SUFFIX))
+    })
+    .clone()
+}
+
+/// Runs the seeder with exactly the given environment additions (the
+/// caller's DATABASE_URL is removed) in `cwd`.
+pub fn run_seeder(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) -> Output {
+    let mut cmd = Command::new(seeder_bin());
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the seeder binary")
+}
+
+/// stdout and stderr of a finished process, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

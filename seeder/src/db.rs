@@ -1,0 +1,248 @@
+//! Which database to open, opening it, and bringing its schema up to date.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
+use url::Url;
+
+use crate::error::{SeedError, scrub};
+
+/// File used when no database is named.
+pub const DEFAULT_SQLITE_FILE: &str = "ota-seed.sqlite";
+
+/// A database named by URL (or the default SQLite file).
+#[derive(Debug, Clone)]
+pub struct DatabaseTarget {
+    url: String,
+    /// The URL with any password replaced by `***`: the only form printed.
+    pub display: String,
+    pub backend: DbBackend,
+    password: Option<String>,
+    /// The SQLite file, when the target is one.
+    pub sqlite_file: Option<PathBuf>,
+}
+
+impl DatabaseTarget {
+    /// The embedded SQLite file `ota-seed.sqlite` in `dir`.
+    pub fn default_sqlite(dir: &Path) -> DatabaseTarget {
+        let path = dir.join(DEFAULT_SQLITE_FILE);
+        DatabaseTarget {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            display: path.display().to_string(),
+            backend: DbBackend::Sqlite,
+            password: None,
+            sqlite_file: Some(path),
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<DatabaseTarget, SeedError> {
+        let parsed = Url::parse(raw).map_err(|e| SeedError::BadUrl {
+            url: redact_unparsed(raw),
+            reason: format!("{e} (expected e.g. postgres://user@localhost/db, mysql://root@localhost/db or sqlite://path/to/file.sqlite)"),
+        })?;
+        let password = parsed.password().map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+        let mut shown = parsed.clone();
+        if parsed.password().is_some() {
+            // Cannot fail for URLs that already carry a password.
+            let _ = shown.set_password(Some("***"));
+        }
+        let display = shown.to_string();
+        let backend = match parsed.scheme() {
+            "postgres" | "postgresql" => DbBackend::Postgres,
+            "mysql" | "mariadb" => DbBackend::MySql,
+            "sqlite" => DbBackend::Sqlite,
+            other => {
+                return Err(SeedError::BadUrl {
+                    url: display,
+                    reason: format!(
+                        "unsupported scheme {other:?}; use postgres://, mysql:// or sqlite://"
+                    ),
+                });
+            }
+        };
+        let mut url = raw.to_owned();
+        if parsed.scheme() == "mariadb" {
+            url = format!("mysql{}", &raw["mariadb".len()..]);
+        }
+        let sqlite_file = (backend == DbBackend::Sqlite).then(|| {
+            let rest = raw.trim_start_matches("sqlite:").trim_start_matches("//");
+            PathBuf::from(rest.split('?').next().unwrap_or(rest))
+        });
+        Ok(DatabaseTarget {
+            url,
+            display,
+            backend,
+            password,
+            sqlite_file,
+        })
+    }
+
+    /// The password, to scrub from any message that might echo it.
+    pub fn secret(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    pub async fn connect(&self, timeout: Duration) -> Result<DatabaseConnection, SeedError> {
+        let mut options = ConnectOptions::new(self.url.clone());
+        options
+            .connect_timeout(timeout)
+            .acquire_timeout(timeout)
+            .sqlx_logging(false);
+        if self.backend == DbBackend::Sqlite {
+            // One writer at a time is all SQLite allows; a single connection
+            // makes that explicit and keeps IMMEDIATE transactions simple.
+            options.max_connections(1);
+        } else {
+            options.max_connections(2);
+        }
+        let connect = Database::connect(options);
+        let db = match tokio::time::timeout(timeout + Duration::from_secs(1), connect).await {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => return Err(self.connect_error(&e.to_string())),
+            Err(_) => {
+                return Err(self.connect_error(&format!(
+                    "no answer within {} s (is the server running and reachable?)",
+                    timeout.as_secs()
+                )));
+            }
+        };
+        // A pool connects lazily on some backends: make sure one answers now.
+        if let Err(e) = db.execute_unprepared("SELECT 1").await {
+            return Err(self.connect_error(&e.to_string()));
+        }
+        Ok(db)
+    }
+
+    fn connect_error(&self, reason: &str) -> SeedError {
+        let mut reason = scrub(reason, self.secret());
+        if self.backend == DbBackend::Sqlite && reason.contains("unable to open database file") {
+            reason.push_str(" (does the directory exist and is it writable?)");
+        }
+        SeedError::Connect {
+            target: self.display.clone(),
+            reason,
+        }
+    }
+}
+
+/// Best-effort redaction of a URL that did not parse: drop `user:pass@`.
+fn redact_unparsed(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &raw[..scheme_end], &raw[at + 1..])
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// Where the database's schema stands against the migrations we know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaState {
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+    pub unknown: Vec<String>,
+}
+
+pub async fn schema_state(db: &DatabaseConnection) -> Result<SchemaState, sea_orm::DbErr> {
+    let known = migration::known_migration_names();
+    let backend = db.get_database_backend();
+    let manager = migration::SchemaManager::new(db);
+    let applied: Vec<String> = if manager.has_table("seaql_migrations").await? {
+        db.query_all_raw(Statement::from_string(
+            backend,
+            "SELECT version FROM seaql_migrations ORDER BY version",
+        ))
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "version"))
+        .collect::<Result<_, _>>()?
+    } else {
+        Vec::new()
+    };
+    let pending = known
+        .iter()
+        .filter(|k| !applied.contains(k))
+        .cloned()
+        .collect();
+    let unknown = applied
+        .iter()
+        .filter(|a| !known.contains(a))
+        .cloned()
+        .collect();
+    Ok(SchemaState {
+        applied,
+        pending,
+        unknown,
+    })
+}
+
+/// Applies pending migrations (or, with `migrate` false, insists there are
+/// none). Refuses a schema migrated by a newer ota-seed either way.
+pub async fn prepare_schema(
+    db: &DatabaseConnection,
+    target: &DatabaseTarget,
+    migrate: bool,
+) -> Result<usize, SeedError> {
+    let state = schema_state(db)
+        .await
+        .map_err(|e| SeedError::database("reading the migration history", e, target.secret()))?;
+    if !state.unknown.is_empty() {
+        return Err(SeedError::SchemaNewer {
+            target: target.display.clone(),
+            unknown: state.unknown.join(", "),
+        });
+    }
+    if state.pending.is_empty() {
+        return Ok(0);
+    }
+    if !migrate {
+        return Err(SeedError::SchemaMissing {
+            target: target.display.clone(),
+            pending: state.pending.len(),
+            known: migration::known_migration_names().len(),
+        });
+    }
+    Migrator::up(db, None)
+        .await
+        .map_err(|e| SeedError::database("applying migrations", e, target.secret()))?;
+    Ok(state.pending.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_displayed_url() {
+        let t =
+            DatabaseTarget::parse("postgres://app:s3cr%40t@db.local:5432/pulse").expect("valid");
+        assert_eq!(t.display, "postgres://app:***@db.local:5432/pulse");
+        assert_eq!(t.secret(), Some("s3cr@t"));
+        assert_eq!(t.backend, DbBackend::Postgres);
+    }
+
+    #[test]
+    fn unknown_schemes_and_garbage_are_refused_with_a_hint() {
+        let err = DatabaseTarget::parse("oracle://u:pw@host/db")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported scheme \"oracle\""), "{err}");
+        assert!(!err.contains("pw@"), "{err}");
+        let err = DatabaseTarget::parse("not a url").unwrap_err().to_string();
+        assert!(err.contains("expected e.g. postgres://"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        let t = DatabaseTarget::parse("sqlite://data/x.sqlite?mode=rwc").expect("valid");
+        assert_eq!(t.sqlite_file, Some(PathBuf::from("data/x.sqlite")));
+    }
+}

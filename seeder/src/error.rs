@@ -1,0 +1,56 @@
+//! Errors a caller must tell apart. Each message says what is wrong and what
+//! to do; none contains a password (URLs are shown redacted).
+
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("unknown table {name:?} in --only; valid names: {valid}")]
+    UnknownTable { name: String, valid: String },
+
+    #[error("unknown tenant {id:?}; the dataset's tenants are: {valid}")]
+    UnknownTenant { id: String, valid: String },
+
+    #[error("invalid database URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+
+    #[error("cannot open database {target}: {reason}")]
+    Connect { target: String, reason: String },
+
+    #[error(
+        "database {target} has no ota-seed schema ({pending} of {known} migrations not applied); \
+         run without --no-migrate, or apply them with `cargo run -p migration -- up`"
+    )]
+    SchemaMissing {
+        target: String,
+        pending: usize,
+        known: usize,
+    },
+
+    #[error(
+        "database {target} has migrations this seeder does not know ({unknown}); \
+         it was migrated by a newer ota-seed: update this checkout before seeding it"
+    )]
+    SchemaNewer { target: String, unknown: String },
+
+    #[error("database error while {doing}: {reason}")]
+    Database { doing: String, reason: String },
+}
+
+impl SeedError {
+    /// Wraps a database error with what we were doing, scrubbing any secret.
+    pub fn database(doing: impl Into<String>, err: DbErr, secret: Option<&str>) -> Self {
+        SeedError::Database {
+            doing: doing.into(),
+            reason: scrub(&err.to_string(), secret),
+        }
+    }
+}
+
+/// Removes a password from a message, wherever a driver may have echoed it.
+pub fn scrub(message: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() => message.replace(s, "***"),
+        _ => message.to_owned(),
+    }
+}

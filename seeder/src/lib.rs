@@ -1,0 +1,14 @@
+//! ota-seed: fills a Pulse database with coherent OTA demo data.
+//!
+//! Three parts, kept apart: [`dataset`] (pure generation: which rows should
+//! exist), [`steps`] (one seeding step per table, per tenant transaction)
+//! and [`verify`] (read-only checks of the invariants). [`run`] wires them
+//! for the command line.
+
+pub mod dataset;
+pub mod db;
+pub mod error;
+pub mod run;
+pub mod selection;
+pub mod steps;
+pub mod verify;

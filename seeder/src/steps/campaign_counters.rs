@@ -1,0 +1,99 @@
+use std::collections::HashMap;
+
+use entity::{ota_campaigns, ota_device_status};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QuerySelect,
+};
+
+use super::TenantScope;
+
+/// `ota_campaigns` counters, counted from the status rows as they are in
+/// the database now, so they stay true when devices are added and the
+/// seeder runs again. Only the dataset's campaigns are touched, and only
+/// when a counter differs.
+pub struct CampaignCountersStep;
+
+/// A campaign's counters as its status rows give them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CampaignCounters {
+    pub total_devices: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+impl CampaignCountersStep {
+    pub async fn run(&self, scope: &TenantScope<'_>) -> Result<u64, DbErr> {
+        let counted = count_status_rows(scope).await?;
+        let planned: Vec<&str> = scope
+            .plan
+            .campaigns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let campaigns = ota_campaigns::Entity::find()
+            .filter(ota_campaigns::Column::TenantId.eq(scope.tenant_id()))
+            .filter(ota_campaigns::Column::Name.is_in(planned))
+            .all(scope.txn)
+            .await?;
+        let mut updated = 0;
+        for campaign in campaigns {
+            let c = counted.get(&campaign.id).copied().unwrap_or_default();
+            let stored = CampaignCounters {
+                total_devices: campaign.total_devices.into(),
+                succeeded: campaign.succeeded.into(),
+                failed: campaign.failed.into(),
+            };
+            if stored == c {
+                continue;
+            }
+            let to_i32 = |n: i64| {
+                i32::try_from(n).map_err(|_| {
+                    DbErr::Custom(format!(
+                        "campaign {} has {n} status rows, more than its INT counters hold",
+                        campaign.id
+                    ))
+                })
+            };
+            let mut row = campaign.clone().into_active_model();
+            row.total_devices = Set(to_i32(c.total_devices)?);
+            row.succeeded = Set(to_i32(c.succeeded)?);
+            row.failed = Set(to_i32(c.failed)?);
+            row.update(scope.txn).await?;
+            updated += 1;
+        }
+        Ok(updated)
+    }
+}
+
+async fn count_status_rows(
+    scope: &TenantScope<'_>,
+) -> Result<HashMap<i32, CampaignCounters>, DbErr> {
+    let count_where =
+        |status: &str| Expr::cust(format!("COUNT(CASE WHEN status = '{status}' THEN 1 END)"));
+    let rows: Vec<(i32, i64, i64, i64)> = ota_device_status::Entity::find()
+        .select_only()
+        .column(ota_device_status::Column::CampaignId)
+        .column_as(ota_device_status::Column::Id.count(), "total")
+        .column_as(count_where("SUCCESS"), "succeeded")
+        .column_as(count_where("FAILED"), "failed")
+        .filter(ota_device_status::Column::TenantId.eq(scope.tenant_id()))
+        .group_by(ota_device_status::Column::CampaignId)
+        .into_tuple()
+        .all(scope.txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, total_devices, succeeded, failed)| {
+            (
+                id,
+                CampaignCounters {
+                    total_devices,
+                    succeeded,
+                    failed,
+                },
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,215 @@
+//! Ordered seeding steps, one per table, run for one tenant at a time inside
+//! that tenant's transaction (see [`seed_tenant`]).
+//!
+//! Every step reads which of its rows exist (by natural key, for this tenant)
+//! and inserts only the missing ones, in bind-limited batches through the
+//! entity crate. So a rerun sends no rows at all and burns no ids, and a
+//! half-seeded tenant is completed.
+
+mod batch;
+mod campaign_counters;
+mod campaigns;
+mod device_firmware;
+mod device_status;
+mod devices;
+mod firmware;
+mod tenant_lock;
+mod tenants;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
+
+use crate::dataset::TenantPlan;
+use crate::selection::{Selection, Table};
+
+pub use campaign_counters::CampaignCountersStep;
+pub use campaigns::CampaignStep;
+pub use device_firmware::DeviceFirmwareStep;
+pub use device_status::DeviceStatusStep;
+pub use devices::DeviceStep;
+pub use firmware::FirmwareStep;
+pub use tenants::TenantStep;
+
+/// What one tenant's steps work with.
+pub struct TenantScope<'a> {
+    pub txn: &'a DatabaseTransaction,
+    pub backend: DbBackend,
+    pub plan: &'a TenantPlan,
+    /// The run's moment; every relative time of the dataset hangs off it.
+    pub now: DateTime<FixedOffset>,
+}
+
+impl TenantScope<'_> {
+    pub fn tenant_id(&self) -> &str {
+        &self.plan.tenant.tenant_id
+    }
+}
+
+/// Rows of one table: inserted now, wanted and already there, and existing
+/// rows brought in line with the data (campaign counters, a device's
+/// firmware after a newly recorded successful update).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TableCounts {
+    pub inserted: u64,
+    pub present: u64,
+    pub updated: u64,
+}
+
+impl std::ops::AddAssign for TableCounts {
+    fn add_assign(&mut self, other: TableCounts) {
+        self.inserted += other.inserted;
+        self.present += other.present;
+        self.updated += other.updated;
+    }
+}
+
+/// Per-table totals of a run, in dependency order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    pub tables: BTreeMap<Table, TableCounts>,
+    pub tenants: Vec<String>,
+}
+
+impl SeedReport {
+    pub fn add(&mut self, table: Table, counts: TableCounts) {
+        *self.tables.entry(table).or_default() += counts;
+    }
+
+    pub fn inserted_total(&self) -> u64 {
+        self.tables.values().map(|c| c.inserted).sum()
+    }
+
+    pub fn updated_total(&self) -> u64 {
+        self.tables.values().map(|c| c.updated).sum()
+    }
+}
+
+/// Seeds one tenant in one transaction: all of it commits, or none of it.
+pub async fn seed_tenant(
+    db: &DatabaseConnection,
+    plan: &TenantPlan,
+    selection: &Selection,
+    now: DateTime<FixedOffset>,
+) -> Result<SeedReport, StepError> {
+    let txn = tenant_lock::begin(db, &plan.tenant.tenant_id)
+        .await
+        .map_err(|e| StepError::new("starting the tenant's transaction", e))?;
+    let scope = TenantScope {
+        txn: &txn,
+        backend: db.get_database_backend(),
+        plan,
+        now,
+    };
+    let report = run_steps(&scope, selection).await?;
+    txn.commit()
+        .await
+        .map_err(|e| StepError::new("committing the tenant's transaction", e))?;
+    Ok(report)
+}
+
+async fn run_steps(
+    scope: &TenantScope<'_>,
+    selection: &Selection,
+) -> Result<SeedReport, StepError> {
+    let mut report = SeedReport {
+        tenants: vec![scope.tenant_id().to_owned()],
+        ..SeedReport::default()
+    };
+    // The tenant row comes first: the lock that serialises concurrent
+    // seeders of this tenant is taken on it.
+    report.add(
+        Table::Tenants,
+        TenantStep
+            .run(scope)
+            .await
+            .map_err(StepError::at(Table::Tenants))?,
+    );
+    tenant_lock::lock_tenant(scope)
+        .await
+        .map_err(|e| StepError::new("locking the tenant row", e))?;
+
+    if selection.includes(Table::Devices) {
+        report.add(
+            Table::Devices,
+            DeviceStep
+                .run(scope)
+                .await
+                .map_err(StepError::at(Table::Devices))?,
+        );
+    }
+    if selection.includes(Table::Firmware) {
+        report.add(
+            Table::Firmware,
+            FirmwareStep
+                .run(scope)
+                .await
+                .map_err(StepError::at(Table::Firmware))?,
+        );
+    }
+    if selection.includes(Table::Campaigns) {
+        report.add(
+            Table::Campaigns,
+            CampaignStep
+                .run(scope)
+                .await
+                .map_err(StepError::at(Table::Campaigns))?,
+        );
+    }
+    if selection.includes(Table::DeviceStatus) {
+        let outcome = DeviceStatusStep
+            .run(scope)
+            .await
+            .map_err(StepError::at(Table::DeviceStatus))?;
+        report.add(Table::DeviceStatus, outcome.counts);
+        let updated = DeviceFirmwareStep
+            .run(scope, &outcome.devices_with_new_rows)
+            .await
+            .map_err(StepError::at(Table::Devices))?;
+        report.add(
+            Table::Devices,
+            TableCounts {
+                updated,
+                ..TableCounts::default()
+            },
+        );
+    }
+    if selection.includes(Table::Campaigns) {
+        let updated = CampaignCountersStep
+            .run(scope)
+            .await
+            .map_err(StepError::at(Table::Campaigns))?;
+        report.add(
+            Table::Campaigns,
+            TableCounts {
+                updated,
+                ..TableCounts::default()
+            },
+        );
+    }
+    Ok(report)
+}
+
+/// A failed step, with what it was doing.
+#[derive(Debug)]
+pub struct StepError {
+    pub doing: String,
+    pub source: DbErr,
+}
+
+impl StepError {
+    fn new(doing: &str, source: DbErr) -> StepError {
+        StepError {
+            doing: doing.to_owned(),
+            source,
+        }
+    }
+
+    fn at(table: Table) -> impl FnOnce(DbErr) -> StepError {
+        move |source| StepError {
+            doing: format!("seeding {}", table.table_name()),
+            source,
+        }
+    }
+}

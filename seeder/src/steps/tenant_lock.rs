@@ -1,0 +1,52 @@
+//! The per-tenant transaction and the lock that makes concurrent seeders of
+//! one tenant take turns. `ota_campaigns` has no unique key to conflict on,
+//! so "insert the campaigns that are missing" is only safe while no other
+//! seeder of the tenant runs between our read and our insert.
+
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, IsolationLevel, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
+};
+
+use super::TenantScope;
+
+pub async fn begin(db: &DatabaseConnection, tenant_id: &str) -> Result<DatabaseTransaction, DbErr> {
+    let backend = db.get_database_backend();
+    let options = TransactionOptions {
+        // MySQL's default REPEATABLE READ would keep reading the snapshot
+        // taken before another seeder's commit; each step must see the rows
+        // committed up to the moment it reads (PostgreSQL's default).
+        isolation_level: (backend == DbBackend::MySql).then_some(IsolationLevel::ReadCommitted),
+        access_mode: Some(AccessMode::ReadWrite).filter(|_| backend != DbBackend::Sqlite),
+        // SQLite: take the write lock at BEGIN, so concurrent seeders queue
+        // on the busy timeout instead of failing with "database is locked".
+        sqlite_transaction_mode: (backend == DbBackend::Sqlite)
+            .then_some(SqliteTransactionMode::Immediate),
+    };
+    let txn = db.begin_with_options(options).await?;
+    if backend == DbBackend::Postgres {
+        // The tenant-isolation policies read this; `true` scopes it to the
+        // transaction, so a pooled connection never carries it further.
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.tenant_id', $1, true)",
+            [tenant_id.into()],
+        ))
+        .await?;
+    }
+    Ok(txn)
+}
+
+/// `SELECT ... FOR UPDATE` on the tenant's row; on SQLite the IMMEDIATE
+/// transaction already excludes every other writer.
+pub async fn lock_tenant(scope: &TenantScope<'_>) -> Result<(), DbErr> {
+    if scope.backend == DbBackend::Sqlite {
+        return Ok(());
+    }
+    entity::tenants::Entity::find_by_id(scope.tenant_id().to_owned())
+        .lock_exclusive()
+        .one(scope.txn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+use entity::tenants;
+use sea_orm::{ActiveValue::Set, DbBackend, DbErr, EntityTrait, SqlErr};
+
+use super::batch::insert_rows;
+use super::{TableCounts, TenantScope};
+
+/// `tenants`: the tenant's row with its demo profile.
+pub struct TenantStep;
+
+impl TenantStep {
+    pub async fn run(&self, scope: &TenantScope<'_>) -> Result<TableCounts, DbErr> {
+        let t = &scope.plan.tenant;
+        if tenants::Entity::find_by_id(t.tenant_id.clone())
+            .one(scope.txn)
+            .await?
+            .is_some()
+        {
+            return Ok(TableCounts {
+                present: 1,
+                ..TableCounts::default()
+            });
+        }
+        let row = tenants::ActiveModel {
+            tenant_id: Set(t.tenant_id.clone()),
+            name: Set(t.name.clone()),
+            status: Set("ACTIVE".to_owned()),
+            contact_email: Set(Some(t.contact_email.clone())),
+            country: Set(Some(t.country.clone())),
+            data_residency_region: Set(Some(t.region.clone())),
+            ..Default::default()
+        };
+        // No lock protects the tenant row itself: a concurrent seeder may
+        // insert it between our read and our insert. On PostgreSQL and SQLite
+        // the on-conflict clause absorbs that; on MySQL the duplicate-key
+        // error does (a failed statement leaves a MySQL transaction usable).
+        let inserted = match insert_rows(scope.txn, vec![row], &[tenants::Column::TenantId]).await {
+            Ok(n) => n,
+            Err(e)
+                if scope.backend == DbBackend::MySql
+                    && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+            {
+                0
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(TableCounts {
+            inserted,
+            present: 1 - inserted,
+            updated: 0,
+        })
+    }
+}
