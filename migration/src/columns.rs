@@ -3,7 +3,11 @@
 //! - MySQL/MariaDB cannot index TEXT without a prefix length, so identifier
 //!   columns that take part in a key are `VARCHAR(255)` there, and tables use
 //!   the binary collation so keys compare case-sensitively as on PostgreSQL.
-//! - MySQL's TIMESTAMP ends in 2038, so timestamps are `DATETIME(6)` (UTC).
+//! - MySQL's TIMESTAMP ends in 2038, so timestamps are `DATETIME(6)`. A
+//!   DATETIME has no zone: values are UTC because every connection through
+//!   sqlx sets `time_zone = '+00:00'` (its default), which also governs the
+//!   `CURRENT_TIMESTAMP(6)` defaults. A client in another session time zone
+//!   would write local times.
 //! - SQLite has no real column types; the declared types are kept readable.
 
 use sea_orm::DbBackend;

@@ -5,6 +5,7 @@
 //! and [`verify`] (read-only checks of the invariants). [`run`] wires them
 //! for the command line.
 
+pub mod cli;
 pub mod dataset;
 pub mod db;
 pub mod error;

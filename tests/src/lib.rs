@@ -21,6 +21,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+pub mod snapshot;
+
 use futures::FutureExt as _;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
@@ -289,29 +291,17 @@ macro_rules! backend_tests {
     };
 }
 
-/// Path of the `seeder` binary, built once per test binary with the same
-/// profile as the tests (a no-op when `cargo test --workspace` built it).
+/// Path of the seeder binary. This package's `ota-seeder` binary runs
+/// `seeder::cli::main`, exactly as `seeder/src/main.rs` does; cargo builds it
+/// next to the integration tests, with the same features, before running
+/// them.
 pub fn seeder_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test binary path");
-        // target/<profile>/deps/<test> -> target/<profile>
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("test binary lives in target/<profile>/deps")
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "seeder", "--bin", "seeder"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build for the seeder");
-        assert!(status.success(), "building the seeder binary failed");
-        profile_dir.join(format!("seeder{}", std::env::consts::EXE_SUFFIX))
-    })
-    .clone()
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/ota-seeder
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in target/<profile>/deps")
+        .join(format!("ota-seeder{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// Runs the seeder with exactly the given environment additions (the

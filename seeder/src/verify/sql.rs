@@ -22,7 +22,7 @@ impl Query {
         let marker = format!("{{tenants:{alias}}}");
         let clause = match tenants {
             None => "1 = 1".to_owned(),
-            Some(ids) if ids.is_empty() => "1 = 0".to_owned(),
+            Some([]) => "1 = 0".to_owned(),
             Some(ids) => {
                 self.values
                     .extend(ids.iter().map(|id| Value::from(id.clone())));

@@ -1,0 +1,216 @@
+//! The command line's manners: the default SQLite run, and bad input
+//! answered with one clear line, exit status 2, no panic, nothing written,
+//! and no password echoed.
+
+use std::process::Output;
+
+use ota_seed_tests::{Backend, TestDb, backend_tests, describe, run_seeder};
+use sea_orm::ConnectionTrait;
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit 2 with exactly one `error:` line, and no panic.
+fn assert_clean_error(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "{}", describe(out));
+    let err = stderr(out);
+    assert!(!err.contains("panicked"), "{}", describe(out));
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line of error expected:\n{}",
+        describe(out)
+    );
+    assert!(lines[0].starts_with("error: "), "{}", describe(out));
+    lines[0].to_owned()
+}
+
+#[test]
+fn default_run_uses_a_sqlite_file_in_the_working_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = run_seeder(&[], &[], dir.path());
+    assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+    let file = dir.path().join("ota-seed.sqlite");
+    assert!(
+        file.exists(),
+        "the SQLite file is created in the working directory"
+    );
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        out.contains(&format!("database: {}", file.display())),
+        "the path is printed:\n{out}"
+    );
+    assert!(out.contains("migrations: applied 5"), "{out}");
+    assert!(
+        out.contains("ota_device_status  inserted 30, already present 0"),
+        "{out}"
+    );
+
+    let second = run_seeder(&[], &[], dir.path());
+    assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        out.contains("ota_device_status  inserted 0, already present 30"),
+        "{out}"
+    );
+    assert!(!out.contains("migrations: applied"), "{out}");
+
+    let verify = run_seeder(&["verify"], &[], dir.path());
+    assert_eq!(verify.status.code(), Some(0), "{}", describe(&verify));
+}
+
+#[test]
+fn unknown_table_lists_the_valid_ones_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run_seeder(&["--only", "tenants,firmwares"], &[], dir.path());
+    let line = assert_clean_error(&out);
+    assert_eq!(
+        line,
+        "error: unknown table \"firmwares\" in --only; valid names: tenants, devices, firmware, campaigns, device-status, ota"
+    );
+    assert!(
+        !dir.path().join("ota-seed.sqlite").exists(),
+        "nothing may be written"
+    );
+}
+
+#[test]
+fn unknown_tenant_lists_the_valid_ones_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run_seeder(
+        &["--tenant", "tenant-a", "--tenant", "tenant-c"],
+        &[],
+        dir.path(),
+    );
+    let line = assert_clean_error(&out);
+    assert_eq!(
+        line,
+        "error: unknown tenant \"tenant-c\"; the dataset's tenants are: tenant-a, tenant-b"
+    );
+    assert!(
+        !dir.path().join("ota-seed.sqlite").exists(),
+        "nothing may be written"
+    );
+}
+
+#[test]
+fn malformed_or_unknown_urls_are_refused_without_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run_seeder(
+        &[],
+        &[("DATABASE_URL", "oracle://scott:hunter2@localhost/orcl")],
+        dir.path(),
+    );
+    let line = assert_clean_error(&out);
+    assert!(line.contains("unsupported scheme \"oracle\""), "{line}");
+    assert!(!describe(&out).contains("hunter2"), "{}", describe(&out));
+
+    let out = run_seeder(
+        &["--database-url", "postgres://u:hunter2@[bad"],
+        &[],
+        dir.path(),
+    );
+    let line = assert_clean_error(&out);
+    assert!(line.contains("invalid database URL"), "{line}");
+    assert!(!describe(&out).contains("hunter2"), "{}", describe(&out));
+}
+
+#[test]
+fn an_unreachable_server_is_reported_without_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Port 1 on loopback: nothing listens, the connection is refused.
+    let out = run_seeder(
+        &["--connect-timeout", "3"],
+        &[("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/pulse")],
+        dir.path(),
+    );
+    let line = assert_clean_error(&out);
+    assert!(
+        line.starts_with("error: cannot open database postgres://app:***@127.0.0.1:1/pulse: "),
+        "{line}"
+    );
+    assert!(!describe(&out).contains("hunter2"), "{}", describe(&out));
+}
+
+#[test]
+fn a_sqlite_file_in_a_missing_directory_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}/no/such/dir/x.sqlite?mode=rwc",
+        dir.path().display()
+    );
+    let out = run_seeder(&["--database-url", &url], &[], dir.path());
+    let line = assert_clean_error(&out);
+    assert!(line.contains("cannot open database"), "{line}");
+    assert!(line.contains("does the directory exist"), "{line}");
+}
+
+async fn no_migrate_on_an_empty_database_says_what_to_do(db: TestDb) -> anyhow::Result<()> {
+    let out = db.seeder(&["--no-migrate"]);
+    let line = assert_clean_error(&out);
+    assert!(
+        line.contains("has no ota-seed schema (5 of 5 migrations not applied)"),
+        "{line}"
+    );
+    assert!(line.contains("run without --no-migrate"), "{line}");
+    // And nothing was created.
+    let conn = db.connect().await?;
+    let manager = migration::SchemaManager::new(&conn);
+    assert!(!manager.has_table("tenants").await?);
+    Ok(())
+}
+
+async fn a_schema_newer_than_ours_is_refused(db: TestDb) -> anyhow::Result<()> {
+    let conn = db.migrate().await?;
+    conn.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20991231_000001_future', 0)",
+    )
+    .await?;
+    for args in [&[][..], &["verify"][..]] {
+        let out = db.seeder(args);
+        let line = assert_clean_error(&out);
+        assert!(
+            line.contains("has migrations this seeder does not know (m20991231_000001_future)"),
+            "{line}"
+        );
+    }
+    let manager = migration::SchemaManager::new(&conn);
+    assert!(manager.has_table("tenants").await?);
+    let rows = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM tenants",
+        ))
+        .await?
+        .expect("a count");
+    assert_eq!(
+        rows.try_get::<i64>("", "n")?,
+        0,
+        "nothing seeded into a schema we do not know"
+    );
+    Ok(())
+}
+
+backend_tests!(
+    no_migrate_on_an_empty_database_says_what_to_do,
+    a_schema_newer_than_ours_is_refused
+);
+
+#[tokio::test]
+async fn a_wrong_password_is_reported_without_the_password() {
+    ota_seed_tests::run_case(Backend::MySql, |db: TestDb| async move {
+        let url = db.url.replacen("mysql://root@", "mysql://root:hunter2@", 1);
+        let out = run_seeder(&["--database-url", &url], &[], db.dir.path());
+        let line = assert_clean_error(&out);
+        assert!(
+            line.contains("cannot open database mysql://root:***@"),
+            "{line}"
+        );
+        assert!(line.contains("Access denied"), "{line}");
+        assert!(!describe(&out).contains("hunter2"), "{}", describe(&out));
+        Ok(())
+    })
+    .await;
+}
