@@ -4,15 +4,18 @@
 //! Exit status: 0 success, 1 verification found violations, 2 an error
 //! (bad input, unreachable database, schema problems).
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::dataset::{DEFAULT_SEED, Dataset, DatasetSpec};
 use crate::db::{DatabaseTarget, prepare_schema};
 use crate::error::SeedError;
+use crate::progress::{Progress, ProgressMode};
 use crate::run::{SeedSummary, now, seed};
 use crate::selection::{Selection, select_tenants};
-use crate::verify::verify;
+use crate::steps::TableCounts;
+use crate::verify::{VerifyReport, verify};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
@@ -66,13 +69,34 @@ struct Options {
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     connect_timeout: u64,
 
+    /// Tenants: the two demo tenants, then generated ones.
+    #[arg(long = "tenants", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    tenant_count: u32,
+
     /// Sites per tenant.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
     sites_per_tenant: u32,
 
     /// Devices per site.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99), global = true)]
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
     devices_per_site: u32,
+
+    /// Campaigns per tenant; beyond the demo's completed one they take
+    /// every state in turn (RUNNING, PAUSED, ABORTED, CREATED, ...).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000), global = true)]
+    campaigns_per_tenant: u32,
+
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+
+    /// Print a machine-readable summary (JSON) instead of the report.
+    #[arg(long, global = true, conflicts_with = "quiet")]
+    json: bool,
+
+    /// Skip the verification that normally ends a seeding run.
+    #[arg(long, global = true)]
+    no_verify: bool,
 }
 
 /// How a run ends, beyond plain success.
@@ -116,14 +140,33 @@ fn load_dotenv() -> anyhow::Result<()> {
     }
 }
 
+/// Largest fleet accepted per tenant: campaign counters are 32-bit
+/// integers, and beyond this a typo is likelier than a wish.
+const MAX_DEVICES_PER_TENANT: usize = 50_000_000;
+
+fn dataset_spec(o: &Options) -> anyhow::Result<DatasetSpec> {
+    let spec = DatasetSpec {
+        seed: o.seed,
+        tenants: o.tenant_count as usize,
+        sites_per_tenant: o.sites_per_tenant as usize,
+        devices_per_site: o.devices_per_site as usize,
+        campaigns_per_tenant: o.campaigns_per_tenant as usize,
+    };
+    let per_tenant = spec.devices_per_tenant();
+    if per_tenant > MAX_DEVICES_PER_TENANT {
+        anyhow::bail!(
+            "--sites-per-tenant {} × --devices-per-site {} = {per_tenant} devices per tenant, more than the {MAX_DEVICES_PER_TENANT} this seeder accepts",
+            spec.sites_per_tenant,
+            spec.devices_per_site
+        );
+    }
+    Ok(spec)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let o = cli.options;
     // Everything the user typed is checked before any database is opened.
-    let spec = DatasetSpec {
-        seed: o.seed,
-        sites_per_tenant: o.sites_per_tenant as usize,
-        devices_per_site: o.devices_per_site as usize,
-    };
+    let spec = dataset_spec(&o)?;
     let dataset = Dataset::generate(&spec);
     let selection = Selection::parse(&o.only)?;
     let tenants = select_tenants(&dataset, &o.tenants)?;
@@ -134,45 +177,130 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ),
     };
     let verify_only = matches!(cli.command, Some(Command::Verify));
-    say(format_args!("database: {}\n", target.display));
+    let output = Output::from_flags(o.quiet, o.json);
+    output.human(format_args!("database: {}\n", target.display));
 
     let db = target
         .connect(Duration::from_secs(o.connect_timeout))
         .await?;
-    let result = if verify_only {
+    let mut summary = RunSummary {
+        database: target.display.clone(),
+        command: if verify_only { "verify" } else { "seed" },
+        tenants: tenants.clone(),
+        migrations_applied: 0,
+        tables: BTreeMap::new(),
+        seconds: 0.0,
+        rows_inserted: 0,
+        rows_per_second: 0.0,
+        verification: None,
+    };
+    if verify_only {
         // Verification reads only: it never migrates.
         prepare_schema(&db, &target, false).await?;
-        check(&db, &target, &tenants).await
     } else {
-        let applied = prepare_schema(&db, &target, !o.no_migrate).await?;
-        if applied > 0 {
-            say(format_args!("migrations: applied {applied}\n"));
+        summary.migrations_applied = prepare_schema(&db, &target, !o.no_migrate).await?;
+        if summary.migrations_applied > 0 {
+            output.human(format_args!(
+                "migrations: applied {}\n",
+                summary.migrations_applied
+            ));
         }
-        let report = seed(&db, &dataset, &selection, &tenants, now(), target.secret()).await?;
-        say(SeedSummary(&report));
+        let progress = Progress::new(if output == Output::Human {
+            ProgressMode::detect(false)
+        } else {
+            ProgressMode::Quiet
+        });
+        let started = Instant::now();
+        let report = seed(
+            &db,
+            &dataset,
+            &selection,
+            &tenants,
+            now(),
+            target.secret(),
+            &progress,
+        )
+        .await?;
+        summary.seconds = started.elapsed().as_secs_f64();
+        summary.rows_inserted = report.inserted_total();
+        summary.rows_per_second = summary.rows_inserted as f64 / summary.seconds.max(1e-9);
+        summary.tables = report
+            .tables
+            .iter()
+            .map(|(t, c)| (t.table_name(), *c))
+            .collect();
+        output.human(SeedSummary(&report));
         if report.inserted_total() == 0 && report.updated_total() == 0 {
-            say("nothing to do: every row was already present\n");
+            output.human("nothing to do: every row was already present\n");
         }
-        check(&db, &target, &tenants).await
-    };
-    db.close().await.ok();
-    result
-}
-
-async fn check(
-    db: &sea_orm::DatabaseConnection,
-    target: &DatabaseTarget,
-    tenants: &[String],
-) -> anyhow::Result<Outcome> {
-    let report = verify(db, Some(tenants))
-        .await
-        .map_err(|e| SeedError::database("verifying", e, target.secret()))?;
-    say(&report);
-    Ok(if report.passed() {
+        output.human(format_args!(
+            "seeded in {:.2} s ({:.0} rows/s)\n",
+            summary.seconds, summary.rows_per_second
+        ));
+    }
+    let outcome = if o.no_verify && !verify_only {
         Outcome::Ok
     } else {
-        Outcome::InvariantsBroken
-    })
+        let report = verify(&db, Some(&tenants))
+            .await
+            .map_err(|e| SeedError::database("verifying", e, target.secret()))?;
+        output.human(&report);
+        let outcome = if report.passed() {
+            Outcome::Ok
+        } else {
+            Outcome::InvariantsBroken
+        };
+        summary.verification = Some(report);
+        outcome
+    };
+    db.close().await.ok();
+    if output == Output::Json {
+        say(format_args!(
+            "{}\n",
+            serde_json::to_string_pretty(&summary)?
+        ));
+    }
+    Ok(outcome)
+}
+
+/// What goes to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Human,
+    Quiet,
+    Json,
+}
+
+impl Output {
+    fn from_flags(quiet: bool, json: bool) -> Output {
+        match (json, quiet) {
+            (true, _) => Output::Json,
+            (false, true) => Output::Quiet,
+            (false, false) => Output::Human,
+        }
+    }
+
+    fn human(self, text: impl std::fmt::Display) {
+        if self == Output::Human {
+            say(text);
+        }
+    }
+}
+
+/// The `--json` document.
+#[derive(serde::Serialize)]
+struct RunSummary {
+    database: String,
+    command: &'static str,
+    tenants: Vec<String>,
+    migrations_applied: usize,
+    /// Per table: rows inserted, already present, updated.
+    tables: BTreeMap<&'static str, TableCounts>,
+    /// Wall time of the seeding itself (not migrations or verification).
+    seconds: f64,
+    rows_inserted: u64,
+    rows_per_second: f64,
+    verification: Option<VerifyReport>,
 }
 
 /// Prints to stdout; a closed pipe (`seeder | head`) ends the program

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod dataset;
 pub mod db;
 pub mod error;
+pub mod progress;
 pub mod run;
 pub mod selection;
 pub mod steps;

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::dataset::Dataset;
 use crate::error::SeedError;
+use crate::progress::Progress;
 use crate::selection::{Selection, Table};
 use crate::steps::{self, SeedReport};
 
@@ -25,6 +26,7 @@ pub async fn seed(
     tenants: &[String],
     now: DateTime<FixedOffset>,
     secret: Option<&str>,
+    progress: &Progress,
 ) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
     for plan in dataset
@@ -32,7 +34,7 @@ pub async fn seed(
         .iter()
         .filter(|p| tenants.contains(&p.tenant.tenant_id))
     {
-        let tenant = steps::seed_tenant(db, plan, selection, now)
+        let tenant = steps::seed_tenant(db, plan, selection, now, progress)
             .await
             .map_err(|e| {
                 SeedError::database(

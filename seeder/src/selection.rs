@@ -133,7 +133,7 @@ pub fn select_tenants(dataset: &Dataset, requested: &[String]) -> Result<Vec<Str
             return Err(SeedError::UnknownTenant {
                 // Debug formatting escapes quotes and control characters.
                 id: id.chars().take(100).collect(),
-                valid: known.join(", "),
+                valid: abbreviated(&known),
             });
         }
         if !chosen.contains(id) {
@@ -141,6 +141,16 @@ pub fn select_tenants(dataset: &Dataset, requested: &[String]) -> Result<Vec<Str
         }
     }
     Ok(chosen)
+}
+
+/// The list, or its first ten and how many there are in all.
+fn abbreviated(ids: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    if ids.len() <= SHOWN {
+        ids.join(", ")
+    } else {
+        format!("{}, ... ({} in all)", ids[..SHOWN].join(", "), ids.len())
+    }
 }
 
 #[cfg(test)]

@@ -7,16 +7,16 @@
 //! same rows as seeding all of them.
 
 mod campaigns;
-mod devices;
 mod firmware;
+mod fleet;
 mod tenants;
 
 pub use campaigns::{CampaignSeed, DeviceStatusSeed};
-pub use devices::DeviceSeed;
 pub use firmware::FirmwareSeed;
+pub use fleet::{DeviceSeed, Fleet};
 pub use tenants::{DEMO_TENANT_IDS, TenantSeed};
 
-use rand::SeedableRng;
+use rand::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
 
 /// Default `--seed`.
@@ -26,17 +26,27 @@ pub const DEFAULT_SEED: u64 = 42;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetSpec {
     pub seed: u64,
+    pub tenants: usize,
     pub sites_per_tenant: usize,
     pub devices_per_site: usize,
+    pub campaigns_per_tenant: usize,
 }
 
 impl Default for DatasetSpec {
     fn default() -> Self {
         DatasetSpec {
             seed: DEFAULT_SEED,
+            tenants: 2,
             sites_per_tenant: 3,
             devices_per_site: 5,
+            campaigns_per_tenant: 1,
         }
+    }
+}
+
+impl DatasetSpec {
+    pub fn devices_per_tenant(&self) -> usize {
+        self.sites_per_tenant * self.devices_per_site
     }
 }
 
@@ -44,8 +54,9 @@ impl Default for DatasetSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantPlan {
     pub tenant: TenantSeed,
-    /// Ordered by device_id (byte order), the order status rows are assigned in.
-    pub devices: Vec<DeviceSeed>,
+    /// Produced on demand, in device_id byte order (the order status rows
+    /// are assigned in).
+    pub fleet: Fleet,
     pub firmware: Vec<FirmwareSeed>,
     pub campaigns: Vec<CampaignSeed>,
 }
@@ -54,6 +65,11 @@ impl TenantPlan {
     /// The demo admin user that creates everything seeded for the tenant.
     pub fn created_by(&self) -> String {
         format!("demo-admin-{}", self.tenant.tenant_id)
+    }
+
+    /// The tenant's devices, generated as they are consumed.
+    pub fn devices(&self) -> impl Iterator<Item = DeviceSeed> + '_ {
+        self.fleet.devices(&self.campaigns)
     }
 }
 
@@ -64,11 +80,11 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The plan of every tenant. Cheap even for huge fleets: devices are
+    /// generated later, as they are written.
     pub fn generate(spec: &DatasetSpec) -> Dataset {
-        let tenants = tenants::demo_tenants()
-            .into_iter()
-            .enumerate()
-            .map(|(index, tenant)| plan_tenant(spec, index, tenant))
+        let tenants = (0..spec.tenants)
+            .map(|index| plan_tenant(spec, index))
             .collect();
         Dataset { tenants }
     }
@@ -81,24 +97,31 @@ impl Dataset {
     }
 }
 
-fn plan_tenant(spec: &DatasetSpec, index: usize, tenant: TenantSeed) -> TenantPlan {
-    let mut rng = tenant_rng(spec.seed, index);
-    let firmware = firmware::demo_firmware();
-    let campaigns = campaigns::demo_campaigns();
-    let devices = devices::devices_for(&tenant, spec, &campaigns, &firmware, &mut rng);
+fn plan_tenant(spec: &DatasetSpec, index: usize) -> TenantPlan {
+    // Two streams per tenant: its profile, and its devices' random parts.
+    let (tenant, sites) = tenants::tenant(
+        index,
+        spec.sites_per_tenant,
+        &mut rng(spec.seed, 2 * index as u64),
+    );
     TenantPlan {
         tenant,
-        devices,
-        firmware,
-        campaigns,
+        fleet: Fleet::new(
+            sites,
+            spec.devices_per_site,
+            spec.seed,
+            2 * index as u64 + 1,
+        ),
+        firmware: firmware::firmware_for(spec.campaigns_per_tenant),
+        campaigns: campaigns::campaigns_for(spec.campaigns_per_tenant),
     }
 }
 
 /// ChaCha8 rather than `StdRng`: its output is fixed across rand versions
 /// and platforms, so a seed means the same rows forever.
-fn tenant_rng(seed: u64, tenant_index: usize) -> ChaCha8Rng {
+pub(crate) fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(tenant_index as u64);
+    rng.set_stream(stream);
     rng
 }
 
@@ -118,14 +141,14 @@ mod tests {
         let models = |d: &Dataset| -> Vec<&str> {
             d.tenants
                 .iter()
-                .flat_map(|t| t.devices.iter().map(|d| d.model))
+                .flat_map(|t| t.devices().map(|d| d.model))
                 .collect()
         };
         assert_ne!(models(&a), models(&c), "the seed drives the random models");
         let ids = |d: &Dataset| -> Vec<String> {
             d.tenants
                 .iter()
-                .flat_map(|t| t.devices.iter().map(|d| d.device_id.clone()))
+                .flat_map(|t| t.devices().map(|d| d.device_id))
                 .collect()
         };
         assert_eq!(ids(&a), ids(&c), "the seed changes only the random parts");
@@ -136,15 +159,63 @@ mod tests {
         let d = Dataset::generate(&DatasetSpec::default());
         assert_eq!(d.tenant_ids(), ["tenant-a", "tenant-b"]);
         let a = &d.tenants[0];
-        assert_eq!(a.devices.len(), 15);
-        assert_eq!(a.devices[0].device_id, "cold-storage-1-sensor-01");
-        assert_eq!(a.devices[14].device_id, "warehouse-west-sensor-05");
+        let devices: Vec<DeviceSeed> = a.devices().collect();
+        assert_eq!(devices.len(), 15);
+        assert_eq!(devices[0].device_id, "cold-storage-1-sensor-01");
+        assert_eq!(devices[0].site_id, "cold-storage-1");
+        assert_eq!(devices[14].device_id, "warehouse-west-sensor-05");
         assert_eq!(
-            a.devices[0].fw_version, "1.0.0",
+            devices[0].fw_version, "1.0.0",
             "the failed device still runs 1.0.0"
         );
-        assert!(a.devices[1..].iter().all(|d| d.fw_version == "1.1.0"));
+        assert!(devices[1..].iter().all(|d| d.fw_version == "1.1.0"));
         assert_eq!(a.created_by(), "demo-admin-tenant-a");
-        assert_eq!(d.tenants[1].devices[0].device_id, "factory-floor-sensor-01");
+        assert_eq!(a.firmware.len(), 2);
+        assert_eq!(
+            d.tenants[1]
+                .devices()
+                .next()
+                .map(|d| d.device_id)
+                .as_deref(),
+            Some("factory-floor-sensor-01")
+        );
+    }
+
+    #[test]
+    fn devices_come_out_in_byte_order_at_any_size() {
+        let spec = DatasetSpec {
+            tenants: 4,
+            sites_per_tenant: 12,
+            devices_per_site: 150,
+            ..DatasetSpec::default()
+        };
+        for t in &Dataset::generate(&spec).tenants {
+            let ids: Vec<String> = t.fleet.device_ids().collect();
+            let mut sorted = ids.clone();
+            sorted.sort();
+            assert_eq!(ids, sorted, "tenant {}", t.tenant.tenant_id);
+            assert_eq!(ids.len(), 1_800);
+        }
+    }
+
+    #[test]
+    fn generated_tenants_have_realistic_profiles() {
+        let spec = DatasetSpec {
+            tenants: 4,
+            ..DatasetSpec::default()
+        };
+        let d = Dataset::generate(&spec);
+        assert_eq!(
+            d.tenant_ids(),
+            ["tenant-a", "tenant-b", "tenant-0003", "tenant-0004"]
+        );
+        let t = &d.tenants[2].tenant;
+        assert!(!t.name.is_empty() && t.name != d.tenants[3].tenant.name);
+        assert!(
+            t.contact_email.starts_with("ops@") && t.contact_email.ends_with(".example.com"),
+            "{}",
+            t.contact_email
+        );
+        assert_eq!(t.country.len(), 2);
     }
 }

@@ -3,8 +3,9 @@ use std::collections::HashSet;
 use entity::{firmware_versions, ota_campaigns};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
-use super::batch::insert_rows;
+use super::batch::{Conflicts, insert_rows};
 use super::{TableCounts, TenantScope};
+use crate::selection::Table;
 
 /// `ota_campaigns`: the tenant's campaigns, identified by name. Counters
 /// start at zero here and are computed from the status rows afterwards
@@ -26,12 +27,12 @@ impl CampaignStep {
         let created_by = scope.plan.created_by();
         let mut missing = Vec::new();
         for c in wanted.iter().filter(|c| !existing.contains(&c.name)) {
-            let firmware = firmware_id(scope, c.firmware_version, c.device_type).await?;
+            let firmware = firmware_id(scope, &c.firmware_version, c.device_type).await?;
             missing.push(ota_campaigns::ActiveModel {
                 tenant_id: Set(scope.tenant_id().to_owned()),
                 name: Set(c.name.clone()),
                 firmware_version_id: Set(firmware),
-                target_group_id: Set(c.target_group_id.to_owned()),
+                target_group_id: Set(c.target_group_id.clone()),
                 rollout_strategy: Set(c.rollout_strategy.into()),
                 rollout_rate: Set(c.rollout_rate),
                 abort_threshold: Set(c.abort_threshold),
@@ -44,12 +45,18 @@ impl CampaignStep {
         }
         // No natural key to conflict on: the tenant lock is what keeps a
         // concurrent seeder from inserting the same campaign.
-        let inserted = insert_rows(scope.txn, missing, &[]).await?;
-        Ok(TableCounts {
+        let progress =
+            scope
+                .progress
+                .step(scope.tenant_id(), Table::Campaigns, wanted.len() as u64);
+        let inserted = insert_rows(scope.txn, missing, Conflicts::SkipOn(&[]), &progress).await?;
+        let counts = TableCounts {
             inserted,
             present: wanted.len() as u64 - inserted,
             updated: 0,
-        })
+        };
+        progress.finish(counts);
+        Ok(counts)
     }
 }
 

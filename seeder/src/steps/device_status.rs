@@ -1,34 +1,46 @@
 use std::collections::{HashMap, HashSet};
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
 
-use super::batch::insert_rows;
+use super::batch::{Conflicts, insert_rows};
 use super::{TableCounts, TenantScope};
+use crate::dataset::CampaignSeed;
+use crate::selection::Table;
 
-/// `ota_device_status`: one row per campaign and device of the tenant, for
-/// the devices that exist in `device_registry` (seeded or not), assigned in
-/// device_id byte order.
+/// `ota_device_status`: each campaign's rows for its slice of the tenant's
+/// devices (all of them when there is one campaign), for the devices that
+/// exist in `device_registry` (seeded or not), in device_id byte order.
 pub struct DeviceStatusStep;
 
 pub struct DeviceStatusOutcome {
     pub counts: TableCounts,
-    /// Devices that got a status row in this run.
+    /// Devices that got a status row in this run, when they were read from
+    /// the database rather than generated (their fw_version may need to
+    /// follow the new row).
     pub devices_with_new_rows: HashSet<String>,
+}
+
+/// Where the tenant's device list comes from.
+enum DeviceList {
+    /// The database holds exactly the planned fleet: ids are generated.
+    Planned,
+    /// Anything else: ids read from the database, sorted in byte order.
+    Read(Vec<String>),
 }
 
 impl DeviceStatusStep {
     pub async fn run(&self, scope: &TenantScope<'_>) -> Result<DeviceStatusOutcome, DbErr> {
         let tenant = scope.tenant_id();
-        let mut devices: Vec<String> = device_registry::Entity::find()
-            .select_only()
-            .column(device_registry::Column::DeviceId)
+        let device_count = device_registry::Entity::find()
             .filter(device_registry::Column::TenantId.eq(tenant))
-            .into_tuple::<String>()
-            .all(scope.txn)
+            .count(scope.txn)
             .await?;
-        // Byte order on every backend, whatever the database's collation.
-        devices.sort_unstable();
+        let progress = scope
+            .progress
+            .step(tenant, Table::DeviceStatus, device_count);
 
         // The tenant's campaigns with their firmware, through the relation.
         let campaigns: HashMap<String, (ota_campaigns::Model, Option<firmware_versions::Model>)> =
@@ -40,61 +52,133 @@ impl DeviceStatusStep {
                 .into_iter()
                 .map(|(c, f)| (c.name.clone(), (c, f)))
                 .collect();
+        let rows_per_campaign = rows_per_campaign(scope).await?;
 
+        let planned = &scope.plan.campaigns;
+        let mut devices: Option<DeviceList> = None;
         let mut counts = TableCounts::default();
         let mut devices_with_new_rows = HashSet::new();
-        for planned in &scope.plan.campaigns {
-            let Some((campaign, _firmware)) = campaigns.get(&planned.name) else {
+        for (index, seed) in planned.iter().enumerate() {
+            let Some((campaign, _firmware)) = campaigns.get(&seed.name) else {
                 return Err(DbErr::RecordNotFound(format!(
                     "campaign {:?} of tenant {tenant} (include `campaigns` in --only)",
-                    planned.name
+                    seed.name
                 )));
             };
-            let existing: HashSet<String> = ota_device_status::Entity::find()
-                .select_only()
-                .column(ota_device_status::Column::DeviceId)
-                .filter(ota_device_status::Column::TenantId.eq(tenant))
-                .filter(ota_device_status::Column::CampaignId.eq(campaign.id))
-                .into_tuple::<String>()
-                .all(scope.txn)
-                .await?
-                .into_iter()
-                .collect();
-            let mut missing = Vec::new();
-            for (index, device_id) in devices.iter().enumerate() {
-                if existing.contains(device_id) {
-                    continue;
-                }
-                let row = planned.outcome(index, devices.len());
-                devices_with_new_rows.insert(device_id.clone());
-                missing.push(ota_device_status::ActiveModel {
-                    tenant_id: Set(tenant.to_owned()),
-                    campaign_id: Set(campaign.id),
-                    device_id: Set(device_id.clone()),
-                    status: Set(row.status.into()),
-                    progress_pct: Set(row.progress_pct),
-                    error_message: Set(row.error_message.map(str::to_owned)),
-                    started_at: Set(row.started_at(scope.now)),
-                    completed_at: Set(row.completed_at(scope.now)),
-                    ..Default::default()
-                });
+            let slice = CampaignSeed::slice(index, planned.len(), device_count as usize);
+            let have = rows_per_campaign.get(&campaign.id).copied().unwrap_or(0);
+            if have == slice.len() as u64 {
+                // Complete: a rerun reads no keys and sends no rows.
+                counts.present += have;
+                progress.advance(have);
+                continue;
             }
-            let inserted = insert_rows(
-                scope.txn,
-                missing,
-                &[
+            let list = match &devices {
+                Some(list) => list,
+                None => devices.insert(device_list(scope, device_count).await?),
+            };
+            let existing = if have == 0 {
+                HashSet::new()
+            } else {
+                campaign_device_ids(scope, campaign.id).await?
+            };
+            let slice_len = slice.len();
+            let ids: Box<dyn Iterator<Item = String> + Send + '_> = match list {
+                DeviceList::Planned => Box::new(
+                    scope
+                        .plan
+                        .fleet
+                        .device_ids()
+                        .skip(slice.start)
+                        .take(slice_len),
+                ),
+                DeviceList::Read(ids) => Box::new(ids[slice].iter().cloned()),
+            };
+            let read_from_db = matches!(list, DeviceList::Read(_));
+            let missing = ids
+                .enumerate()
+                .filter(|(_, id)| !existing.contains(id))
+                .map(|(i, device_id)| {
+                    let row = seed.outcome(i, slice_len);
+                    if read_from_db {
+                        devices_with_new_rows.insert(device_id.clone());
+                    }
+                    ota_device_status::ActiveModel {
+                        tenant_id: Set(tenant.to_owned()),
+                        campaign_id: Set(campaign.id),
+                        device_id: Set(device_id),
+                        status: Set(row.status.into()),
+                        progress_pct: Set(row.progress_pct),
+                        error_message: Set(row.error_message.map(str::to_owned)),
+                        started_at: Set(row.started_at(scope.now)),
+                        completed_at: Set(row.completed_at(scope.now)),
+                        ..Default::default()
+                    }
+                });
+            let conflicts = if have == 0 && scope.found.statuses == 0 {
+                Conflicts::Impossible
+            } else {
+                Conflicts::SkipOn(&[
                     ota_device_status::Column::TenantId,
                     ota_device_status::Column::CampaignId,
                     ota_device_status::Column::DeviceId,
-                ],
-            )
-            .await?;
+                ])
+            };
+            let inserted = insert_rows(scope.txn, missing, conflicts, &progress).await?;
             counts.inserted += inserted;
-            counts.present += devices.len() as u64 - inserted;
+            counts.present += slice_len as u64 - inserted;
         }
+        progress.finish(counts);
         Ok(DeviceStatusOutcome {
             counts,
             devices_with_new_rows,
         })
     }
+}
+
+async fn rows_per_campaign(scope: &TenantScope<'_>) -> Result<HashMap<i32, u64>, DbErr> {
+    let rows: Vec<(i32, i64)> = ota_device_status::Entity::find()
+        .select_only()
+        .column(ota_device_status::Column::CampaignId)
+        .column_as(ota_device_status::Column::Id.count(), "n")
+        .filter(ota_device_status::Column::TenantId.eq(scope.tenant_id()))
+        .group_by(ota_device_status::Column::CampaignId)
+        .into_tuple()
+        .all(scope.txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, n)| (id, n.max(0) as u64))
+        .collect())
+}
+
+/// The planned fleet when the database holds as many devices as planned
+/// (all of them generated), else the ids in the database.
+async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<DeviceList, DbErr> {
+    if device_count == scope.plan.fleet.len() as u64 {
+        return Ok(DeviceList::Planned);
+    }
+    let mut ids: Vec<String> = super::devices::existing_device_ids(scope)
+        .await?
+        .into_iter()
+        .collect();
+    // Byte order on every backend, whatever the database's collation.
+    ids.sort_unstable();
+    Ok(DeviceList::Read(ids))
+}
+
+async fn campaign_device_ids(
+    scope: &TenantScope<'_>,
+    campaign_id: i32,
+) -> Result<HashSet<String>, DbErr> {
+    Ok(ota_device_status::Entity::find()
+        .select_only()
+        .column(ota_device_status::Column::DeviceId)
+        .filter(ota_device_status::Column::TenantId.eq(scope.tenant_id()))
+        .filter(ota_device_status::Column::CampaignId.eq(campaign_id))
+        .into_tuple::<String>()
+        .all(scope.txn)
+        .await?
+        .into_iter()
+        .collect())
 }

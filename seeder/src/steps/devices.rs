@@ -3,52 +3,78 @@ use std::collections::HashSet;
 use entity::device_registry;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
-use super::batch::insert_rows;
+use super::batch::{Conflicts, insert_rows};
 use super::{TableCounts, TenantScope};
+use crate::dataset::DeviceSeed;
+use crate::selection::Table;
 
 /// `device_registry`: the tenant's sensors, running the firmware their
-/// planned OTA history leaves them on.
+/// planned OTA history leaves them on. Streamed from the generator in
+/// batches, so a fleet of any size takes one batch of memory.
 pub struct DeviceStep;
 
 impl DeviceStep {
     pub async fn run(&self, scope: &TenantScope<'_>) -> Result<TableCounts, DbErr> {
-        let existing: HashSet<String> = device_registry::Entity::find()
-            .select_only()
-            .column(device_registry::Column::DeviceId)
-            .filter(device_registry::Column::TenantId.eq(scope.tenant_id()))
-            .into_tuple::<String>()
-            .all(scope.txn)
-            .await?
-            .into_iter()
-            .collect();
-        let wanted = &scope.plan.devices;
-        let missing: Vec<device_registry::ActiveModel> = wanted
-            .iter()
-            .filter(|d| !existing.contains(&d.device_id))
-            .map(|d| device_registry::ActiveModel {
-                tenant_id: Set(scope.tenant_id().to_owned()),
-                device_id: Set(d.device_id.clone()),
-                site_id: Set(d.site_id.clone()),
-                status: Set("ACTIVE".to_owned()),
-                provision_token_hash: Set(Some(d.provision_token_hash.clone())),
-                fw_version: Set(Some(d.fw_version.clone())),
-                metadata: Set(d.metadata()),
-                ..Default::default()
-            })
-            .collect();
-        let inserted = insert_rows(
-            scope.txn,
-            missing,
-            &[
-                device_registry::Column::TenantId,
-                device_registry::Column::DeviceId,
-            ],
-        )
-        .await?;
-        Ok(TableCounts {
+        let planned = scope.plan.fleet.len() as u64;
+        let progress = scope
+            .progress
+            .step(scope.tenant_id(), Table::Devices, planned);
+        let to_model = |d: DeviceSeed| device_registry::ActiveModel {
+            tenant_id: Set(scope.tenant_id().to_owned()),
+            metadata: Set(d.metadata()),
+            device_id: Set(d.device_id),
+            site_id: Set(d.site_id),
+            status: Set("ACTIVE".to_owned()),
+            provision_token_hash: Set(Some(d.provision_token_hash)),
+            fw_version: Set(Some(d.fw_version)),
+            ..Default::default()
+        };
+        let inserted = match scope.found.devices {
+            // An empty tenant under its lock: nothing can conflict.
+            0 => {
+                insert_rows(
+                    scope.txn,
+                    scope.plan.devices().map(to_model),
+                    Conflicts::Impossible,
+                    &progress,
+                )
+                .await?
+            }
+            // As many devices as planned: taken as the complete fleet, so a
+            // rerun reads no ids and sends no rows (see the README's notes).
+            n if n == planned => 0,
+            _ => {
+                let existing = existing_device_ids(scope).await?;
+                let missing = scope
+                    .plan
+                    .devices()
+                    .filter(|d| !existing.contains(&d.device_id))
+                    .map(to_model);
+                let key = [
+                    device_registry::Column::TenantId,
+                    device_registry::Column::DeviceId,
+                ];
+                insert_rows(scope.txn, missing, Conflicts::SkipOn(&key), &progress).await?
+            }
+        };
+        let counts = TableCounts {
             inserted,
-            present: wanted.len() as u64 - inserted,
+            present: planned - inserted,
             updated: 0,
-        })
+        };
+        progress.finish(counts);
+        Ok(counts)
     }
+}
+
+pub(super) async fn existing_device_ids(scope: &TenantScope<'_>) -> Result<HashSet<String>, DbErr> {
+    Ok(device_registry::Entity::find()
+        .select_only()
+        .column(device_registry::Column::DeviceId)
+        .filter(device_registry::Column::TenantId.eq(scope.tenant_id()))
+        .into_tuple::<String>()
+        .all(scope.txn)
+        .await?
+        .into_iter()
+        .collect())
 }

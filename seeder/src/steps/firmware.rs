@@ -3,8 +3,9 @@ use std::collections::HashSet;
 use entity::firmware_versions;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
-use super::batch::insert_rows;
+use super::batch::{Conflicts, insert_rows};
 use super::{TableCounts, TenantScope};
+use crate::selection::Table;
 
 /// `firmware_versions`: the tenant's builds, keyed by (version, device_type).
 /// A build already present is left as it is, even if its description or
@@ -27,11 +28,11 @@ impl FirmwareStep {
         let created_by = scope.plan.created_by();
         let missing: Vec<firmware_versions::ActiveModel> = wanted
             .iter()
-            .filter(|f| !existing.contains(&(f.version.to_owned(), Some(f.device_type.to_owned()))))
+            .filter(|f| !existing.contains(&(f.version.clone(), Some(f.device_type.to_owned()))))
             .map(|f| firmware_versions::ActiveModel {
                 tenant_id: Set(scope.tenant_id().to_owned()),
-                version: Set(f.version.to_owned()),
-                description: Set(Some(f.description.to_owned())),
+                version: Set(f.version.clone()),
+                description: Set(Some(f.description.clone())),
                 file_url: Set(f.file_url.clone()),
                 file_size_bytes: Set(Some(f.file_size_bytes)),
                 checksum_sha256: Set(Some(f.checksum_sha256.clone())),
@@ -40,20 +41,21 @@ impl FirmwareStep {
                 ..Default::default()
             })
             .collect();
-        let inserted = insert_rows(
-            scope.txn,
-            missing,
-            &[
-                firmware_versions::Column::TenantId,
-                firmware_versions::Column::Version,
-                firmware_versions::Column::DeviceType,
-            ],
-        )
-        .await?;
-        Ok(TableCounts {
+        let progress = scope
+            .progress
+            .step(scope.tenant_id(), Table::Firmware, wanted.len() as u64);
+        let key = [
+            firmware_versions::Column::TenantId,
+            firmware_versions::Column::Version,
+            firmware_versions::Column::DeviceType,
+        ];
+        let inserted = insert_rows(scope.txn, missing, Conflicts::SkipOn(&key), &progress).await?;
+        let counts = TableCounts {
             inserted,
             present: wanted.len() as u64 - inserted,
             updated: 0,
-        })
+        };
+        progress.finish(counts);
+        Ok(counts)
     }
 }

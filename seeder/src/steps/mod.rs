@@ -13,6 +13,7 @@ mod device_firmware;
 mod device_status;
 mod devices;
 mod firmware;
+mod json_rows;
 mod tenant_lock;
 mod tenants;
 
@@ -22,6 +23,7 @@ use chrono::{DateTime, FixedOffset};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 
 use crate::dataset::TenantPlan;
+use crate::progress::Progress;
 use crate::selection::{Selection, Table};
 
 pub use campaign_counters::CampaignCountersStep;
@@ -39,6 +41,18 @@ pub struct TenantScope<'a> {
     pub plan: &'a TenantPlan,
     /// The run's moment; every relative time of the dataset hangs off it.
     pub now: DateTime<FixedOffset>,
+    pub progress: &'a Progress,
+    /// The tenant's rows as found once its lock was held.
+    pub found: ExistingRows,
+}
+
+/// How many rows of a tenant each table held when its lock was taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExistingRows {
+    pub devices: u64,
+    pub firmware: u64,
+    pub campaigns: u64,
+    pub statuses: u64,
 }
 
 impl TenantScope<'_> {
@@ -92,17 +106,20 @@ pub async fn seed_tenant(
     plan: &TenantPlan,
     selection: &Selection,
     now: DateTime<FixedOffset>,
+    progress: &Progress,
 ) -> Result<SeedReport, StepError> {
     let txn = tenant_lock::begin(db, &plan.tenant.tenant_id)
         .await
         .map_err(|e| StepError::new("starting the tenant's transaction", e))?;
-    let scope = TenantScope {
+    let mut scope = TenantScope {
         txn: &txn,
         backend: db.get_database_backend(),
         plan,
         now,
+        progress,
+        found: ExistingRows::default(),
     };
-    let report = run_steps(&scope, selection).await?;
+    let report = run_steps(&mut scope, selection).await?;
     txn.commit()
         .await
         .map_err(|e| StepError::new("committing the tenant's transaction", e))?;
@@ -110,7 +127,7 @@ pub async fn seed_tenant(
 }
 
 async fn run_steps(
-    scope: &TenantScope<'_>,
+    scope: &mut TenantScope<'_>,
     selection: &Selection,
 ) -> Result<SeedReport, StepError> {
     let mut report = SeedReport {
@@ -129,6 +146,11 @@ async fn run_steps(
     tenant_lock::lock_tenant(scope)
         .await
         .map_err(|e| StepError::new("locking the tenant row", e))?;
+    scope.found = tenant_lock::existing_rows(scope)
+        .await
+        .map_err(|e| StepError::new("counting the tenant's rows", e))?;
+    let scope: &TenantScope<'_> = scope;
+    let scope: &TenantScope<'_> = scope;
 
     if selection.includes(Table::Devices) {
         report.add(

@@ -9,7 +9,10 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::TenantScope;
+use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
+use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+
+use super::{ExistingRows, TenantScope};
 
 pub async fn begin(db: &DatabaseConnection, tenant_id: &str) -> Result<DatabaseTransaction, DbErr> {
     let backend = db.get_database_backend();
@@ -49,4 +52,28 @@ pub async fn lock_tenant(scope: &TenantScope<'_>) -> Result<(), DbErr> {
         .one(scope.txn)
         .await?;
     Ok(())
+}
+
+/// Counts the tenant's rows per table (under the lock, so they stay true
+/// for the transaction). A table with none needs no conflict checks.
+pub async fn existing_rows(scope: &TenantScope<'_>) -> Result<ExistingRows, DbErr> {
+    let t = scope.tenant_id();
+    Ok(ExistingRows {
+        devices: device_registry::Entity::find()
+            .filter(device_registry::Column::TenantId.eq(t))
+            .count(scope.txn)
+            .await?,
+        firmware: firmware_versions::Entity::find()
+            .filter(firmware_versions::Column::TenantId.eq(t))
+            .count(scope.txn)
+            .await?,
+        campaigns: ota_campaigns::Entity::find()
+            .filter(ota_campaigns::Column::TenantId.eq(t))
+            .count(scope.txn)
+            .await?,
+        statuses: ota_device_status::Entity::find()
+            .filter(ota_device_status::Column::TenantId.eq(t))
+            .count(scope.txn)
+            .await?,
+    })
 }

@@ -1,8 +1,9 @@
 use entity::tenants;
 use sea_orm::{ActiveValue::Set, DbBackend, DbErr, EntityTrait, SqlErr};
 
-use super::batch::insert_rows;
+use super::batch::{Conflicts, insert_rows};
 use super::{TableCounts, TenantScope};
+use crate::selection::Table;
 
 /// `tenants`: the tenant's row with its demo profile.
 pub struct TenantStep;
@@ -33,7 +34,15 @@ impl TenantStep {
         // insert it between our read and our insert. On PostgreSQL and SQLite
         // the on-conflict clause absorbs that; on MySQL the duplicate-key
         // error does (a failed statement leaves a MySQL transaction usable).
-        let inserted = match insert_rows(scope.txn, vec![row], &[tenants::Column::TenantId]).await {
+        let progress = scope.progress.step(scope.tenant_id(), Table::Tenants, 1);
+        let inserted = match insert_rows(
+            scope.txn,
+            [row],
+            Conflicts::SkipOn(&[tenants::Column::TenantId]),
+            &progress,
+        )
+        .await
+        {
             Ok(n) => n,
             Err(e)
                 if scope.backend == DbBackend::MySql
@@ -43,10 +52,12 @@ impl TenantStep {
             }
             Err(e) => return Err(e),
         };
-        Ok(TableCounts {
+        let counts = TableCounts {
             inserted,
             present: 1 - inserted,
             updated: 0,
-        })
+        };
+        progress.finish(counts);
+        Ok(counts)
     }
 }

@@ -69,7 +69,7 @@ impl fmt::Display for VerifyReport {
             for c in &self.campaigns {
                 writeln!(
                     f,
-                    "  {:<10} {:<28} {:<9} {:>4} / {:>4} / {:>4} | {:>4} rows, {:>4} SUCCESS, {:>4} FAILED",
+                    "  {:<12} {:<28} {:<9} {:>4} / {:>4} / {:>4} | {:>4} rows, {:>4} SUCCESS, {:>4} FAILED",
                     c.tenant_id,
                     c.name,
                     c.status,

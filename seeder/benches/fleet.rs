@@ -1,0 +1,672 @@
+//! Fleet-scale benchmark: the seeder against the database's own bulk load.
+//!
+//!     cargo bench -p seeder --bench fleet
+//!
+//! In one run, against the local servers (see BENCHMARKS.md for figures):
+//! - PostgreSQL: the seeder on 10 tenants × 10,000 and × 100,000 devices
+//!   (100k and 1M devices, as many status rows); the very same rows loaded
+//!   with `COPY` into an empty schema and with one `INSERT` per row; a rerun
+//!   over the complete 1M fleet (and whether any id sequence moved);
+//! - MariaDB and SQLite at 100k devices: the same, against
+//!   `LOAD DATA LOCAL INFILE` and one prepared INSERT reused in a single
+//!   transaction.
+//!
+//! Peak memory is the seeder process's maximum RSS (`wait4`).
+//! Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432),
+//! BENCH_MYSQL (default mysql://root@127.0.0.1:3306), BENCH_SCALE (divides
+//! every fleet size, for a quick smoke run), BENCH_PER_ROW_SAMPLE (rows
+//! timed for one-INSERT-per-row at 1M, default 50000).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status, tenants};
+use migration::MigratorTrait;
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
+    QueryOrder, Statement, TransactionTrait,
+};
+
+const TENANTS: usize = 10;
+const CAMPAIGNS: usize = 5;
+
+struct SeederRun {
+    wall: Duration,
+    max_rss_kb: i64,
+    rows: u64,
+}
+
+fn env_or(var: &str, default: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| default.to_owned())
+}
+
+fn scale() -> usize {
+    std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
+/// Runs the release seeder binary and measures wall time and peak RSS.
+fn run_seeder(url: &str, devices_per_tenant: usize, extra: &[&str]) -> Result<SeederRun> {
+    let sites = (devices_per_tenant / 100).max(1);
+    let per_site = devices_per_tenant / sites;
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_seeder"))
+        .args([
+            "--json",
+            "--no-verify",
+            "--tenants",
+            &TENANTS.to_string(),
+            "--campaigns-per-tenant",
+            &CAMPAIGNS.to_string(),
+            "--sites-per-tenant",
+            &sites.to_string(),
+            "--devices-per-site",
+            &per_site.to_string(),
+            "--database-url",
+            url,
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting the seeder")?;
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.context("seeder stdout")?;
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut out)?;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for; both pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("seeder failed (status {status}):\n{out}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&out).context("the seeder's --json summary")?;
+    Ok(SeederRun {
+        wall,
+        max_rss_kb: usage.ru_maxrss,
+        rows: summary["rows_inserted"].as_u64().unwrap_or(0),
+    })
+}
+
+async fn fresh_database(
+    server: &str,
+    backend: DbBackend,
+    name: &str,
+) -> Result<(String, DatabaseConnection)> {
+    let admin_url = if backend == DbBackend::Postgres {
+        format!("{server}/postgres")
+    } else {
+        server.to_owned()
+    };
+    let admin = Database::connect(&admin_url).await?;
+    let drop = if backend == DbBackend::Postgres {
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    } else {
+        format!("DROP DATABASE IF EXISTS {name}")
+    };
+    admin.execute_unprepared(&drop).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    admin.close().await?;
+    let url = format!("{server}/{name}");
+    let db = Database::connect(&url).await?;
+    Ok((url, db))
+}
+
+async fn empty_schema(db: &DatabaseConnection) -> Result<()> {
+    migration::Migrator::up(db, None).await?;
+    Ok(())
+}
+
+/// Every row of the five tables, in dependency order.
+struct Rows {
+    tenants: Vec<tenants::Model>,
+    devices: Vec<device_registry::Model>,
+    firmware: Vec<firmware_versions::Model>,
+    campaigns: Vec<ota_campaigns::Model>,
+    statuses: Vec<ota_device_status::Model>,
+}
+
+impl Rows {
+    async fn read(db: &DatabaseConnection) -> Result<Rows> {
+        Ok(Rows {
+            tenants: tenants::Entity::find().all(db).await?,
+            devices: device_registry::Entity::find().all(db).await?,
+            firmware: firmware_versions::Entity::find()
+                .order_by_asc(firmware_versions::Column::Id)
+                .all(db)
+                .await?,
+            campaigns: ota_campaigns::Entity::find()
+                .order_by_asc(ota_campaigns::Column::Id)
+                .all(db)
+                .await?,
+            statuses: ota_device_status::Entity::find()
+                .order_by_asc(ota_device_status::Column::Id)
+                .all(db)
+                .await?,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.tenants.len()
+            + self.devices.len()
+            + self.firmware.len()
+            + self.campaigns.len()
+            + self.statuses.len()
+    }
+}
+
+/// One INSERT per row, each its own statement and (outside `in_txn`) its
+/// own transaction, as the platform's Python script does. Stops after
+/// `limit` rows; returns (rows, time).
+async fn insert_per_row(
+    db: &DatabaseConnection,
+    rows: &Rows,
+    limit: usize,
+    in_txn: bool,
+) -> Result<(usize, Duration)> {
+    let started = Instant::now();
+    let txn = if in_txn {
+        Some(db.begin().await?)
+    } else {
+        None
+    };
+    let mut n = 0;
+    macro_rules! each {
+        ($models:expr, $entity:ty) => {
+            for m in $models.iter() {
+                if n >= limit {
+                    break;
+                }
+                let insert = <$entity>::insert(m.clone().into_active_model());
+                match &txn {
+                    Some(t) => insert.exec_without_returning(t).await?,
+                    None => insert.exec_without_returning(db).await?,
+                };
+                n += 1;
+            }
+        };
+    }
+    each!(rows.tenants, tenants::Entity);
+    each!(rows.firmware, firmware_versions::Entity);
+    each!(rows.campaigns, ota_campaigns::Entity);
+    each!(rows.devices, device_registry::Entity);
+    each!(rows.statuses, ota_device_status::Entity);
+    if let Some(t) = txn {
+        t.commit().await?;
+    }
+    Ok((n, started.elapsed()))
+}
+
+const TABLES: [&str; 5] = [
+    "tenants",
+    "firmware_versions",
+    "ota_campaigns",
+    "device_registry",
+    "ota_device_status",
+];
+
+/// `COPY ... TO` from the seeded database, then a timed `COPY ... FROM` of
+/// all five tables into `target_url`, through psql.
+fn copy_postgres(source_url: &str, target_url: &str, dir: &Path) -> Result<Duration> {
+    for table in TABLES {
+        let file = dir.join(format!("{table}.csv"));
+        psql(
+            source_url,
+            &format!("\\copy {table} TO '{}' CSV", file.display()),
+        )?;
+    }
+    let script: String = TABLES
+        .iter()
+        .map(|t| {
+            format!(
+                "\\copy {t} FROM '{}' CSV\n",
+                dir.join(format!("{t}.csv")).display()
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    psql(target_url, &format!("BEGIN;\n{script}COMMIT;\n"))?;
+    Ok(started.elapsed())
+}
+
+fn psql(url: &str, script: &str) -> Result<()> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .map(|mut s| s.write_all(script.as_bytes()))
+                .transpose()?;
+            child.wait_with_output()
+        })
+        .context("running psql")?;
+    if !out.status.success() {
+        bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// A value in LOAD DATA's default text format.
+fn tsv<T: ToString>(v: Option<T>) -> String {
+    match v {
+        None => "\\N".to_owned(),
+        Some(v) => v
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('\t', "\\t")
+            .replace('\n', "\\n"),
+    }
+}
+
+fn ts(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
+    t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+}
+
+fn write_tsv(rows: &Rows, dir: &Path) -> Result<()> {
+    let mut files: Vec<(&str, String)> = Vec::new();
+    let mut out = String::new();
+    for t in &rows.tenants {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            tsv(Some(&t.tenant_id)),
+            tsv(Some(&t.name)),
+            tsv(Some(&t.status)),
+            ts(&t.created_at),
+            tsv(t.contact_email.as_ref()),
+            tsv(t.country.as_ref()),
+            tsv(t.data_residency_region.as_ref())
+        )?;
+    }
+    files.push(("tenants", std::mem::take(&mut out)));
+    for f in &rows.firmware {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            f.id,
+            tsv(Some(&f.tenant_id)),
+            tsv(Some(&f.version)),
+            tsv(f.description.as_ref()),
+            tsv(Some(&f.file_url)),
+            tsv(f.file_size_bytes),
+            tsv(f.checksum_sha256.as_ref()),
+            tsv(f.device_type.as_ref()),
+            ts(&f.created_at),
+            tsv(f.created_by.as_ref())
+        )?;
+    }
+    files.push(("firmware_versions", std::mem::take(&mut out)));
+    for c in &rows.campaigns {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            c.id,
+            tsv(Some(&c.tenant_id)),
+            tsv(Some(&c.name)),
+            c.firmware_version_id,
+            tsv(Some(&c.target_group_id)),
+            tsv(Some(&c.rollout_strategy)),
+            c.rollout_rate,
+            c.abort_threshold,
+            tsv(Some(&c.status)),
+            c.total_devices,
+            c.succeeded,
+            c.failed,
+            tsv(c.started_at.as_ref().map(ts)),
+            tsv(c.completed_at.as_ref().map(ts)),
+            ts(&c.created_at),
+            tsv(c.created_by.as_ref())
+        )?;
+    }
+    files.push(("ota_campaigns", std::mem::take(&mut out)));
+    for d in &rows.devices {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            tsv(Some(&d.tenant_id)),
+            tsv(Some(&d.device_id)),
+            tsv(Some(&d.site_id)),
+            tsv(Some(&d.status)),
+            ts(&d.provisioned_at),
+            tsv(d.provision_token_hash.as_ref()),
+            tsv(d.device_pubkey.as_ref()),
+            tsv(d.fw_version.as_ref()),
+            tsv(Some(d.metadata.to_string()))
+        )?;
+    }
+    files.push(("device_registry", std::mem::take(&mut out)));
+    for s in &rows.statuses {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            s.id,
+            tsv(Some(&s.tenant_id)),
+            s.campaign_id,
+            tsv(Some(&s.device_id)),
+            tsv(Some(&s.status)),
+            s.progress_pct,
+            tsv(s.error_message.as_ref()),
+            tsv(s.started_at.as_ref().map(ts)),
+            tsv(s.completed_at.as_ref().map(ts)),
+            ts(&s.created_at)
+        )?;
+    }
+    files.push(("ota_device_status", out));
+    for (table, text) in files {
+        std::fs::write(dir.join(format!("{table}.tsv")), text)?;
+    }
+    Ok(())
+}
+
+/// A timed `LOAD DATA LOCAL INFILE` of all five tables, through the client.
+fn load_data_mysql(server: &str, database: &str, dir: &Path) -> Result<Duration> {
+    let host_port = server
+        .trim_start_matches("mysql://")
+        .rsplit('@')
+        .next()
+        .unwrap_or("127.0.0.1:3306");
+    let (host, port) = host_port.split_once(':').unwrap_or((host_port, "3306"));
+    let script: String = TABLES
+        .iter()
+        .map(|t| {
+            format!(
+                "LOAD DATA LOCAL INFILE '{}' INTO TABLE {t};\n",
+                dir.join(format!("{t}.tsv")).display()
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let out = Command::new("mariadb")
+        .args([
+            "--local-infile=1",
+            "-h",
+            host,
+            "-P",
+            port,
+            "-u",
+            "root",
+            database,
+            "-e",
+        ])
+        .arg(format!(
+            "SET time_zone = '+00:00'; START TRANSACTION; {script} COMMIT;"
+        ))
+        .output()
+        .context("running the mariadb client")?;
+    let elapsed = started.elapsed();
+    if !out.status.success() {
+        bail!("LOAD DATA failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(elapsed)
+}
+
+async fn sequences(db: &DatabaseConnection) -> Result<Vec<(String, i64)>> {
+    let mut out = Vec::new();
+    for seq in [
+        "firmware_versions_id_seq",
+        "ota_campaigns_id_seq",
+        "ota_device_status_id_seq",
+    ] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT last_value FROM {seq}"),
+            ))
+            .await?
+            .context("sequence row")?;
+        out.push((seq.to_owned(), row.try_get::<i64>("", "last_value")?));
+    }
+    Ok(out)
+}
+
+fn rate(rows: usize, d: Duration) -> f64 {
+    rows as f64 / d.as_secs_f64().max(1e-9)
+}
+
+fn mb(kb: i64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    // cargo bench passes `--bench`; nothing else is expected.
+    let scale = scale();
+    let pg = env_or("BENCH_PG", "postgres://postgres@127.0.0.1:5432");
+    let my = env_or("BENCH_MYSQL", "mysql://root@127.0.0.1:3306");
+    let sample = std::env::var("BENCH_PER_ROW_SAMPLE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50_000usize);
+    let dir = tempfile::tempdir()?;
+    let mut report = String::new();
+    writeln!(
+        report,
+        "machine: {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        os_line()
+    )?;
+
+    // PostgreSQL: 100k and 1M devices.
+    let mut rss = Vec::new();
+    for per_tenant in [10_000 / scale, 100_000 / scale] {
+        let devices = per_tenant * TENANTS;
+        let (url, db) = fresh_database(&pg, DbBackend::Postgres, "ota_bench_seeded").await?;
+        empty_schema(&db).await?;
+        let run = run_seeder(&url, per_tenant, &[])?;
+        rss.push((devices, run.max_rss_kb));
+        let rows = Rows::read(&db).await?;
+        let total = rows.len();
+        writeln!(
+            report,
+            "\nPostgreSQL, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows in all)"
+        )?;
+        writeln!(
+            report,
+            "  seeder          {:>8.2} s  {:>9.0} rows/s  peak RSS {:.1} MB  (inserted {})",
+            run.wall.as_secs_f64(),
+            rate(total, run.wall),
+            mb(run.max_rss_kb),
+            run.rows
+        )?;
+
+        let (copy_url, copy_db) =
+            fresh_database(&pg, DbBackend::Postgres, "ota_bench_copy").await?;
+        empty_schema(&copy_db).await?;
+        copy_db.close().await?;
+        let copy = copy_postgres(&url, &copy_url, dir.path())?;
+        writeln!(
+            report,
+            "  COPY            {:>8.2} s  {:>9.0} rows/s  seeder/COPY throughput {:.2}",
+            copy.as_secs_f64(),
+            rate(total, copy),
+            rate(total, run.wall) / rate(total, copy)
+        )?;
+
+        let (_, per_row_db) = fresh_database(&pg, DbBackend::Postgres, "ota_bench_per_row").await?;
+        empty_schema(&per_row_db).await?;
+        let limit = if devices >= 1_000_000 / scale {
+            sample
+        } else {
+            usize::MAX
+        };
+        let (n, t) = insert_per_row(&per_row_db, &rows, limit, false).await?;
+        writeln!(
+            report,
+            "  INSERT per row  {:>8.2} s  {:>9.0} rows/s  seeder/per-row throughput {:.1}{}",
+            t.as_secs_f64(),
+            rate(n, t),
+            rate(total, run.wall) / rate(n, t),
+            if n < total {
+                format!("  (first {n} rows timed)")
+            } else {
+                String::new()
+            }
+        )?;
+        per_row_db.close().await?;
+
+        if per_tenant == 100_000 / scale {
+            let before = sequences(&db).await?;
+            let rerun = run_seeder(&url, per_tenant, &[])?;
+            let after = sequences(&db).await?;
+            writeln!(
+                report,
+                "  rerun           {:>8.2} s  inserted {}  sequences {}",
+                rerun.wall.as_secs_f64(),
+                rerun.rows,
+                if before == after {
+                    "unchanged"
+                } else {
+                    "ADVANCED"
+                }
+            )?;
+            let verified = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_seeder"))
+                .args([
+                    "verify",
+                    "--quiet",
+                    "--tenants",
+                    &TENANTS.to_string(),
+                    "--database-url",
+                    &url,
+                ])
+                .status()?;
+            writeln!(
+                report,
+                "  verify          {:>8.2} s  {}",
+                verified.elapsed().as_secs_f64(),
+                if out.success() {
+                    "all invariants hold"
+                } else {
+                    "VIOLATIONS"
+                }
+            )?;
+        }
+        db.close().await?;
+    }
+    if let [(small, small_rss), (large, large_rss)] = rss[..] {
+        writeln!(
+            report,
+            "\npeak RSS: {:.1} MB at {small} devices, {:.1} MB at {large} devices ({:+.0}%)",
+            mb(small_rss),
+            mb(large_rss),
+            100.0 * (large_rss as f64 / small_rss as f64 - 1.0)
+        )?;
+    }
+
+    // MariaDB and SQLite: 100k devices.
+    let per_tenant = 10_000 / scale;
+    let devices = per_tenant * TENANTS;
+    let (url, db) = fresh_database(&my, DbBackend::MySql, "ota_bench_seeded").await?;
+    let run = run_seeder(&url, per_tenant, &[])?;
+    let rows = Rows::read(&db).await?;
+    let total = rows.len();
+    write_tsv(&rows, dir.path())?;
+    writeln!(
+        report,
+        "\nMariaDB, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows)"
+    )?;
+    writeln!(
+        report,
+        "  seeder          {:>8.2} s  {:>9.0} rows/s  peak RSS {:.1} MB",
+        run.wall.as_secs_f64(),
+        rate(total, run.wall),
+        mb(run.max_rss_kb)
+    )?;
+    let (_, load_db) = fresh_database(&my, DbBackend::MySql, "ota_bench_load").await?;
+    empty_schema(&load_db).await?;
+    let load = load_data_mysql(&my, "ota_bench_load", dir.path())?;
+    writeln!(
+        report,
+        "  LOAD DATA       {:>8.2} s  {:>9.0} rows/s  seeder/LOAD DATA throughput {:.2}",
+        load.as_secs_f64(),
+        rate(total, load),
+        rate(total, run.wall) / rate(total, load)
+    )?;
+    let (_, per_row_db) = fresh_database(&my, DbBackend::MySql, "ota_bench_per_row").await?;
+    empty_schema(&per_row_db).await?;
+    let (n, t) = insert_per_row(&per_row_db, &rows, usize::MAX, false).await?;
+    writeln!(
+        report,
+        "  INSERT per row  {:>8.2} s  {:>9.0} rows/s  seeder/per-row throughput {:.1}",
+        t.as_secs_f64(),
+        rate(n, t),
+        rate(total, run.wall) / rate(n, t)
+    )?;
+    for name in ["ota_bench_seeded", "ota_bench_load", "ota_bench_per_row"] {
+        db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await?;
+    }
+
+    let sqlite = dir.path().join("seeded.sqlite");
+    let url = format!("sqlite://{}?mode=rwc", sqlite.display());
+    let run = run_seeder(&url, per_tenant, &[])?;
+    let db = Database::connect(&url).await?;
+    let rows = Rows::read(&db).await?;
+    let total = rows.len();
+    writeln!(
+        report,
+        "\nSQLite, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows)"
+    )?;
+    writeln!(
+        report,
+        "  seeder          {:>8.2} s  {:>9.0} rows/s  peak RSS {:.1} MB",
+        run.wall.as_secs_f64(),
+        rate(total, run.wall),
+        mb(run.max_rss_kb)
+    )?;
+    let ref_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("prepared.sqlite").display()
+    );
+    let ref_db = Database::connect(&ref_url).await?;
+    empty_schema(&ref_db).await?;
+    let (n, t) = insert_per_row(&ref_db, &rows, usize::MAX, true).await?;
+    writeln!(
+        report,
+        "  prepared INSERT {:>8.2} s  {:>9.0} rows/s  seeder/prepared throughput {:.2}  (one transaction)",
+        t.as_secs_f64(),
+        rate(n, t),
+        rate(total, run.wall) / rate(n, t)
+    )?;
+
+    for name in ["ota_bench_seeded", "ota_bench_copy", "ota_bench_per_row"] {
+        let admin = Database::connect(format!("{pg}/postgres")).await?;
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+    }
+    println!("{report}");
+    Ok(())
+}
+
+fn os_line() -> String {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .map(str::to_owned)
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or_else(String::new, |kb| {
+            format!("{:.0} GiB RAM", kb as f64 / 1024.0 / 1024.0)
+        })
+}
