@@ -11,7 +11,7 @@
 //!   `LOAD DATA LOCAL INFILE` and one prepared INSERT reused in a single
 //!   transaction.
 //!
-//! Peak memory is the seeder process's maximum RSS (`wait4`).
+//! Peak memory is the seeder process's maximum RSS (VmHWM, polled).
 //! Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432),
 //! BENCH_MYSQL (default mysql://root@127.0.0.1:3306), BENCH_SCALE (divides
 //! every fleet size, for a quick smoke run), BENCH_PER_ROW_SAMPLE (rows
@@ -56,7 +56,7 @@ fn run_seeder(url: &str, devices_per_tenant: usize, extra: &[&str]) -> Result<Se
     let sites = (devices_per_tenant / 100).max(1);
     let per_site = devices_per_tenant / sites;
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_seeder"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seeder"))
         .args([
             "--json",
             "--no-verify",
@@ -75,24 +75,49 @@ fn run_seeder(url: &str, devices_per_tenant: usize, extra: &[&str]) -> Result<Se
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("starting the seeder")?;
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.context("seeder stdout")?;
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut out)?;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet waited for; both pointers are valid.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    // Peak RSS from the child's own VmHWM, polled until it exits: rusage
+    // of a child forked from this (large) process would count our pages.
+    let pid = child.id();
+    let stdout = child.stdout.take().context("seeder stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let mut stdout = stdout;
+        std::io::Read::read_to_string(&mut stdout, &mut out).map(|_| out)
+    });
+    let mut max_rss_kb = 0;
+    let status = loop {
+        if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(str::to_owned)
+            })
+            .and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|n| n.parse::<i64>().ok())
+            })
+        {
+            max_rss_kb = max_rss_kb.max(kb);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let wall = started.elapsed();
-    if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("seeder failed (status {status}):\n{out}");
+    let out = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
+    if !status.success() {
+        bail!("seeder failed ({status}):\n{out}");
     }
     let summary: serde_json::Value =
         serde_json::from_str(&out).context("the seeder's --json summary")?;
     Ok(SeederRun {
         wall,
-        max_rss_kb: usage.ru_maxrss,
+        max_rss_kb,
         rows: summary["rows_inserted"].as_u64().unwrap_or(0),
     })
 }

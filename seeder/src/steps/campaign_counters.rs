@@ -24,8 +24,17 @@ pub struct CampaignCounters {
 }
 
 impl CampaignCountersStep {
-    pub async fn run(&self, scope: &TenantScope<'_>) -> Result<u64, DbErr> {
-        let counted = count_status_rows(scope).await?;
+    /// `counted`: the rows per campaign if the caller knows them to be
+    /// current (no status row inserted since they were counted).
+    pub async fn run(
+        &self,
+        scope: &TenantScope<'_>,
+        counted: Option<HashMap<i32, CampaignCounters>>,
+    ) -> Result<u64, DbErr> {
+        let counted = match counted {
+            Some(c) => c,
+            None => count_status_rows(scope).await?,
+        };
         let planned: Vec<&str> = scope
             .plan
             .campaigns
@@ -67,7 +76,7 @@ impl CampaignCountersStep {
     }
 }
 
-async fn count_status_rows(
+pub(super) async fn count_status_rows(
     scope: &TenantScope<'_>,
 ) -> Result<HashMap<i32, CampaignCounters>, DbErr> {
     let count_where =

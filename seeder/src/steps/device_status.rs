@@ -6,6 +6,7 @@ use sea_orm::{
 };
 
 use super::batch::{Conflicts, insert_rows};
+use super::campaign_counters::{CampaignCounters, count_status_rows};
 use super::{TableCounts, TenantScope};
 use crate::dataset::CampaignSeed;
 use crate::selection::Table;
@@ -21,6 +22,9 @@ pub struct DeviceStatusOutcome {
     /// the database rather than generated (their fw_version may need to
     /// follow the new row).
     pub devices_with_new_rows: HashSet<String>,
+    /// The status rows counted per campaign before this step inserted any;
+    /// still true when it inserted none, which spares a second count.
+    pub counted_before: HashMap<i32, CampaignCounters>,
 }
 
 /// Where the tenant's device list comes from.
@@ -52,7 +56,7 @@ impl DeviceStatusStep {
                 .into_iter()
                 .map(|(c, f)| (c.name.clone(), (c, f)))
                 .collect();
-        let rows_per_campaign = rows_per_campaign(scope).await?;
+        let counted = count_status_rows(scope).await?;
 
         let planned = &scope.plan.campaigns;
         let mut devices: Option<DeviceList> = None;
@@ -66,7 +70,9 @@ impl DeviceStatusStep {
                 )));
             };
             let slice = CampaignSeed::slice(index, planned.len(), device_count as usize);
-            let have = rows_per_campaign.get(&campaign.id).copied().unwrap_or(0);
+            let have = counted
+                .get(&campaign.id)
+                .map_or(0, |c| c.total_devices.max(0) as u64);
             if have == slice.len() as u64 {
                 // Complete: a rerun reads no keys and sends no rows.
                 counts.present += have;
@@ -132,24 +138,9 @@ impl DeviceStatusStep {
         Ok(DeviceStatusOutcome {
             counts,
             devices_with_new_rows,
+            counted_before: counted,
         })
     }
-}
-
-async fn rows_per_campaign(scope: &TenantScope<'_>) -> Result<HashMap<i32, u64>, DbErr> {
-    let rows: Vec<(i32, i64)> = ota_device_status::Entity::find()
-        .select_only()
-        .column(ota_device_status::Column::CampaignId)
-        .column_as(ota_device_status::Column::Id.count(), "n")
-        .filter(ota_device_status::Column::TenantId.eq(scope.tenant_id()))
-        .group_by(ota_device_status::Column::CampaignId)
-        .into_tuple()
-        .all(scope.txn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, n)| (id, n.max(0) as u64))
-        .collect())
 }
 
 /// The planned fleet when the database holds as many devices as planned

@@ -179,12 +179,16 @@ async fn run_steps(
                 .map_err(StepError::at(Table::Campaigns))?,
         );
     }
+    let mut current_counts = None;
     if selection.includes(Table::DeviceStatus) {
         let outcome = DeviceStatusStep
             .run(scope)
             .await
             .map_err(StepError::at(Table::DeviceStatus))?;
         report.add(Table::DeviceStatus, outcome.counts);
+        if outcome.counts.inserted == 0 {
+            current_counts = Some(outcome.counted_before);
+        }
         let updated = DeviceFirmwareStep
             .run(scope, &outcome.devices_with_new_rows)
             .await
@@ -199,7 +203,7 @@ async fn run_steps(
     }
     if selection.includes(Table::Campaigns) {
         let updated = CampaignCountersStep
-            .run(scope)
+            .run(scope, current_counts)
             .await
             .map_err(StepError::at(Table::Campaigns))?;
         report.add(
