@@ -180,9 +180,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let output = Output::from_flags(o.quiet, o.json);
     output.human(format_args!("database: {}\n", target.display));
 
-    let db = target
-        .connect(Duration::from_secs(o.connect_timeout))
-        .await?;
+    let timeout = Duration::from_secs(o.connect_timeout);
+    let db = target.connect(timeout).await?;
     let mut summary = RunSummary {
         database: target.display.clone(),
         command: if verify_only { "verify" } else { "seed" },
@@ -196,9 +195,9 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     if verify_only {
         // Verification reads only: it never migrates.
-        prepare_schema(&db, &target, false).await?;
+        prepare_schema(&db, &target, false, timeout).await?;
     } else {
-        summary.migrations_applied = prepare_schema(&db, &target, !o.no_migrate).await?;
+        summary.migrations_applied = prepare_schema(&db, &target, !o.no_migrate, timeout).await?;
         if summary.migrations_applied > 0 {
             output.human(format_args!(
                 "migrations: applied {}\n",

@@ -91,18 +91,35 @@ impl DatabaseTarget {
     }
 
     pub async fn connect(&self, timeout: Duration) -> Result<DatabaseConnection, SeedError> {
+        self.connect_pool(timeout, 2).await
+    }
+
+    /// A pool of exactly one connection: one server session, for session
+    /// locks that must cover every statement run through it.
+    pub async fn connect_session(
+        &self,
+        timeout: Duration,
+    ) -> Result<DatabaseConnection, SeedError> {
+        self.connect_pool(timeout, 1).await
+    }
+
+    async fn connect_pool(
+        &self,
+        timeout: Duration,
+        size: u32,
+    ) -> Result<DatabaseConnection, SeedError> {
         let mut options = ConnectOptions::new(self.url.clone());
         options
             .connect_timeout(timeout)
             .acquire_timeout(timeout)
             .sqlx_logging(false);
-        if self.backend == DbBackend::Sqlite {
-            // One writer at a time is all SQLite allows; a single connection
-            // makes that explicit and keeps IMMEDIATE transactions simple.
-            options.max_connections(1);
+        // SQLite: one writer at a time is all it allows; a single connection
+        // makes that explicit and keeps IMMEDIATE transactions simple.
+        options.max_connections(if self.backend == DbBackend::Sqlite {
+            1
         } else {
-            options.max_connections(2);
-        }
+            size
+        });
         let connect = Database::connect(options);
         let db = match tokio::time::timeout(timeout + Duration::from_secs(1), connect).await {
             Ok(Ok(db)) => db,
@@ -186,20 +203,19 @@ pub async fn schema_state(db: &DatabaseConnection) -> Result<SchemaState, sea_or
 
 /// Applies pending migrations (or, with `migrate` false, insists there are
 /// none). Refuses a schema migrated by a newer ota-seed either way.
+///
+/// Seeders started together on an empty database all find the schema
+/// missing. On PostgreSQL and MySQL/MariaDB they take turns on a server-side
+/// lock, held by a connection of its own that also runs the migrations; each
+/// re-reads the history once it holds the lock, so the later ones find
+/// nothing left to do. SQLite serialises writers itself.
 pub async fn prepare_schema(
     db: &DatabaseConnection,
     target: &DatabaseTarget,
     migrate: bool,
+    timeout: Duration,
 ) -> Result<usize, SeedError> {
-    let state = schema_state(db)
-        .await
-        .map_err(|e| SeedError::database("reading the migration history", e, target.secret()))?;
-    if !state.unknown.is_empty() {
-        return Err(SeedError::SchemaNewer {
-            target: target.display.clone(),
-            unknown: state.unknown.join(", "),
-        });
-    }
+    let state = checked_state(db, target).await?;
     if state.pending.is_empty() {
         return Ok(0);
     }
@@ -210,10 +226,74 @@ pub async fn prepare_schema(
             known: migration::known_migration_names().len(),
         });
     }
-    Migrator::up(db, None)
+    let (lock, unlock) = match target.backend {
+        DbBackend::Postgres => (
+            "SELECT pg_advisory_lock(7246101301)",
+            "SELECT pg_advisory_unlock(7246101301)",
+        ),
+        DbBackend::MySql => (
+            "SELECT GET_LOCK('ota_seed_migrations', 600)",
+            "SELECT RELEASE_LOCK('ota_seed_migrations')",
+        ),
+        _ => return apply(db, target).await,
+    };
+    let session = target.connect_session(timeout).await?;
+    let locked = session
+        .execute_unprepared(lock)
         .await
-        .map_err(|e| SeedError::database("applying migrations", e, target.secret()))?;
-    Ok(state.pending.len())
+        .map_err(|e| SeedError::database("waiting for the migration lock", e, target.secret()));
+    let applied = match locked {
+        Ok(_) => apply(&session, target).await,
+        Err(e) => Err(e),
+    };
+    // Closing the session releases the lock too; unlocking first is tidier.
+    let _ = session.execute_unprepared(unlock).await;
+    let _ = session.close().await;
+    applied
+}
+
+async fn checked_state(
+    db: &DatabaseConnection,
+    target: &DatabaseTarget,
+) -> Result<SchemaState, SeedError> {
+    let state = schema_state(db)
+        .await
+        .map_err(|e| SeedError::database("reading the migration history", e, target.secret()))?;
+    if !state.unknown.is_empty() {
+        return Err(SeedError::SchemaNewer {
+            target: target.display.clone(),
+            unknown: state.unknown.join(", "),
+        });
+    }
+    Ok(state)
+}
+
+/// Applies what is still pending; returns how many migrations that was.
+async fn apply(db: &DatabaseConnection, target: &DatabaseTarget) -> Result<usize, SeedError> {
+    let pending = checked_state(db, target).await?.pending.len();
+    if pending == 0 {
+        return Ok(0);
+    }
+    let Err(error) = Migrator::up(db, None).await else {
+        return Ok(pending);
+    };
+    // SQLite has no lock to wait on: a seeder started at the same moment may
+    // be applying the same migrations. Give it time to finish; if it does,
+    // the schema is complete and there is nothing to report.
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if checked_state(db, target)
+            .await
+            .is_ok_and(|s| s.pending.is_empty())
+        {
+            return Ok(0);
+        }
+    }
+    Err(SeedError::database(
+        "applying migrations",
+        error,
+        target.secret(),
+    ))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod db;
 pub mod error;
 pub mod progress;
+pub mod retry;
 pub mod run;
 pub mod selection;
 pub mod steps;

@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::dataset::Dataset;
 use crate::error::SeedError;
 use crate::progress::Progress;
+use crate::retry;
 use crate::selection::{Selection, Table};
 use crate::steps::{self, SeedReport};
 
@@ -34,18 +35,33 @@ pub async fn seed(
         .iter()
         .filter(|p| tenants.contains(&p.tenant.tenant_id))
     {
-        let tenant = steps::seed_tenant(db, plan, selection, now, progress)
-            .await
-            .map_err(|e| {
-                SeedError::database(
-                    format!(
-                        "{} for tenant {} (nothing of this tenant was written)",
-                        e.doing, plan.tenant.tenant_id
-                    ),
-                    e.source,
-                    secret,
-                )
-            })?;
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        let tenant = loop {
+            attempt += 1;
+            match steps::seed_tenant(db, plan, selection, now, progress).await {
+                Ok(report) => break report,
+                Err(e)
+                    if retry::is_transient(&e.source)
+                        && attempt < retry::MAX_ATTEMPTS
+                        && started.elapsed() < retry::MAX_RETRY_TIME =>
+                {
+                    // The transaction was rolled back whole; start it again.
+                    report.retries += 1;
+                    tokio::time::sleep(retry::backoff(attempt)).await;
+                }
+                Err(e) => {
+                    return Err(SeedError::database(
+                        format!(
+                            "{} for tenant {} (nothing of this tenant was written; {attempt} tries)",
+                            e.doing, plan.tenant.tenant_id
+                        ),
+                        e.source,
+                        secret,
+                    ));
+                }
+            }
+        };
         for (table, counts) in tenant.tables {
             report.add(table, counts);
         }
@@ -60,6 +76,13 @@ pub struct SeedSummary<'a>(pub &'a SeedReport);
 impl fmt::Display for SeedSummary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "seeded tenants: {}", self.0.tenants.join(", "))?;
+        if self.0.retries > 0 {
+            writeln!(
+                f,
+                "retried {} tenant transaction(s) after transient errors (deadlock, serialization, lost connection)",
+                self.0.retries
+            )?;
+        }
         for table in Table::ALL {
             let Some(c) = self.0.tables.get(&table) else {
                 continue;

@@ -84,6 +84,8 @@ impl std::ops::AddAssign for TableCounts {
 pub struct SeedReport {
     pub tables: BTreeMap<Table, TableCounts>,
     pub tenants: Vec<String>,
+    /// Tenant transactions started again after a transient error.
+    pub retries: u64,
 }
 
 impl SeedReport {
