@@ -9,12 +9,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::dataset::{DEFAULT_SEED, Dataset, DatasetSpec};
-use crate::db::{DatabaseTarget, prepare_schema};
+use crate::db::{DatabaseTarget, prepare_schema, schema_state};
+use crate::dry_run::dry_run;
 use crate::error::SeedError;
+use crate::interrupt::{EXIT_INTERRUPTED, Interrupt};
 use crate::progress::{Progress, ProgressMode};
-use crate::run::{SeedSummary, now, seed};
+use crate::run::{SeedRequest, SeedSummary, now, seed};
 use crate::selection::{Selection, select_tenants};
-use crate::steps::TableCounts;
+use crate::steps::differing::DifferingRow;
+use crate::steps::{SeedReport, TableCounts};
 use crate::verify::{VerifyReport, verify};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -70,21 +73,21 @@ struct Options {
     connect_timeout: u64,
 
     /// Tenants: the two demo tenants, then generated ones.
-    #[arg(long = "tenants", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
-    tenant_count: u32,
+    #[arg(long = "tenants", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(i64).range(1..=100_000), allow_negative_numbers = true, global = true)]
+    tenant_count: i64,
 
     /// Sites per tenant.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
-    sites_per_tenant: u32,
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..=1_000_000), allow_negative_numbers = true, global = true)]
+    sites_per_tenant: i64,
 
     /// Devices per site.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
-    devices_per_site: u32,
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=1_000_000), allow_negative_numbers = true, global = true)]
+    devices_per_site: i64,
 
     /// Campaigns per tenant; beyond the demo's completed one they take
     /// every state in turn (RUNNING, PAUSED, ABORTED, CREATED, ...).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000), global = true)]
-    campaigns_per_tenant: u32,
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..=1_000), allow_negative_numbers = true, global = true)]
+    campaigns_per_tenant: i64,
 
     /// Print nothing but errors.
     #[arg(long, short, global = true)]
@@ -97,12 +100,23 @@ struct Options {
     /// Skip the verification that normally ends a seeding run.
     #[arg(long, global = true)]
     no_verify: bool,
+
+    /// Show per table what a seeding run would insert, and write nothing
+    /// (no migration, no row).
+    #[arg(long, global = true)]
+    dry_run: bool,
+
+    /// Allow writing to a database that is not on this machine. Without it,
+    /// only loopback addresses, Unix sockets and SQLite files are seeded.
+    #[arg(long, global = true)]
+    allow_remote: bool,
 }
 
 /// How a run ends, beyond plain success.
 enum Outcome {
     Ok,
     InvariantsBroken,
+    Interrupted,
 }
 
 /// Runs the command line with the process's arguments and environment.
@@ -111,7 +125,18 @@ pub fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{}", one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -125,11 +150,23 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::InvariantsBroken) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// clap's first line says what is wrong; its usage block below would bury
+/// that line in a script's log, so it is replaced by a pointer to --help.
+fn one_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error: invalid arguments");
+    format!("{first} (see --help)")
 }
 
 fn load_dotenv() -> anyhow::Result<()> {
@@ -144,13 +181,17 @@ fn load_dotenv() -> anyhow::Result<()> {
 /// integers, and beyond this a typo is likelier than a wish.
 const MAX_DEVICES_PER_TENANT: usize = 50_000_000;
 
+/// Largest fleet accepted in all: at the measured ~30,000 rows/s, a billion
+/// devices (and as many status rows) is already most of a day.
+const MAX_DEVICES_IN_ALL: usize = 1_000_000_000;
+
 fn dataset_spec(o: &Options) -> anyhow::Result<DatasetSpec> {
     let spec = DatasetSpec {
         seed: o.seed,
-        tenants: o.tenant_count as usize,
-        sites_per_tenant: o.sites_per_tenant as usize,
-        devices_per_site: o.devices_per_site as usize,
-        campaigns_per_tenant: o.campaigns_per_tenant as usize,
+        tenants: size(o.tenant_count),
+        sites_per_tenant: size(o.sites_per_tenant),
+        devices_per_site: size(o.devices_per_site),
+        campaigns_per_tenant: size(o.campaigns_per_tenant),
     };
     let per_tenant = spec.devices_per_tenant();
     if per_tenant > MAX_DEVICES_PER_TENANT {
@@ -160,7 +201,20 @@ fn dataset_spec(o: &Options) -> anyhow::Result<DatasetSpec> {
             spec.devices_per_site
         );
     }
+    let total = per_tenant.saturating_mul(spec.tenants);
+    if total > MAX_DEVICES_IN_ALL {
+        anyhow::bail!(
+            "--tenants {} × {per_tenant} devices = {total} devices in all, more than the {MAX_DEVICES_IN_ALL} this seeder accepts",
+            spec.tenants
+        );
+    }
     Ok(spec)
+}
+
+/// Sizes are parsed as signed numbers so that `-1` is answered with the
+/// accepted range rather than taken for a flag; clap has checked the range.
+fn size(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -177,26 +231,75 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ),
     };
     let verify_only = matches!(cli.command, Some(Command::Verify));
+    let writes = !verify_only && !o.dry_run;
+    if writes && !target.local && !o.allow_remote {
+        return Err(SeedError::RemoteRefused {
+            target: target.display.clone(),
+        }
+        .into());
+    }
+    let interrupt = Interrupt::on_signals().context("listening for Ctrl-C and SIGTERM")?;
     let output = Output::from_flags(o.quiet, o.json);
     output.human(format_args!("database: {}\n", target.display));
 
     let timeout = Duration::from_secs(o.connect_timeout);
-    let db = target.connect(timeout).await?;
+    let db = if writes {
+        target.connect(timeout).await?
+    } else {
+        match target.connect_read_only(timeout).await? {
+            Some(db) => db,
+            None if verify_only => {
+                return Err(SeedError::NoSqliteFile {
+                    path: target.display.clone(),
+                }
+                .into());
+            }
+            // A dry run on a file that does not exist yet: an empty
+            // in-memory database stands in for it, so nothing is created.
+            None => sea_orm::Database::connect("sqlite::memory:")
+                .await
+                .context("opening an in-memory stand-in for the missing SQLite file")?,
+        }
+    };
     let mut summary = RunSummary {
         database: target.display.clone(),
         command: if verify_only { "verify" } else { "seed" },
+        dry_run: o.dry_run && !verify_only,
         tenants: tenants.clone(),
         migrations_applied: 0,
+        migrations_pending: 0,
         tables: BTreeMap::new(),
+        differing_rows: Vec::new(),
         seconds: 0.0,
         rows_inserted: 0,
         rows_per_second: 0.0,
+        interrupted: false,
+        rolled_back_tenant: None,
         verification: None,
     };
+    if summary.dry_run {
+        let outcome = preview(
+            &db,
+            &target,
+            &dataset,
+            &selection,
+            &tenants,
+            output,
+            &mut summary,
+        )
+        .await;
+        db.close().await.ok();
+        outcome?;
+        output.json(&summary)?;
+        return Ok(Outcome::Ok);
+    }
     if verify_only {
         // Verification reads only: it never migrates.
         prepare_schema(&db, &target, false, timeout).await?;
     } else {
+        // From here a signal waits for a batch boundary instead of ending
+        // the process.
+        let writing = interrupt.writing();
         summary.migrations_applied = prepare_schema(&db, &target, !o.no_migrate, timeout).await?;
         if summary.migrations_applied > 0 {
             output.human(format_args!(
@@ -210,25 +313,39 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             ProgressMode::Quiet
         });
         let started = Instant::now();
-        let report = seed(
-            &db,
-            &dataset,
-            &selection,
-            &tenants,
-            now(),
-            target.secret(),
-            &progress,
-        )
-        .await?;
+        let request = SeedRequest {
+            dataset: &dataset,
+            selection: &selection,
+            tenants: &tenants,
+            now: now(),
+        };
+        let report = seed(&db, &request, target.secret(), &progress, &interrupt).await?;
+        drop(writing);
         summary.seconds = started.elapsed().as_secs_f64();
-        summary.rows_inserted = report.inserted_total();
-        summary.rows_per_second = summary.rows_inserted as f64 / summary.seconds.max(1e-9);
-        summary.tables = report
-            .tables
-            .iter()
-            .map(|(t, c)| (t.table_name(), *c))
-            .collect();
-        output.human(SeedSummary(&report));
+        summary.record(&report);
+        output.human(SeedSummary {
+            report: &report,
+            dry_run: false,
+        });
+        if let Some(stopped) = &report.stopped {
+            summary.interrupted = true;
+            summary.rolled_back_tenant = stopped.rolled_back.clone();
+            let committed = if report.tenants.is_empty() {
+                "no tenant was committed".to_owned()
+            } else {
+                format!("committed before it: {}", report.tenants.join(", "))
+            };
+            let rolled_back = match &stopped.rolled_back {
+                Some(t) => format!("tenant {t} was rolled back whole"),
+                None => "stopped between tenants".to_owned(),
+            };
+            eprintln!(
+                "interrupted: {rolled_back}; {committed}. Run the same command again to finish."
+            );
+            db.close().await.ok();
+            output.json(&summary)?;
+            return Ok(Outcome::Interrupted);
+        }
         if report.inserted_total() == 0 && report.updated_total() == 0 {
             output.human("nothing to do: every row was already present\n");
         }
@@ -240,7 +357,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let outcome = if o.no_verify && !verify_only {
         Outcome::Ok
     } else {
-        let report = verify(&db, Some(&tenants))
+        let report = verify(&db, &tenants)
             .await
             .map_err(|e| SeedError::database("verifying", e, target.secret()))?;
         output.human(&report);
@@ -253,13 +370,48 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         outcome
     };
     db.close().await.ok();
-    if output == Output::Json {
-        say(format_args!(
-            "{}\n",
-            serde_json::to_string_pretty(&summary)?
+    output.json(&summary)?;
+    Ok(outcome)
+}
+
+/// `--dry-run`: reads the schema state and the tenants' rows, prints what a
+/// run would do.
+async fn preview(
+    db: &sea_orm::DatabaseConnection,
+    target: &DatabaseTarget,
+    dataset: &Dataset,
+    selection: &Selection,
+    tenants: &[String],
+    output: Output,
+    summary: &mut RunSummary,
+) -> anyhow::Result<()> {
+    let state = schema_state(db)
+        .await
+        .map_err(|e| SeedError::database("reading the migration history", e, target.secret()))?;
+    if !state.unknown.is_empty() {
+        return Err(SeedError::SchemaNewer {
+            target: target.display.clone(),
+            unknown: state.unknown.join(", "),
+        }
+        .into());
+    }
+    summary.migrations_pending = state.pending.len();
+    output.human("dry run: nothing is written\n");
+    if !state.pending.is_empty() {
+        output.human(format_args!(
+            "migrations: would apply {}\n",
+            state.pending.len()
         ));
     }
-    Ok(outcome)
+    let report = dry_run(db, dataset, selection, tenants)
+        .await
+        .map_err(|e| SeedError::database("reading the existing rows", e, target.secret()))?;
+    summary.record(&report);
+    output.human(SeedSummary {
+        report: &report,
+        dry_run: true,
+    });
+    Ok(())
 }
 
 /// What goes to stdout.
@@ -284,22 +436,53 @@ impl Output {
             say(text);
         }
     }
+
+    fn json(self, summary: &RunSummary) -> anyhow::Result<()> {
+        if self == Output::Json {
+            say(format_args!("{}\n", serde_json::to_string_pretty(summary)?));
+        }
+        Ok(())
+    }
 }
 
-/// The `--json` document.
+/// The `--json` document. `database` is the redacted URL: no field ever
+/// carries a password.
 #[derive(serde::Serialize)]
 struct RunSummary {
     database: String,
     command: &'static str,
+    /// With `--dry-run`, `inserted` counts rows that would be inserted.
+    dry_run: bool,
     tenants: Vec<String>,
     migrations_applied: usize,
+    /// Migrations a dry run found not yet applied.
+    migrations_pending: usize,
     /// Per table: rows inserted, already present, updated.
     tables: BTreeMap<&'static str, TableCounts>,
+    /// Existing rows that differ from the dataset, left as found.
+    differing_rows: Vec<DifferingRow>,
     /// Wall time of the seeding itself (not migrations or verification).
     seconds: f64,
     rows_inserted: u64,
     rows_per_second: f64,
+    /// Stopped by SIGINT/SIGTERM: only the tenants listed were committed.
+    interrupted: bool,
+    rolled_back_tenant: Option<String>,
     verification: Option<VerifyReport>,
+}
+
+impl RunSummary {
+    fn record(&mut self, report: &SeedReport) {
+        self.tenants = report.tenants.clone();
+        self.rows_inserted = report.inserted_total();
+        self.rows_per_second = self.rows_inserted as f64 / self.seconds.max(1e-9);
+        self.tables = report
+            .tables
+            .iter()
+            .map(|(t, c)| (t.table_name(), *c))
+            .collect();
+        self.differing_rows = report.differing.clone();
+    }
 }
 
 /// Prints to stdout; a closed pipe (`seeder | head`) ends the program

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, IsolationLevel, Statement, TransactionOptions, TransactionTrait,
 };
 use url::Url;
 
@@ -24,6 +25,8 @@ pub struct DatabaseTarget {
     password: Option<String>,
     /// The SQLite file, when the target is one.
     pub sqlite_file: Option<PathBuf>,
+    /// Whether the database is on this machine (see [`on_this_machine`]).
+    pub local: bool,
 }
 
 impl DatabaseTarget {
@@ -36,6 +39,7 @@ impl DatabaseTarget {
             backend: DbBackend::Sqlite,
             password: None,
             sqlite_file: Some(path),
+            local: true,
         }
     }
 
@@ -81,6 +85,7 @@ impl DatabaseTarget {
             display,
             backend,
             password,
+            local: backend == DbBackend::Sqlite || on_this_machine(&parsed),
             sqlite_file,
         })
     }
@@ -91,7 +96,23 @@ impl DatabaseTarget {
     }
 
     pub async fn connect(&self, timeout: Duration) -> Result<DatabaseConnection, SeedError> {
-        self.connect_pool(timeout, 2).await
+        self.connect_pool(&self.url, timeout, 2).await
+    }
+
+    /// Opens the database for reading only. A SQLite file is opened
+    /// read-only and never created: `None` when it does not exist.
+    pub async fn connect_read_only(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<DatabaseConnection>, SeedError> {
+        let Some(file) = &self.sqlite_file else {
+            return self.connect(timeout).await.map(Some);
+        };
+        if !file.exists() {
+            return Ok(None);
+        }
+        let url = format!("sqlite://{}?mode=ro", file.display());
+        self.connect_pool(&url, timeout, 1).await.map(Some)
     }
 
     /// A pool of exactly one connection: one server session, for session
@@ -100,15 +121,16 @@ impl DatabaseTarget {
         &self,
         timeout: Duration,
     ) -> Result<DatabaseConnection, SeedError> {
-        self.connect_pool(timeout, 1).await
+        self.connect_pool(&self.url, timeout, 1).await
     }
 
     async fn connect_pool(
         &self,
+        url: &str,
         timeout: Duration,
         size: u32,
     ) -> Result<DatabaseConnection, SeedError> {
-        let mut options = ConnectOptions::new(self.url.clone());
+        let mut options = ConnectOptions::new(url.to_owned());
         options
             .connect_timeout(timeout)
             .acquire_timeout(timeout)
@@ -150,6 +172,34 @@ impl DatabaseTarget {
     }
 }
 
+/// Whether a server URL points at this machine: a Unix socket (no host, a
+/// host that is a path, or a `host`/`hostaddr`/`socket` parameter naming a
+/// path) or a loopback name or address. Anything else, including this
+/// machine's own name or LAN address, counts as remote: the guard errs on
+/// the side of asking.
+fn on_this_machine(url: &Url) -> bool {
+    fn local_host(host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.starts_with('/') || host.starts_with("%2F") {
+            return true;
+        }
+        if host.eq_ignore_ascii_case("localhost") {
+            return true;
+        }
+        host.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    }
+    let overrides: Vec<String> = url
+        .query_pairs()
+        .filter(|(k, _)| matches!(k.as_ref(), "host" | "hostaddr" | "socket"))
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if !overrides.is_empty() {
+        return overrides.iter().all(|h| local_host(h));
+    }
+    url.host_str().is_none_or(local_host)
+}
+
 /// Best-effort redaction of a URL that did not parse: drop `user:pass@`.
 fn redact_unparsed(raw: &str) -> String {
     match (raw.find("://"), raw.rfind('@')) {
@@ -158,6 +208,41 @@ fn redact_unparsed(raw: &str) -> String {
         }
         _ => raw.to_owned(),
     }
+}
+
+/// Scopes a transaction to one tenant for PostgreSQL's tenant-isolation
+/// policies (`app.tenant_id`). `true` makes the setting transaction-local,
+/// so a pooled connection never carries it into another tenant's work.
+/// Elsewhere there is no row level security and nothing to set.
+pub async fn scope_to_tenant(txn: &DatabaseTransaction, tenant_id: &str) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.tenant_id', $1, true)",
+            [tenant_id.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// A read-only transaction scoped to one tenant, reading one consistent
+/// snapshot (REPEATABLE READ on PostgreSQL and MySQL; SQLite's read
+/// transactions are snapshots already).
+pub async fn begin_tenant_read(
+    db: &DatabaseConnection,
+    tenant_id: &str,
+) -> Result<DatabaseTransaction, DbErr> {
+    let server = db.get_database_backend() != DbBackend::Sqlite;
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            isolation_level: server.then_some(IsolationLevel::RepeatableRead),
+            access_mode: server.then_some(AccessMode::ReadOnly),
+            sqlite_transaction_mode: None,
+        })
+        .await?;
+    scope_to_tenant(&txn, tenant_id).await?;
+    Ok(txn)
 }
 
 /// Where the database's schema stands against the migrations we know.
@@ -318,6 +403,32 @@ mod tests {
         assert!(!err.contains("pw@"), "{err}");
         let err = DatabaseTarget::parse("not a url").unwrap_err().to_string();
         assert!(err.contains("expected e.g. postgres://"), "{err}");
+    }
+
+    #[test]
+    fn only_sockets_loopback_and_files_count_as_local() {
+        for url in [
+            "postgres://u@localhost/db",
+            "postgres://u@127.0.0.1:5432/db",
+            "postgres://u@127.0.0.2/db",
+            "postgres://u@[::1]:5432/db",
+            "postgres:///db?host=/var/run/postgresql",
+            "postgres://%2Fvar%2Frun%2Fpostgresql/db",
+            "mysql://root@LOCALHOST/db",
+            "mysql://root@db.example.com/db?socket=/run/mysqld/mysqld.sock",
+            "sqlite://x.sqlite",
+        ] {
+            assert!(DatabaseTarget::parse(url).expect(url).local, "{url}");
+        }
+        for url in [
+            "postgres://u@db.example.com/db",
+            "postgres://u@10.0.0.5/db",
+            "postgres://u@localhost/db?host=db.example.com",
+            "postgres://u@localhost.example.com/db",
+            "mysql://root@192.168.1.20:3306/db",
+        ] {
+            assert!(!DatabaseTarget::parse(url).expect(url).local, "{url}");
+        }
     }
 
     #[test]

@@ -14,6 +14,9 @@ pub enum SeedError {
     #[error("invalid database URL {url}: {reason}")]
     BadUrl { url: String, reason: String },
 
+    #[error("no database at {path}: there is nothing to verify yet (run the seeder first)")]
+    NoSqliteFile { path: String },
+
     #[error("cannot open database {target}: {reason}")]
     Connect { target: String, reason: String },
 
@@ -32,6 +35,13 @@ pub enum SeedError {
          it was migrated by a newer ota-seed: update this checkout before seeding it"
     )]
     SchemaNewer { target: String, unknown: String },
+
+    #[error(
+        "refusing to write to {target}: it is not on this machine, and seeding is meant for \
+         development and staging databases; pass --allow-remote if this is the database you mean \
+         (--dry-run and `verify` only read, and need no flag)"
+    )]
+    RemoteRefused { target: String },
 
     #[error("database error while {doing}: {reason}")]
     Database { doing: String, reason: String },

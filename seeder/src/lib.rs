@@ -8,7 +8,9 @@
 pub mod cli;
 pub mod dataset;
 pub mod db;
+pub mod dry_run;
 pub mod error;
+pub mod interrupt;
 pub mod progress;
 pub mod retry;
 pub mod run;

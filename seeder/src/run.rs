@@ -7,40 +7,70 @@ use sea_orm::DatabaseConnection;
 
 use crate::dataset::Dataset;
 use crate::error::SeedError;
+use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::retry;
 use crate::selection::{Selection, Table};
-use crate::steps::{self, SeedReport};
+use crate::steps::{self, SeedReport, Stopped};
 
 /// The run's moment, at the microsecond precision every backend stores.
 pub fn now() -> DateTime<FixedOffset> {
     Utc::now().trunc_subsecs(6).fixed_offset()
 }
 
-/// Seeds each of `tenants` (ids of `dataset`) in its own transaction, in
+/// What a seeding run covers.
+pub struct SeedRequest<'a> {
+    pub dataset: &'a Dataset,
+    pub selection: &'a Selection,
+    /// Ids of `dataset` tenants, seeded in dataset order.
+    pub tenants: &'a [String],
+    /// The run's moment; every relative time of the dataset hangs off it.
+    pub now: DateTime<FixedOffset>,
+}
+
+/// Seeds each of the request's tenants in its own transaction, in
 /// dataset order. A failing tenant is rolled back whole and stops the run;
 /// tenants committed before it stay.
+///
+/// A stop requested through `interrupt` ends the run at the next batch
+/// boundary: the open tenant is rolled back and the report, with
+/// [`SeedReport::stopped`] set, covers the tenants committed before it.
 pub async fn seed(
     db: &DatabaseConnection,
-    dataset: &Dataset,
-    selection: &Selection,
-    tenants: &[String],
-    now: DateTime<FixedOffset>,
+    request: &SeedRequest<'_>,
     secret: Option<&str>,
     progress: &Progress,
+    interrupt: &Interrupt,
 ) -> Result<SeedReport, SeedError> {
+    let SeedRequest {
+        dataset,
+        selection,
+        tenants,
+        now,
+    } = *request;
     let mut report = SeedReport::default();
     for plan in dataset
         .tenants
         .iter()
         .filter(|p| tenants.contains(&p.tenant.tenant_id))
     {
+        if interrupt.requested() {
+            report.stopped = Some(Stopped { rolled_back: None });
+            return Ok(report);
+        }
         let started = std::time::Instant::now();
         let mut attempt = 0;
         let tenant = loop {
             attempt += 1;
-            match steps::seed_tenant(db, plan, selection, now, progress).await {
+            match steps::seed_tenant(db, plan, selection, now, progress, interrupt).await {
                 Ok(report) => break report,
+                // Whatever the error, a requested stop explains it.
+                Err(_) if interrupt.requested() => {
+                    report.stopped = Some(Stopped {
+                        rolled_back: Some(plan.tenant.tenant_id.clone()),
+                    });
+                    return Ok(report);
+                }
                 Err(e)
                     if retry::is_transient(&e.source)
                         && attempt < retry::MAX_ATTEMPTS
@@ -66,30 +96,40 @@ pub async fn seed(
             report.add(table, counts);
         }
         report.tenants.extend(tenant.tenants);
+        report.differing.extend(tenant.differing);
     }
     Ok(report)
 }
 
-/// The per-table lines of a seeding report.
-pub struct SeedSummary<'a>(pub &'a SeedReport);
+/// The per-table lines of a seeding report (or of a dry run's).
+pub struct SeedSummary<'a> {
+    pub report: &'a SeedReport,
+    pub dry_run: bool,
+}
 
 impl fmt::Display for SeedSummary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "seeded tenants: {}", self.0.tenants.join(", "))?;
-        if self.0.retries > 0 {
+        let report = self.report;
+        let (tenants, inserted) = if self.dry_run {
+            ("would seed tenants", "would insert")
+        } else {
+            ("seeded tenants", "inserted")
+        };
+        writeln!(f, "{tenants}: {}", report.tenants.join(", "))?;
+        if report.retries > 0 {
             writeln!(
                 f,
                 "retried {} tenant transaction(s) after transient errors (deadlock, serialization, lost connection)",
-                self.0.retries
+                report.retries
             )?;
         }
         for table in Table::ALL {
-            let Some(c) = self.0.tables.get(&table) else {
+            let Some(c) = report.tables.get(&table) else {
                 continue;
             };
             write!(
                 f,
-                "  {:<18} inserted {}, already present {}",
+                "  {:<18} {inserted} {}, already present {}",
                 table.table_name(),
                 c.inserted,
                 c.present
@@ -103,6 +143,9 @@ impl fmt::Display for SeedSummary<'_> {
                 write!(f, ", {what} {}", c.updated)?;
             }
             writeln!(f)?;
+        }
+        for row in &report.differing {
+            writeln!(f, "left as found: {row}")?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::json_rows;
+use crate::interrupt::Interrupt;
 use crate::progress::StepProgress;
 
 /// Most bind parameters one statement may carry.
@@ -28,7 +29,8 @@ pub enum Conflicts<'a, C> {
 }
 
 /// Inserts `rows` (consumed lazily, one batch in memory at a time) and
-/// returns how many were inserted.
+/// returns how many were inserted. Before each batch it checks `interrupt`,
+/// so a stop request ends the step at a batch boundary.
 ///
 /// On PostgreSQL each batch travels as one JSON document (see
 /// `json_rows`); elsewhere as a multi-row INSERT of ActiveModels.
@@ -45,6 +47,7 @@ pub async fn insert_rows<A, C, I>(
     rows: I,
     conflicts: Conflicts<'_, <A::Entity as EntityTrait>::Column>,
     progress: &StepProgress,
+    interrupt: &Interrupt,
 ) -> Result<u64, DbErr>
 where
     A: ActiveModelTrait + Send,
@@ -61,6 +64,7 @@ where
     let mut inserted = 0;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
+        interrupt.check()?;
         let batch: Vec<A> = rows.by_ref().take(per_batch).collect();
         let sent = batch.len() as u64;
         if backend == DbBackend::Postgres {

@@ -49,7 +49,14 @@ impl CampaignStep {
             scope
                 .progress
                 .step(scope.tenant_id(), Table::Campaigns, wanted.len() as u64);
-        let inserted = insert_rows(scope.txn, missing, Conflicts::SkipOn(&[]), &progress).await?;
+        let inserted = insert_rows(
+            scope.txn,
+            missing,
+            Conflicts::SkipOn(&[]),
+            &progress,
+            scope.interrupt,
+        )
+        .await?;
         let counts = TableCounts {
             inserted,
             present: wanted.len() as u64 - inserted,

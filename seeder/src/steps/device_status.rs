@@ -130,7 +130,8 @@ impl DeviceStatusStep {
                     ota_device_status::Column::DeviceId,
                 ])
             };
-            let inserted = insert_rows(scope.txn, missing, conflicts, &progress).await?;
+            let inserted =
+                insert_rows(scope.txn, missing, conflicts, &progress, scope.interrupt).await?;
             counts.inserted += inserted;
             counts.present += slice_len as u64 - inserted;
         }

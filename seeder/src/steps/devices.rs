@@ -37,6 +37,7 @@ impl DeviceStep {
                     scope.plan.devices().map(to_model),
                     Conflicts::Impossible,
                     &progress,
+                    scope.interrupt,
                 )
                 .await?
             }
@@ -54,7 +55,14 @@ impl DeviceStep {
                     device_registry::Column::TenantId,
                     device_registry::Column::DeviceId,
                 ];
-                insert_rows(scope.txn, missing, Conflicts::SkipOn(&key), &progress).await?
+                insert_rows(
+                    scope.txn,
+                    missing,
+                    Conflicts::SkipOn(&key),
+                    &progress,
+                    scope.interrupt,
+                )
+                .await?
             }
         };
         let counts = TableCounts {

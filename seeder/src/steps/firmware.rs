@@ -1,34 +1,38 @@
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use entity::firmware_versions;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::batch::{Conflicts, insert_rows};
+use super::differing::{self, DifferingRow};
 use super::{TableCounts, TenantScope};
 use crate::selection::Table;
 
 /// `firmware_versions`: the tenant's builds, keyed by (version, device_type).
-/// A build already present is left as it is, even if its description or
-/// checksum differ from the dataset's.
+/// A build already present is left as it is, and reported when its
+/// description, file or checksum differ from the dataset's.
 pub struct FirmwareStep;
 
 impl FirmwareStep {
-    pub async fn run(&self, scope: &TenantScope<'_>) -> Result<TableCounts, DbErr> {
-        let existing: HashSet<(String, Option<String>)> = firmware_versions::Entity::find()
-            .select_only()
-            .column(firmware_versions::Column::Version)
-            .column(firmware_versions::Column::DeviceType)
-            .filter(firmware_versions::Column::TenantId.eq(scope.tenant_id()))
-            .into_tuple::<(String, Option<String>)>()
-            .all(scope.txn)
-            .await?
-            .into_iter()
-            .collect();
+    pub async fn run(
+        &self,
+        scope: &TenantScope<'_>,
+    ) -> Result<(TableCounts, Vec<DifferingRow>), DbErr> {
+        let existing = existing_firmware(scope.txn, scope.tenant_id()).await?;
         let wanted = &scope.plan.firmware;
+        let differing = wanted
+            .iter()
+            .filter_map(|f| {
+                let stored = existing.get(&(f.version.clone(), Some(f.device_type.to_owned())))?;
+                differing::firmware(stored, f)
+            })
+            .collect();
         let created_by = scope.plan.created_by();
         let missing: Vec<firmware_versions::ActiveModel> = wanted
             .iter()
-            .filter(|f| !existing.contains(&(f.version.clone(), Some(f.device_type.to_owned()))))
+            .filter(|f| {
+                !existing.contains_key(&(f.version.clone(), Some(f.device_type.to_owned())))
+            })
             .map(|f| firmware_versions::ActiveModel {
                 tenant_id: Set(scope.tenant_id().to_owned()),
                 version: Set(f.version.clone()),
@@ -49,13 +53,34 @@ impl FirmwareStep {
             firmware_versions::Column::Version,
             firmware_versions::Column::DeviceType,
         ];
-        let inserted = insert_rows(scope.txn, missing, Conflicts::SkipOn(&key), &progress).await?;
+        let inserted = insert_rows(
+            scope.txn,
+            missing,
+            Conflicts::SkipOn(&key),
+            &progress,
+            scope.interrupt,
+        )
+        .await?;
         let counts = TableCounts {
             inserted,
             present: wanted.len() as u64 - inserted,
             updated: 0,
         };
         progress.finish(counts);
-        Ok(counts)
+        Ok((counts, differing))
     }
+}
+
+/// The tenant's builds by natural key (a handful of rows).
+pub async fn existing_firmware<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+) -> Result<HashMap<(String, Option<String>), firmware_versions::Model>, DbErr> {
+    Ok(firmware_versions::Entity::find()
+        .filter(firmware_versions::Column::TenantId.eq(tenant_id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|f| ((f.version.clone(), f.device_type.clone()), f))
+        .collect())
 }

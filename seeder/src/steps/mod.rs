@@ -12,6 +12,7 @@ mod campaigns;
 mod device_firmware;
 mod device_status;
 mod devices;
+pub mod differing;
 mod firmware;
 mod json_rows;
 mod tenant_lock;
@@ -23,15 +24,17 @@ use chrono::{DateTime, FixedOffset};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 
 use crate::dataset::TenantPlan;
+use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::selection::{Selection, Table};
+use differing::DifferingRow;
 
 pub use campaign_counters::CampaignCountersStep;
 pub use campaigns::CampaignStep;
 pub use device_firmware::DeviceFirmwareStep;
 pub use device_status::DeviceStatusStep;
 pub use devices::DeviceStep;
-pub use firmware::FirmwareStep;
+pub use firmware::{FirmwareStep, existing_firmware};
 pub use tenants::TenantStep;
 
 /// What one tenant's steps work with.
@@ -42,6 +45,8 @@ pub struct TenantScope<'a> {
     /// The run's moment; every relative time of the dataset hangs off it.
     pub now: DateTime<FixedOffset>,
     pub progress: &'a Progress,
+    /// Checked between batches: a stop request rolls the tenant back.
+    pub interrupt: &'a Interrupt,
     /// The tenant's rows as found once its lock was held.
     pub found: ExistingRows,
 }
@@ -86,6 +91,18 @@ pub struct SeedReport {
     pub tenants: Vec<String>,
     /// Tenant transactions started again after a transient error.
     pub retries: u64,
+    /// Set when a stop was requested before every tenant was seeded.
+    pub stopped: Option<Stopped>,
+    /// Existing rows left as found although they differ from the dataset.
+    pub differing: Vec<DifferingRow>,
+}
+
+/// How a run that was asked to stop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The tenant whose open transaction was rolled back (none when the
+    /// stop came between two tenants).
+    pub rolled_back: Option<String>,
 }
 
 impl SeedReport {
@@ -109,6 +126,7 @@ pub async fn seed_tenant(
     selection: &Selection,
     now: DateTime<FixedOffset>,
     progress: &Progress,
+    interrupt: &Interrupt,
 ) -> Result<SeedReport, StepError> {
     let txn = tenant_lock::begin(db, &plan.tenant.tenant_id)
         .await
@@ -119,9 +137,18 @@ pub async fn seed_tenant(
         plan,
         now,
         progress,
+        interrupt,
         found: ExistingRows::default(),
     };
-    let report = run_steps(&mut scope, selection).await?;
+    let report = match run_steps(&mut scope, selection).await {
+        Ok(report) => report,
+        Err(e) => {
+            // Said explicitly rather than left to the drop, so that the
+            // rollback has happened when the error is reported.
+            let _ = txn.rollback().await;
+            return Err(e);
+        }
+    };
     txn.commit()
         .await
         .map_err(|e| StepError::new("committing the tenant's transaction", e))?;
@@ -138,13 +165,12 @@ async fn run_steps(
     };
     // The tenant row comes first: the lock that serialises concurrent
     // seeders of this tenant is taken on it.
-    report.add(
-        Table::Tenants,
-        TenantStep
-            .run(scope)
-            .await
-            .map_err(StepError::at(Table::Tenants))?,
-    );
+    let (counts, differing) = TenantStep
+        .run(scope)
+        .await
+        .map_err(StepError::at(Table::Tenants))?;
+    report.add(Table::Tenants, counts);
+    report.differing.extend(differing);
     tenant_lock::lock_tenant(scope)
         .await
         .map_err(|e| StepError::new("locking the tenant row", e))?;
@@ -164,13 +190,12 @@ async fn run_steps(
         );
     }
     if selection.includes(Table::Firmware) {
-        report.add(
-            Table::Firmware,
-            FirmwareStep
-                .run(scope)
-                .await
-                .map_err(StepError::at(Table::Firmware))?,
-        );
+        let (counts, differing) = FirmwareStep
+            .run(scope)
+            .await
+            .map_err(StepError::at(Table::Firmware))?;
+        report.add(Table::Firmware, counts);
+        report.differing.extend(differing);
     }
     if selection.includes(Table::Campaigns) {
         report.add(

@@ -4,9 +4,8 @@
 //! seeder of the tenant runs between our read and our insert.
 
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, IsolationLevel, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    AccessMode, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IsolationLevel, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
@@ -28,16 +27,9 @@ pub async fn begin(db: &DatabaseConnection, tenant_id: &str) -> Result<DatabaseT
             .then_some(SqliteTransactionMode::Immediate),
     };
     let txn = db.begin_with_options(options).await?;
-    if backend == DbBackend::Postgres {
-        // The tenant-isolation policies read this; `true` scopes it to the
-        // transaction, so a pooled connection never carries it further.
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT set_config('app.tenant_id', $1, true)",
-            [tenant_id.into()],
-        ))
-        .await?;
-    }
+    // Before any read or write: under the tenant-isolation policies the
+    // transaction sees and may write this tenant's rows and no other's.
+    crate::db::scope_to_tenant(&txn, tenant_id).await?;
     Ok(txn)
 }
 

@@ -2,24 +2,29 @@ use entity::tenants;
 use sea_orm::{ActiveValue::Set, DbBackend, DbErr, EntityTrait, SqlErr};
 
 use super::batch::{Conflicts, insert_rows};
+use super::differing::{self, DifferingRow};
 use super::{TableCounts, TenantScope};
 use crate::selection::Table;
 
-/// `tenants`: the tenant's row with its demo profile.
+/// `tenants`: the tenant's row with its demo profile. An existing row is
+/// left as it is, and reported when its profile differs from the dataset's.
 pub struct TenantStep;
 
 impl TenantStep {
-    pub async fn run(&self, scope: &TenantScope<'_>) -> Result<TableCounts, DbErr> {
+    pub async fn run(
+        &self,
+        scope: &TenantScope<'_>,
+    ) -> Result<(TableCounts, Option<DifferingRow>), DbErr> {
         let t = &scope.plan.tenant;
-        if tenants::Entity::find_by_id(t.tenant_id.clone())
+        if let Some(stored) = tenants::Entity::find_by_id(t.tenant_id.clone())
             .one(scope.txn)
             .await?
-            .is_some()
         {
-            return Ok(TableCounts {
+            let counts = TableCounts {
                 present: 1,
                 ..TableCounts::default()
-            });
+            };
+            return Ok((counts, differing::tenant(&stored, t)));
         }
         let row = tenants::ActiveModel {
             tenant_id: Set(t.tenant_id.clone()),
@@ -40,6 +45,7 @@ impl TenantStep {
             [row],
             Conflicts::SkipOn(&[tenants::Column::TenantId]),
             &progress,
+            scope.interrupt,
         )
         .await
         {
@@ -58,6 +64,6 @@ impl TenantStep {
             updated: 0,
         };
         progress.finish(counts);
-        Ok(counts)
+        Ok((counts, None))
     }
 }

@@ -28,13 +28,17 @@ const CHECKS: &[Check] = &[
         invariant: 2,
         subject: Subject::Campaign,
         problem: "its firmware belongs to another tenant",
-        tail: "JOIN firmware_versions f ON f.id = c.firmware_version_id WHERE f.tenant_id <> c.tenant_id",
+        // The foreign key guarantees the firmware exists: if the tenant
+        // cannot see it, row level security hid another tenant's row.
+        tail: "LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id \
+               WHERE f.id IS NULL OR f.tenant_id <> c.tenant_id",
     },
     Check {
         invariant: 2,
         subject: Subject::StatusRow,
         problem: "its campaign belongs to another tenant",
-        tail: "JOIN ota_campaigns c ON c.id = s.campaign_id WHERE s.tenant_id <> c.tenant_id",
+        tail: "LEFT JOIN ota_campaigns c ON c.id = s.campaign_id \
+               WHERE c.id IS NULL OR s.tenant_id <> c.tenant_id",
     },
     Check {
         invariant: 2,

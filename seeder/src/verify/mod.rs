@@ -9,23 +9,48 @@ mod sql;
 pub use invariants::{StaleDevice, stale_device_firmware};
 pub use report::{CampaignBreakdown, VerifyReport, Violation};
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
+use crate::db::begin_tenant_read;
 use sql::Query;
 
-/// Checks the named tenants (all when `None`).
-pub async fn verify<C: ConnectionTrait>(
+const TABLES: [&str; 5] = [
+    "tenants",
+    "device_registry",
+    "firmware_versions",
+    "ota_campaigns",
+    "ota_device_status",
+];
+
+/// Checks the named tenants, each in a read-only transaction scoped to it:
+/// a role subject to PostgreSQL's tenant-isolation policies sees each
+/// tenant's rows only while `app.tenant_id` names it.
+pub async fn verify(db: &DatabaseConnection, tenants: &[String]) -> Result<VerifyReport, DbErr> {
+    let mut report = VerifyReport {
+        counts: TABLES.iter().map(|t| (*t, 0)).collect(),
+        campaigns: Vec::new(),
+        violations: Vec::new(),
+    };
+    for tenant in tenants {
+        let txn = begin_tenant_read(db, tenant).await?;
+        let one = verify_scope(&txn, Some(std::slice::from_ref(tenant))).await?;
+        txn.commit().await?;
+        for ((_, total), (_, n)) in report.counts.iter_mut().zip(one.counts) {
+            *total += n;
+        }
+        report.campaigns.extend(one.campaigns);
+        report.violations.extend(one.violations);
+    }
+    Ok(report)
+}
+
+/// Checks the named tenants (all when `None`) through `conn` as it is.
+async fn verify_scope<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
 ) -> Result<VerifyReport, DbErr> {
     let mut counts = Vec::new();
-    for table in [
-        "tenants",
-        "device_registry",
-        "firmware_versions",
-        "ota_campaigns",
-        "ota_device_status",
-    ] {
+    for table in TABLES {
         // `table` is one of our constants; tenant ids are bound values.
         let rows = Query::new(&format!(
             "SELECT COUNT(*) AS n FROM {table} t WHERE {{tenants:t}}"

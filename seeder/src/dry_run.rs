@@ -1,0 +1,273 @@
+//! `--dry-run`: what a seeding run would insert, per table, found by reading
+//! alone. Nothing is written: no migration, no row, no sequence value, no
+//! lock. Tables that do not exist yet (migrations pending) count as empty.
+//!
+//! The counts follow the seeding steps' own rules (a table holding as many
+//! of a tenant's rows as planned counts as complete; status rows are made
+//! for every device the tenant will have, in device_id byte order), so the
+//! preview matches what a run started at the same moment inserts. Updates
+//! the run would make (counters, a device's fw_version) are not previewed.
+
+use std::collections::{HashMap, HashSet};
+
+use entity::{device_registry, ota_campaigns, ota_device_status, tenants};
+use migration::SchemaManager;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect,
+};
+
+use crate::dataset::{CampaignSeed, Dataset, TenantPlan};
+use crate::db::begin_tenant_read;
+use crate::selection::{Selection, Table};
+use crate::steps::{SeedReport, TableCounts, differing, existing_firmware};
+
+/// Which of the seeded tables exist.
+struct Present(HashSet<Table>);
+
+impl Present {
+    async fn read(db: &DatabaseConnection) -> Result<Present, DbErr> {
+        let manager = SchemaManager::new(db);
+        let mut present = HashSet::new();
+        for table in Table::ALL {
+            if manager.has_table(table.table_name()).await? {
+                present.insert(table);
+            }
+        }
+        Ok(Present(present))
+    }
+
+    fn has(&self, table: Table) -> bool {
+        self.0.contains(&table)
+    }
+}
+
+/// The report a seeding run would give, with `inserted` meaning "would be
+/// inserted".
+pub async fn dry_run(
+    db: &DatabaseConnection,
+    dataset: &Dataset,
+    selection: &Selection,
+    tenants: &[String],
+) -> Result<SeedReport, DbErr> {
+    let present = Present::read(db).await?;
+    let mut report = SeedReport::default();
+    for plan in dataset
+        .tenants
+        .iter()
+        .filter(|p| tenants.contains(&p.tenant.tenant_id))
+    {
+        let txn = begin_tenant_read(db, &plan.tenant.tenant_id).await?;
+        preview_tenant(&txn, plan, selection, &present, &mut report).await?;
+        txn.commit().await?;
+        report.tenants.push(plan.tenant.tenant_id.clone());
+    }
+    Ok(report)
+}
+
+async fn preview_tenant(
+    txn: &DatabaseTransaction,
+    plan: &TenantPlan,
+    selection: &Selection,
+    present: &Present,
+    report: &mut SeedReport,
+) -> Result<(), DbErr> {
+    let tenant = plan.tenant.tenant_id.as_str();
+    let stored = if present.has(Table::Tenants) {
+        tenants::Entity::find_by_id(tenant.to_owned())
+            .one(txn)
+            .await?
+    } else {
+        None
+    };
+    report.add(Table::Tenants, counts(1, u64::from(stored.is_none())));
+    report.differing.extend(
+        stored
+            .as_ref()
+            .and_then(|t| differing::tenant(t, &plan.tenant)),
+    );
+
+    let devices_now = if present.has(Table::Devices) {
+        device_registry::Entity::find()
+            .filter(device_registry::Column::TenantId.eq(tenant))
+            .count(txn)
+            .await?
+    } else {
+        0
+    };
+    let planned_devices = plan.fleet.len() as u64;
+    let mut existing_ids: Option<HashSet<String>> = None;
+    let mut devices_after = devices_now;
+    if selection.includes(Table::Devices) {
+        let missing = match devices_now {
+            0 => planned_devices,
+            n if n == planned_devices => 0,
+            _ => {
+                let ids = existing_ids.insert(device_ids(txn, tenant).await?);
+                plan.fleet.device_ids().filter(|d| !ids.contains(d)).count() as u64
+            }
+        };
+        report.add(Table::Devices, counts(planned_devices, missing));
+        devices_after += missing;
+    }
+
+    if selection.includes(Table::Firmware) {
+        let stored = if present.has(Table::Firmware) {
+            existing_firmware(txn, tenant).await?
+        } else {
+            HashMap::new()
+        };
+        let mut missing = 0;
+        for f in &plan.firmware {
+            match stored.get(&(f.version.clone(), Some(f.device_type.to_owned()))) {
+                Some(row) => report.differing.extend(differing::firmware(row, f)),
+                None => missing += 1,
+            }
+        }
+        report.add(Table::Firmware, counts(plan.firmware.len() as u64, missing));
+    }
+
+    // Campaign name -> its status rows now (None: the campaign is missing).
+    let mut campaigns: HashMap<String, (i32, u64)> = HashMap::new();
+    if selection.includes(Table::Campaigns) && present.has(Table::Campaigns) {
+        let rows: Vec<(i32, String)> = ota_campaigns::Entity::find()
+            .select_only()
+            .column(ota_campaigns::Column::Id)
+            .column(ota_campaigns::Column::Name)
+            .filter(ota_campaigns::Column::TenantId.eq(tenant))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        let status_counts = if present.has(Table::DeviceStatus) {
+            status_rows_per_campaign(txn, tenant).await?
+        } else {
+            HashMap::new()
+        };
+        for (id, name) in rows {
+            let n = status_counts.get(&id).copied().unwrap_or(0);
+            campaigns.insert(name, (id, n));
+        }
+    }
+    if selection.includes(Table::Campaigns) {
+        let missing = plan
+            .campaigns
+            .iter()
+            .filter(|c| !campaigns.contains_key(&c.name))
+            .count() as u64;
+        report.add(
+            Table::Campaigns,
+            counts(plan.campaigns.len() as u64, missing),
+        );
+    }
+
+    if selection.includes(Table::DeviceStatus) {
+        let mut wanted = 0;
+        let mut missing = 0;
+        let mut device_list: Option<Vec<String>> = None;
+        for (index, seed) in plan.campaigns.iter().enumerate() {
+            let slice = CampaignSeed::slice(index, plan.campaigns.len(), devices_after as usize);
+            wanted += slice.len() as u64;
+            let (id, have) = match campaigns.get(&seed.name) {
+                Some(&(id, have)) if have > 0 => (id, have),
+                _ => {
+                    missing += slice.len() as u64;
+                    continue;
+                }
+            };
+            if have == slice.len() as u64 {
+                continue;
+            }
+            // Partly there: which of the slice's devices lack a row.
+            let list = match &device_list {
+                Some(list) => list,
+                None => {
+                    let ids = match existing_ids.take() {
+                        Some(ids) => ids,
+                        None => device_ids(txn, tenant).await?,
+                    };
+                    device_list.insert(devices_after_run(plan, selection, ids, devices_after))
+                }
+            };
+            let done = campaign_device_ids(txn, tenant, id).await?;
+            missing += list[slice].iter().filter(|d| !done.contains(*d)).count() as u64;
+        }
+        report.add(Table::DeviceStatus, counts(wanted, missing));
+    }
+    Ok(())
+}
+
+fn counts(wanted: u64, missing: u64) -> TableCounts {
+    TableCounts {
+        inserted: missing,
+        present: wanted - missing,
+        updated: 0,
+    }
+}
+
+/// The tenant's device ids once the devices step has run, in byte order,
+/// as the status step will see them.
+fn devices_after_run(
+    plan: &TenantPlan,
+    selection: &Selection,
+    mut ids: HashSet<String>,
+    devices_after: u64,
+) -> Vec<String> {
+    // The step's rule: as many devices as planned are the planned fleet.
+    if devices_after == plan.fleet.len() as u64 {
+        return plan.fleet.device_ids().collect();
+    }
+    if selection.includes(Table::Devices) {
+        ids.extend(plan.fleet.device_ids());
+    }
+    let mut list: Vec<String> = ids.into_iter().collect();
+    list.sort_unstable();
+    list
+}
+
+async fn device_ids(txn: &DatabaseTransaction, tenant: &str) -> Result<HashSet<String>, DbErr> {
+    Ok(device_registry::Entity::find()
+        .select_only()
+        .column(device_registry::Column::DeviceId)
+        .filter(device_registry::Column::TenantId.eq(tenant))
+        .into_tuple::<String>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+async fn status_rows_per_campaign(
+    txn: &DatabaseTransaction,
+    tenant: &str,
+) -> Result<HashMap<i32, u64>, DbErr> {
+    let rows: Vec<(i32, i64)> = ota_device_status::Entity::find()
+        .select_only()
+        .column(ota_device_status::Column::CampaignId)
+        .column_as(ota_device_status::Column::Id.count(), "n")
+        .filter(ota_device_status::Column::TenantId.eq(tenant))
+        .group_by(ota_device_status::Column::CampaignId)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, n)| (id, n.max(0) as u64))
+        .collect())
+}
+
+async fn campaign_device_ids(
+    txn: &DatabaseTransaction,
+    tenant: &str,
+    campaign_id: i32,
+) -> Result<HashSet<String>, DbErr> {
+    Ok(ota_device_status::Entity::find()
+        .select_only()
+        .column(ota_device_status::Column::DeviceId)
+        .filter(ota_device_status::Column::TenantId.eq(tenant))
+        .filter(ota_device_status::Column::CampaignId.eq(campaign_id))
+        .into_tuple::<String>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect())
+}
