@@ -68,7 +68,8 @@ struct Options {
     #[arg(long, global = true)]
     no_migrate: bool,
 
-    /// Seconds to wait for the database to answer.
+    /// Seconds to wait for the database to answer (and, on SQLite, for
+    /// another process's lock on the file).
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     connect_timeout: u64,
 

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use url::Url;
 
-use crate::error::{SeedError, scrub};
+use crate::error::{SeedError, scrub, with_hint};
 
 /// File used when no database is named.
 pub const DEFAULT_SQLITE_FILE: &str = "ota-seed.sqlite";
@@ -134,7 +134,9 @@ impl DatabaseTarget {
         options
             .connect_timeout(timeout)
             .acquire_timeout(timeout)
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // How long to wait for another process's lock on a SQLite file.
+            .map_sqlx_sqlite_opts(move |o| o.busy_timeout(timeout));
         // SQLite: one writer at a time is all it allows; a single connection
         // makes that explicit and keeps IMMEDIATE transactions simple.
         options.max_connections(if self.backend == DbBackend::Sqlite {
@@ -161,13 +163,9 @@ impl DatabaseTarget {
     }
 
     fn connect_error(&self, reason: &str) -> SeedError {
-        let mut reason = scrub(reason, self.secret());
-        if self.backend == DbBackend::Sqlite && reason.contains("unable to open database file") {
-            reason.push_str(" (does the directory exist and is it writable?)");
-        }
         SeedError::Connect {
             target: self.display.clone(),
-            reason,
+            reason: with_hint(scrub(reason, self.secret())),
         }
     }
 }

@@ -52,9 +52,43 @@ impl SeedError {
     pub fn database(doing: impl Into<String>, err: DbErr, secret: Option<&str>) -> Self {
         SeedError::Database {
             doing: doing.into(),
-            reason: scrub(&err.to_string(), secret),
+            reason: with_hint(scrub(&err.to_string(), secret)),
         }
     }
+}
+
+/// Adds what to do to the driver messages a user is likeliest to meet.
+pub fn with_hint(mut reason: String) -> String {
+    const HINTS: [(&str, &str); 6] = [
+        (
+            "does not exist",
+            "create the database first, or name an existing one in the URL",
+        ),
+        (
+            "Unknown database",
+            "create the database first, or name an existing one in the URL",
+        ),
+        (
+            "file is not a database",
+            "the file is not a SQLite database; name another file",
+        ),
+        (
+            "database is locked",
+            "another process holds a lock on the file; try again when it has finished",
+        ),
+        (
+            "readonly database",
+            "the file or its directory is read-only for this user",
+        ),
+        (
+            "unable to open database file",
+            "does the directory exist and is it writable?",
+        ),
+    ];
+    if let Some((_, hint)) = HINTS.iter().find(|(needle, _)| reason.contains(needle)) {
+        reason.push_str(&format!(" ({hint})"));
+    }
+    reason
 }
 
 /// Removes a password from a message, wherever a driver may have echoed it.

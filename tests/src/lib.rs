@@ -318,6 +318,29 @@ pub fn run_seeder(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) ->
     cmd.output().expect("run the seeder binary")
 }
 
+/// Asserts exit status 2 with exactly one `error:` line on stderr and no
+/// panic; returns that line.
+pub fn assert_clean_error(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "{}", describe(out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{}", describe(out));
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line of error expected:\n{}",
+        describe(out)
+    );
+    assert!(lines[0].starts_with("error: "), "{}", describe(out));
+    lines[0].to_owned()
+}
+
+/// Runs the seeder and insists it exited 0; returns its stdout.
+pub fn assert_ok(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}", describe(out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// stdout and stderr of a finished process, for assertion messages.
 pub fn describe(output: &Output) -> String {
     format!(

@@ -2,30 +2,8 @@
 //! answered with one clear line, exit status 2, no panic, nothing written,
 //! and no password echoed.
 
-use std::process::Output;
-
-use ota_seed_tests::{Backend, TestDb, backend_tests, describe, run_seeder};
+use ota_seed_tests::{Backend, TestDb, assert_clean_error, backend_tests, describe, run_seeder};
 use sea_orm::ConnectionTrait;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Exit 2 with exactly one `error:` line, and no panic.
-fn assert_clean_error(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(2), "{}", describe(out));
-    let err = stderr(out);
-    assert!(!err.contains("panicked"), "{}", describe(out));
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "one line of error expected:\n{}",
-        describe(out)
-    );
-    assert!(lines[0].starts_with("error: "), "{}", describe(out));
-    lines[0].to_owned()
-}
 
 #[test]
 fn default_run_uses_a_sqlite_file_in_the_working_directory() {

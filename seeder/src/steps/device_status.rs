@@ -10,6 +10,7 @@ use super::campaign_counters::{CampaignCounters, count_status_rows};
 use super::{TableCounts, TenantScope};
 use crate::dataset::CampaignSeed;
 use crate::selection::Table;
+use entity::status::DeviceUpdateStatus;
 
 /// `ota_device_status`: each campaign's rows for its slice of the tenant's
 /// devices (all of them when there is one campaign), for the devices that
@@ -18,9 +19,8 @@ pub struct DeviceStatusStep;
 
 pub struct DeviceStatusOutcome {
     pub counts: TableCounts,
-    /// Devices that got a status row in this run, when they were read from
-    /// the database rather than generated (their fw_version may need to
-    /// follow the new row).
+    /// Devices that existed before this run and got a successful status row
+    /// in it (their fw_version may need to follow the new row).
     pub devices_with_new_rows: HashSet<String>,
     /// The status rows counted per campaign before this step inserted any;
     /// still true when it inserted none, which spares a second count.
@@ -100,13 +100,17 @@ impl DeviceStatusStep {
                 ),
                 DeviceList::Read(ids) => Box::new(ids[slice].iter().cloned()),
             };
-            let read_from_db = matches!(list, DeviceList::Read(_));
+            // A device the dataset generated in this run already runs the
+            // firmware its planned history leaves it on. Any other device
+            // (added by hand, or seeded before the plan grew a campaign)
+            // may need its fw_version to follow a new successful update.
+            let may_be_stale = matches!(list, DeviceList::Read(_)) || scope.found.devices > 0;
             let missing = ids
                 .enumerate()
                 .filter(|(_, id)| !existing.contains(id))
                 .map(|(i, device_id)| {
                     let row = seed.outcome(i, slice_len);
-                    if read_from_db {
+                    if may_be_stale && row.status == DeviceUpdateStatus::Success {
                         devices_with_new_rows.insert(device_id.clone());
                     }
                     ota_device_status::ActiveModel {

@@ -22,9 +22,14 @@ pub struct DifferingRow {
 
 impl fmt::Display for DifferingRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.columns.len() == 1 {
+            "differs"
+        } else {
+            "differ"
+        };
         write!(
             f,
-            "{} {} of {}: {} differ(s) from the dataset; left as found",
+            "{} {} of {}: {} {verb} from the dataset",
             self.table,
             self.key,
             self.tenant_id,

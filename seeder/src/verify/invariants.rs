@@ -288,20 +288,26 @@ pub async fn stale_device_firmware<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
 ) -> Result<Vec<StaleDevice>, DbErr> {
+    // The latest finished row per device is found by a window function
+    // rather than a correlated NOT EXISTS: with fresh, unanalysed tables
+    // MariaDB planned the latter as a nested scan (minutes at 20k devices),
+    // whereas a sort per tenant costs the same on every backend.
     let rows = Query::new(
-        "SELECT s.tenant_id, s.device_id, f.version AS expected_version, d.fw_version AS actual_version \
-         FROM ota_device_status s \
-         JOIN ota_campaigns c ON c.id = s.campaign_id \
-         JOIN firmware_versions f ON f.id = c.firmware_version_id \
-         JOIN device_registry d ON d.tenant_id = s.tenant_id AND d.device_id = s.device_id \
-         WHERE s.status = 'SUCCESS' AND {tenants:s} \
-           AND (d.fw_version IS NULL OR d.fw_version <> f.version) \
-           AND NOT EXISTS ( \
-             SELECT 1 FROM ota_device_status l \
-             WHERE l.tenant_id = s.tenant_id AND l.device_id = s.device_id \
-               AND l.status IN ('SUCCESS', 'FAILED') \
-               AND (l.completed_at > s.completed_at OR (l.completed_at = s.completed_at AND l.id > s.id))) \
-         ORDER BY s.tenant_id, s.device_id",
+        "SELECT x.tenant_id, x.device_id, x.expected_version, d.fw_version AS actual_version \
+         FROM ( \
+           SELECT s.tenant_id, s.device_id, s.status, f.version AS expected_version, \
+                  ROW_NUMBER() OVER ( \
+                    PARTITION BY s.tenant_id, s.device_id \
+                    ORDER BY CASE WHEN s.completed_at IS NULL THEN 1 ELSE 0 END, \
+                             s.completed_at DESC, s.id DESC) AS latest \
+           FROM ota_device_status s \
+           JOIN ota_campaigns c ON c.id = s.campaign_id \
+           JOIN firmware_versions f ON f.id = c.firmware_version_id \
+           WHERE s.status IN ('SUCCESS', 'FAILED') AND {tenants:s}) x \
+         JOIN device_registry d ON d.tenant_id = x.tenant_id AND d.device_id = x.device_id \
+         WHERE x.latest = 1 AND x.status = 'SUCCESS' \
+           AND (d.fw_version IS NULL OR d.fw_version <> x.expected_version) \
+         ORDER BY x.tenant_id, x.device_id",
     )
     .tenants("s", tenants)
     .all(conn)

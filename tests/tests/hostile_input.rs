@@ -1,0 +1,295 @@
+//! Hostile and mistaken input: each is answered with one line of error,
+//! exit status 2, no panic, and nothing written.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use entity::prelude::*;
+use ota_seed_tests::{
+    Backend, TestDb, assert_clean_error, assert_ok, backend_tests, describe, run_case, run_seeder,
+    seeder_bin,
+};
+use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+
+#[test]
+fn sizes_that_are_zero_negative_non_numeric_or_absurd_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--tenants", "0"],
+            "error: invalid value '0' for '--tenants <N>': 0 is not in 1..=100000 (see --help)",
+        ),
+        (
+            &["--devices-per-site", "-1"],
+            "error: invalid value '-1' for '--devices-per-site <N>': -1 is not in 1..=1000000 (see --help)",
+        ),
+        (
+            &["--sites-per-tenant", "many"],
+            "error: invalid value 'many' for '--sites-per-tenant <N>': invalid digit found in string (see --help)",
+        ),
+        (
+            &["--campaigns-per-tenant", "1001"],
+            "error: invalid value '1001' for '--campaigns-per-tenant <N>': 1001 is not in 1..=1000 (see --help)",
+        ),
+        (
+            &["--tenants", "99999999999999999999999"],
+            "error: invalid value '99999999999999999999999' for '--tenants <N>': number too large to fit in target type (see --help)",
+        ),
+        (
+            &[
+                "--sites-per-tenant",
+                "1000000",
+                "--devices-per-site",
+                "1000",
+            ],
+            "error: --sites-per-tenant 1000000 × --devices-per-site 1000 = 1000000000 devices per tenant, more than the 50000000 this seeder accepts",
+        ),
+        (
+            &[
+                "--tenants",
+                "100000",
+                "--sites-per-tenant",
+                "1000",
+                "--devices-per-site",
+                "100",
+            ],
+            "error: --tenants 100000 × 100000 devices = 10000000000 devices in all, more than the 1000000000 this seeder accepts",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = run_seeder(args, &[], dir.path());
+        assert_eq!(assert_clean_error(&out), expected, "{args:?}");
+        assert!(
+            !dir.path().join("ota-seed.sqlite").exists(),
+            "{args:?}: nothing may be written"
+        );
+    }
+}
+
+/// Tenant ids that a careless script or an attacker might pass. They are
+/// compared with the dataset's ids and refused; they never reach SQL text.
+const HOSTILE_TENANTS: [&str; 6] = [
+    "tenant-a'; DROP TABLE tenants; --",
+    "tenant-a\" OR \"1\"=\"1",
+    "テナント-ä 🚀",
+    "tenant-a\n",
+    "%",
+    "",
+];
+
+async fn hostile_tenant_values_are_refused_as_unknown(db: TestDb) -> anyhow::Result<()> {
+    assert_ok(&db.seeder(&["-q"]));
+    let long = "x".repeat(300);
+    for id in HOSTILE_TENANTS.iter().copied().chain([long.as_str()]) {
+        let out = db.seeder(&["--tenant", id]);
+        let line = assert_clean_error(&out);
+        assert!(line.starts_with("error: unknown tenant \""), "{line}");
+        assert!(
+            line.ends_with("the dataset's tenants are: tenant-a, tenant-b"),
+            "{line}"
+        );
+        // At most the first 100 characters are echoed.
+        assert!(line.len() < 250, "{line}");
+    }
+    let conn = db.connect().await?;
+    assert_eq!(Tenants::find().count(&conn).await?, 2);
+    assert_eq!(OtaDeviceStatus::find().count(&conn).await?, 30);
+    Ok(())
+}
+
+backend_tests!(hostile_tenant_values_are_refused_as_unknown);
+
+async fn a_database_that_does_not_exist_is_reported(db: TestDb) -> anyhow::Result<()> {
+    let missing = format!("{}_missing", db.url.rsplit('/').next().unwrap_or("x"));
+    let server = db.url.rsplit_once('/').map_or("", |(s, _)| s);
+    let url = format!("{server}/{missing}");
+    let out = run_seeder(&["--database-url", &url], &[], db.dir.path());
+    let line = assert_clean_error(&out);
+    assert!(
+        line.contains(&format!("cannot open database {url}")),
+        "{line}"
+    );
+    assert!(
+        line.contains("create the database first, or name an existing one in the URL"),
+        "{line}"
+    );
+    // Not created behind the user's back.
+    let admin = match db.backend {
+        Backend::Postgres => format!("{server}/postgres"),
+        _ => server.to_owned(),
+    };
+    let conn = Database::connect(&admin).await?;
+    let sql = match db.backend {
+        Backend::Postgres => format!("SELECT 1 FROM pg_database WHERE datname = '{missing}'"),
+        _ => format!("SELECT 1 FROM information_schema.schemata WHERE schema_name = '{missing}'"),
+    };
+    let found = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            sql,
+        ))
+        .await?;
+    assert!(found.is_none(), "the database must not be created");
+    Ok(())
+}
+
+#[tokio::test]
+async fn postgres_database_that_does_not_exist() {
+    run_case(
+        Backend::Postgres,
+        a_database_that_does_not_exist_is_reported,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn mysql_database_that_does_not_exist() {
+    run_case(Backend::MySql, a_database_that_does_not_exist_is_reported).await;
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(
+        std::fs::read(path).expect("read file"),
+    ))
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_reported_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("notes.sqlite");
+    std::fs::write(
+        &file,
+        "Meeting notes: remember to seed the demo database.\n".repeat(20),
+    )
+    .expect("write");
+    let before = sha256(&file);
+    let url = format!("sqlite://{}", file.display());
+    for args in [&[][..], &["verify"][..], &["--dry-run"][..]] {
+        let out = run_seeder(args, &[("DATABASE_URL", &url)], dir.path());
+        let line = assert_clean_error(&out);
+        assert!(line.contains("file is not a database"), "{args:?}: {line}");
+        assert!(line.contains("name another file"), "{line}");
+    }
+    assert_eq!(sha256(&file), before, "the file must not change");
+}
+
+#[test]
+fn verify_and_dry_run_never_create_a_sqlite_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run_seeder(&["verify"], &[], dir.path());
+    let line = assert_clean_error(&out);
+    assert!(line.contains("there is nothing to verify yet"), "{line}");
+    let out = run_seeder(&["--dry-run"], &[], dir.path());
+    let text = assert_ok(&out);
+    assert!(text.contains("migrations: would apply 5"), "{text}");
+    assert!(
+        text.contains("ota_device_status  would insert 30, already present 0"),
+        "{text}"
+    );
+    assert!(!dir.path().join("ota-seed.sqlite").exists());
+}
+
+/// Runs the seeder as an unprivileged user when the tests run as root
+/// (root ignores file permissions), so that read-only really is.
+fn seeder_without_privileges(args: &[&str], url: &str, cwd: &Path) -> Output {
+    let mut cmd = Command::new(seeder_bin());
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("DATABASE_URL", url)
+        .env("NO_COLOR", "1");
+    if running_as_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    cmd.output().expect("run the seeder")
+}
+
+/// The effective uid, read from /proc (std does not expose geteuid).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn a_read_only_directory_or_file_is_reported_and_nothing_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    set_mode(dir.path(), 0o755);
+    let locked_dir = dir.path().join("read-only");
+    std::fs::create_dir(&locked_dir).expect("mkdir");
+
+    // A new file in a directory nobody may write to.
+    set_mode(&locked_dir, 0o555);
+    let url = format!("sqlite://{}/x.sqlite?mode=rwc", locked_dir.display());
+    let out = seeder_without_privileges(&[], &url, dir.path());
+    let line = assert_clean_error(&out);
+    assert!(line.contains("unable to open database file"), "{line}");
+    assert!(line.contains("is it writable?"), "{line}");
+    assert!(!locked_dir.join("x.sqlite").exists());
+
+    // An existing database that is read-only for this user.
+    set_mode(&locked_dir, 0o755);
+    let file = locked_dir.join("seeded.sqlite");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    assert_ok(&run_seeder(
+        &["-q", "--tenant", "tenant-a"],
+        &[("DATABASE_URL", &url)],
+        dir.path(),
+    ));
+    set_mode(&file, 0o444);
+    set_mode(&locked_dir, 0o555);
+    let before = sha256(&file);
+    // -q: only the error (tenant-a, complete, needs no write and passes).
+    let out = seeder_without_privileges(&["-q"], &url, dir.path());
+    let line = assert_clean_error(&out);
+    assert!(line.contains("readonly database"), "{line}");
+    assert!(line.contains("read-only for this user"), "{line}");
+    assert_eq!(sha256(&file), before, "the file must not change");
+    // Reading still works.
+    let out = seeder_without_privileges(&["verify", "--tenant", "tenant-a"], &url, dir.path());
+    assert!(
+        assert_ok(&out).contains("invariants: all 6 hold"),
+        "{}",
+        describe(&out)
+    );
+    set_mode(&locked_dir, 0o755);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_by_another_process_is_reported_after_the_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("ota-seed.sqlite");
+    assert_ok(&run_seeder(&["-q"], &[], dir.path()));
+    // Another process's exclusive lock: a connection of ours in the middle
+    // of an EXCLUSIVE transaction.
+    let holder = Database::connect(format!("sqlite://{}", file.display()))
+        .await
+        .expect("open");
+    holder
+        .execute_unprepared("BEGIN EXCLUSIVE")
+        .await
+        .expect("lock");
+    let started = std::time::Instant::now();
+    let out = run_seeder(&["--connect-timeout", "1"], &[], dir.path());
+    let waited = started.elapsed();
+    let line = assert_clean_error(&out);
+    assert!(line.contains("database is locked"), "{line}");
+    assert!(line.contains("try again when it has finished"), "{line}");
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "it waits for the lock first ({waited:?})"
+    );
+    holder.execute_unprepared("ROLLBACK").await.expect("unlock");
+    holder.close().await.expect("close");
+    // Once the lock is gone, it works.
+    assert_ok(&run_seeder(&["-q"], &[], dir.path()));
+}

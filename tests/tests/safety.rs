@@ -1,0 +1,272 @@
+//! The wrong-database guard, `--dry-run`, existing rows that disagree with
+//! the dataset, secrets, and TLS.
+
+use std::time::{Duration, Instant};
+
+use entity::firmware_versions;
+use entity::prelude::*;
+use ota_seed_tests::snapshot::table_contents;
+use ota_seed_tests::{
+    Backend, TestDb, assert_clean_error, assert_ok, backend_tests, describe, run_case, run_seeder,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, Statement};
+use serde_json::Value;
+
+#[test]
+fn a_remote_database_is_not_written_without_allow_remote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 192.0.2.0/24 is reserved for documentation: nothing answers there.
+    let url = "postgres://app:hunter2@192.0.2.10:5432/pulse";
+    let started = Instant::now();
+    let out = run_seeder(&[], &[("DATABASE_URL", url)], dir.path());
+    let line = assert_clean_error(&out);
+    assert_eq!(
+        line,
+        "error: refusing to write to postgres://app:***@192.0.2.10:5432/pulse: it is not on this \
+         machine, and seeding is meant for development and staging databases; pass --allow-remote \
+         if this is the database you mean (--dry-run and `verify` only read, and need no flag)"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused before any connection attempt"
+    );
+    // With the flag, or when only reading, it goes on to connect (and here
+    // finds nobody).
+    for args in [
+        &["--allow-remote", "--connect-timeout", "1"][..],
+        &["verify", "--connect-timeout", "1"][..],
+        &["--dry-run", "--connect-timeout", "1"][..],
+    ] {
+        let out = run_seeder(args, &[("DATABASE_URL", url)], dir.path());
+        let line = assert_clean_error(&out);
+        assert!(
+            line.starts_with(
+                "error: cannot open database postgres://app:***@192.0.2.10:5432/pulse"
+            ),
+            "{args:?}: {line}"
+        );
+        assert!(!describe(&out).contains("hunter2"));
+    }
+}
+
+fn json(out: &std::process::Output) -> Value {
+    let text = assert_ok(out);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// The per-table `inserted` counts of a `--json` summary.
+fn inserted(summary: &Value) -> Vec<(String, u64)> {
+    summary["tables"]
+        .as_object()
+        .expect("tables")
+        .iter()
+        .map(|(t, c)| (t.clone(), c["inserted"].as_u64().expect("count")))
+        .collect()
+}
+
+async fn dry_run_writes_nothing_and_predicts_the_run(db: TestDb) -> anyhow::Result<()> {
+    // An empty database: not even the schema is created.
+    let preview = json(&db.seeder(&["--dry-run", "--json"]));
+    assert_eq!(preview["dry_run"], true);
+    assert_eq!(preview["migrations_pending"], 5);
+    assert_eq!(
+        inserted(&preview),
+        [
+            ("device_registry".to_owned(), 30),
+            ("firmware_versions".to_owned(), 4),
+            ("ota_campaigns".to_owned(), 2),
+            ("ota_device_status".to_owned(), 30),
+            ("tenants".to_owned(), 2),
+        ]
+    );
+    let conn = db.connect().await?;
+    let manager = migration::SchemaManager::new(&conn);
+    assert!(!manager.has_table("seaql_migrations").await?);
+    assert!(!manager.has_table("tenants").await?);
+
+    // A partly seeded database: a device and two status rows removed.
+    assert_ok(&db.seeder(&["-q"]));
+    conn.execute_unprepared(
+        "DELETE FROM ota_device_status WHERE tenant_id = 'tenant-a' AND device_id IN \
+         ('cold-storage-1-sensor-02', 'warehouse-west-sensor-05')",
+    )
+    .await?;
+    conn.execute_unprepared(
+        "DELETE FROM device_registry WHERE tenant_id = 'tenant-b' AND device_id = 'factory-floor-sensor-03'",
+    )
+    .await?;
+    let grow = [
+        "--tenants",
+        "3",
+        "--devices-per-site",
+        "6",
+        "--campaigns-per-tenant",
+        "2",
+    ];
+    let before = table_contents(&conn).await?;
+    let preview = json(&db.seeder(&[&grow[..], &["--dry-run", "--json"]].concat()));
+    assert_eq!(
+        table_contents(&conn).await?,
+        before,
+        "a dry run changes no row"
+    );
+    assert_eq!(preview["migrations_pending"], 0);
+    let run = json(&db.seeder(&[&grow[..], &["--json"]].concat()));
+    assert_eq!(
+        inserted(&preview),
+        inserted(&run),
+        "the dry run predicts the run exactly"
+    );
+    // Worked out by hand. Devices: a sixth per site for tenant-a (3) and
+    // tenant-b (3, and the one removed), 18 for tenant-0003. Firmware and
+    // campaigns: the second campaign's for a and b, all of tenant-0003's.
+    // Status rows: campaign 0 now targets the first 9 devices, campaign 1
+    // the last 9. tenant-a's first 9 lack cold-storage-1-sensor-02
+    // (removed) and -06 (new): 2 + 9; tenant-b's lack factory-floor-sensor-06:
+    // 1 + 9; tenant-0003: 18.
+    assert_eq!(
+        inserted(&run),
+        [
+            ("device_registry".to_owned(), 3 + 4 + 18),
+            ("firmware_versions".to_owned(), 1 + 1 + 3),
+            ("ota_campaigns".to_owned(), 1 + 1 + 2),
+            ("ota_device_status".to_owned(), 11 + 10 + 18),
+            ("tenants".to_owned(), 1),
+        ],
+        "{run:#}"
+    );
+    Ok(())
+}
+
+async fn existing_rows_that_disagree_are_left_untouched_and_reported(
+    db: TestDb,
+) -> anyhow::Result<()> {
+    assert_ok(&db.seeder(&["-q"]));
+    let conn = db.connect().await?;
+    let foreign = "c".repeat(64);
+    FirmwareVersions::update_many()
+        .col_expr(
+            firmware_versions::Column::ChecksumSha256,
+            Expr::value(foreign.clone()),
+        )
+        .filter(firmware_versions::Column::TenantId.eq("tenant-a"))
+        .filter(firmware_versions::Column::Version.eq("1.1.0"))
+        .exec(&conn)
+        .await?;
+    conn.execute_unprepared(
+        "UPDATE tenants SET name = 'Renamed by hand' WHERE tenant_id = 'tenant-b'",
+    )
+    .await?;
+    let before = table_contents(&conn).await?;
+
+    let expected = [
+        "left as found: tenants \"tenant-b\" of tenant-b: name differs from the dataset",
+        "left as found: firmware_versions 1.1.0 (sensor) of tenant-a: checksum_sha256 differs from the dataset",
+    ];
+    let out = assert_ok(&db.seeder(&[]));
+    for line in expected {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    let preview = assert_ok(&db.seeder(&["--dry-run"]));
+    for line in expected {
+        assert!(preview.contains(line), "{line}\n{preview}");
+    }
+    let summary = json(&db.seeder(&["--json"]));
+    let differing = summary["differing_rows"].as_array().expect("array");
+    assert_eq!(differing.len(), 2, "{summary:#}");
+    // In seeding order: tenant-a's firmware, then tenant-b's row.
+    assert_eq!(differing[0]["table"], "firmware_versions");
+    assert_eq!(differing[0]["tenant_id"], "tenant-a");
+    assert_eq!(differing[0]["columns"], serde_json::json!(["checksum_sha256"]));
+    assert_eq!(differing[1]["table"], "tenants");
+    assert_eq!(differing[1]["columns"], serde_json::json!(["name"]));
+    assert_eq!(
+        table_contents(&conn).await?,
+        before,
+        "nothing was overwritten"
+    );
+    Ok(())
+}
+
+backend_tests!(
+    dry_run_writes_nothing_and_predicts_the_run,
+    existing_rows_that_disagree_are_left_untouched_and_reported
+);
+
+#[tokio::test]
+async fn passwords_never_appear_in_output_or_json() {
+    // PostgreSQL here trusts local connections, so any password is accepted
+    // and the whole run, --json included, sees it in the URL.
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let url = db
+            .url
+            .replacen("postgres://postgres@", "postgres://postgres:hunter2@", 1);
+        for args in [
+            &["--json"][..],
+            &[][..],
+            &["verify"][..],
+            &["--dry-run", "--json"][..],
+        ] {
+            let out = run_seeder(args, &[("DATABASE_URL", &url)], db.dir.path());
+            assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+            let all = describe(&out);
+            assert!(!all.contains("hunter2"), "{args:?}:\n{all}");
+            assert!(all.contains("postgres://postgres:***@"), "{args:?}:\n{all}");
+        }
+        // An error that quotes the server's message.
+        let bad = url.replacen("/ota_seed_", "/missing_ota_seed_", 1);
+        let out = run_seeder(&["--json"], &[("DATABASE_URL", &bad)], db.dir.path());
+        assert_clean_error(&out);
+        assert!(!describe(&out).contains("hunter2"), "{}", describe(&out));
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_tls_modes_work_through_rustls() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let with = |params: &str| format!("{}?{params}", db.url);
+        // sslmode=require: encrypted, certificate not checked.
+        let require = with("sslmode=require");
+        assert_ok(&run_seeder(
+            &["-q"],
+            &[("DATABASE_URL", &require)],
+            db.dir.path(),
+        ));
+        let conn = Database::connect(&require).await?;
+        let ssl = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ))
+            .await?
+            .expect("a row");
+        assert!(
+            ssl.try_get::<bool>("", "ssl")?,
+            "the connection is encrypted"
+        );
+        conn.close().await?;
+
+        // verify-full checks the chain and the name. The server's
+        // certificate is Debian's self-signed snakeoil one, for "localhost".
+        let ca = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+        let wrong_name = with(&format!("sslmode=verify-full&sslrootcert={ca}"));
+        let out = run_seeder(&["verify"], &[("DATABASE_URL", &wrong_name)], db.dir.path());
+        let line = assert_clean_error(&out);
+        assert!(line.contains("cannot open database"), "{line}");
+        let unknown_ca = with("sslmode=verify-full");
+        let out = run_seeder(&["verify"], &[("DATABASE_URL", &unknown_ca)], db.dir.path());
+        assert_clean_error(&out);
+        let right_name = with(&format!("sslmode=verify-full&sslrootcert={ca}")).replacen(
+            "@127.0.0.1:",
+            "@localhost:",
+            1,
+        );
+        let out = run_seeder(&["verify"], &[("DATABASE_URL", &right_name)], db.dir.path());
+        assert!(assert_ok(&out).contains("invariants: all 6 hold"));
+        Ok(())
+    })
+    .await;
+}
