@@ -59,7 +59,11 @@ impl SeedError {
 
 /// Adds what to do to the driver messages a user is likeliest to meet.
 pub fn with_hint(mut reason: String) -> String {
-    const HINTS: [(&str, &str); 6] = [
+    const HINTS: [(&str, &str); 7] = [
+        (
+            "permission denied",
+            "the role lacks a privilege; the README lists the grants an application role needs",
+        ),
         (
             "does not exist",
             "create the database first, or name an existing one in the URL",

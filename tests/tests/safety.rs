@@ -178,7 +178,10 @@ async fn existing_rows_that_disagree_are_left_untouched_and_reported(
     // In seeding order: tenant-a's firmware, then tenant-b's row.
     assert_eq!(differing[0]["table"], "firmware_versions");
     assert_eq!(differing[0]["tenant_id"], "tenant-a");
-    assert_eq!(differing[0]["columns"], serde_json::json!(["checksum_sha256"]));
+    assert_eq!(
+        differing[0]["columns"],
+        serde_json::json!(["checksum_sha256"])
+    );
     assert_eq!(differing[1]["table"], "tenants");
     assert_eq!(differing[1]["columns"], serde_json::json!(["name"]));
     assert_eq!(
