@@ -1,8 +1,9 @@
 //! Retrying a tenant's transaction when the database aborted it for a reason
 //! a retry cures: a deadlock or serialization failure (SQLSTATE 40001 and
 //! 40P01; MySQL/MariaDB report deadlock 1213 as 40001, as do clustered
-//! MariaDB's write-set conflicts), or a connection lost mid-way. Anything
-//! else fails at once.
+//! MariaDB's write-set conflicts), or a connection lost mid-way (an I/O
+//! error, a PostgreSQL session terminated by the server, class 08).
+//! Anything else fails at once.
 
 use std::time::Duration;
 
@@ -22,7 +23,15 @@ pub fn is_transient(err: &DbErr) -> bool {
         return false;
     };
     match e.as_ref() {
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Serialization failure and deadlock; the server ending the
+            // session (admin shutdown, crash, failover: 57P01-57P03); any
+            // connection exception (class 08).
+            matches!(
+                code.as_ref(),
+                "40001" | "40P01" | "57P01" | "57P02" | "57P03"
+            ) || code.starts_with("08")
+        }),
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
         _ => false,
     }

@@ -1,15 +1,20 @@
-//! The retry path, exercised deterministically: the test makes a real
-//! deadlock with a running seeder, the database aborts the seeder's tenant
-//! transaction, and the seeder starts it again and finishes.
+//! The retry path, exercised deterministically against a running seeder:
+//! the test disrupts its tenant transaction, and the seeder starts it again
+//! and finishes.
 //!
-//! How: the test inserts (uncommitted) devices of tenant-a, one of them a
-//! planned one; the foreign key check gives it a share lock on tenant-a's
-//! row, which the seeder's `FOR UPDATE` on that row waits for. The test
-//! then asks for `FOR UPDATE` itself, behind the seeder: a cycle. PostgreSQL aborts whichever
-//! waiter runs its deadlock check first; the test's session gets a long
-//! deadlock_timeout so that is the seeder. InnoDB aborts the transaction
-//! that has done less work; the test's has inserted more rows. SQLite has a
-//! single writer and no deadlocks, so this is a server-only test.
+//! Setup: the test inserts, uncommitted, devices of tenant-a, one of them a
+//! planned one, so the seeder's insert of that device waits for the test.
+//! Then either:
+//! - deadlock: the test asks for `FOR UPDATE` on tenant-a's row, which the
+//!   seeder holds (or is queued for behind the foreign key's share lock): a
+//!   cycle. PostgreSQL aborts whichever waiter runs its deadlock check
+//!   first, and the test's session has a long deadlock_timeout, so that is
+//!   the seeder; InnoDB aborts the transaction that did less work, and the
+//!   test's has inserted more rows;
+//! - dropped connection: the test kills the seeder's server session
+//!   (`pg_terminate_backend`, `KILL CONNECTION`), as a failover would.
+//!
+//! SQLite has a single writer and no sessions to kill: server-only tests.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,7 +62,19 @@ fn device(tenant: &str, device_id: &str) -> device_registry::ActiveModel {
     }
 }
 
-async fn a_deadlocked_tenant_transaction_is_retried(db: TestDb) -> anyhow::Result<()> {
+/// What the test does to the seeder's tenant transaction once it waits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Disruption {
+    /// Closes a lock cycle: the database aborts the seeder's transaction.
+    Deadlock,
+    /// Kills the seeder's server session, as a failover or a proxy would.
+    DroppedConnection,
+}
+
+async fn a_disrupted_tenant_transaction_is_retried(
+    db: TestDb,
+    disruption: Disruption,
+) -> anyhow::Result<()> {
     assert_ok(&db.seeder(&["-q", "--only", "tenants"]));
     let dataset = Dataset::generate(&DatasetSpec::default());
     let first_device = dataset.tenants[0]
@@ -108,11 +125,38 @@ async fn a_deadlocked_tenant_transaction_is_retried(db: TestDb) -> anyhow::Resul
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    match disruption {
+        // Close the cycle. This returns once the seeder has been aborted
+        // and has released the tenant row.
+        Disruption::Deadlock => {
+            txn.execute_unprepared(
+                "SELECT tenant_id FROM tenants WHERE tenant_id = 'tenant-a' FOR UPDATE",
+            )
+            .await?;
+        }
+        Disruption::DroppedConnection => {
+            let kill = match db.backend {
+                Backend::Postgres => "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    .to_owned(),
+                _ => {
+                    let row = observer
+                        .query_one_raw(Statement::from_string(
+                            observer.get_database_backend(),
+                            "SELECT ID AS id FROM information_schema.PROCESSLIST \
+                             WHERE DB = DATABASE() AND INFO LIKE 'INSERT INTO `device_registry`%'",
+                        ))
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("the seeder's session"))?;
+                    format!("KILL CONNECTION {}", row.try_get::<i64>("", "id")?)
+                }
+            };
+            observer.execute_unprepared(&kill).await?;
+            // Let the seeder see its session gone before the row is free.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
     observer.close().await?;
-    // Close the cycle. This returns once the seeder has been aborted and
-    // has released the tenant row.
-    txn.execute_unprepared("SELECT tenant_id FROM tenants WHERE tenant_id = 'tenant-a' FOR UPDATE")
-        .await?;
     txn.rollback().await?;
 
     let out = child.wait_with_output()?;
@@ -134,14 +178,32 @@ async fn a_deadlocked_tenant_transaction_is_retried(db: TestDb) -> anyhow::Resul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_deadlock_is_retried() {
-    run_case(
-        Backend::Postgres,
-        a_deadlocked_tenant_transaction_is_retried,
-    )
+    run_case(Backend::Postgres, |db| {
+        a_disrupted_tenant_transaction_is_retried(db, Disruption::Deadlock)
+    })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_deadlock_is_retried() {
-    run_case(Backend::MySql, a_deadlocked_tenant_transaction_is_retried).await;
+    run_case(Backend::MySql, |db| {
+        a_disrupted_tenant_transaction_is_retried(db, Disruption::Deadlock)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_dropped_connection_is_retried() {
+    run_case(Backend::Postgres, |db| {
+        a_disrupted_tenant_transaction_is_retried(db, Disruption::DroppedConnection)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_dropped_connection_is_retried() {
+    run_case(Backend::MySql, |db| {
+        a_disrupted_tenant_transaction_is_retried(db, Disruption::DroppedConnection)
+    })
+    .await;
 }
