@@ -38,6 +38,7 @@ fn a_remote_database_is_not_written_without_allow_remote() {
         &["verify", "--connect-timeout", "1"][..],
         &["--dry-run", "--connect-timeout", "1"][..],
     ] {
+        let started = Instant::now();
         let out = run_seeder(args, &[("DATABASE_URL", url)], dir.path());
         let line = assert_clean_error(&out);
         assert!(
@@ -45,6 +46,11 @@ fn a_remote_database_is_not_written_without_allow_remote() {
                 "error: cannot open database postgres://app:***@192.0.2.10:5432/pulse"
             ),
             "{args:?}: {line}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "gives up after --connect-timeout 1 ({:?})",
+            started.elapsed()
         );
         assert!(!describe(&out).contains("hunter2"));
     }
