@@ -186,6 +186,10 @@ const MAX_DEVICES_PER_TENANT: usize = 50_000_000;
 /// devices (and as many status rows) is already most of a day.
 const MAX_DEVICES_IN_ALL: usize = 1_000_000_000;
 
+/// Site ids are generated up front (devices are streamed from them): a
+/// million of them take some 60 MB.
+const MAX_SITES_IN_ALL: usize = 1_000_000;
+
 fn dataset_spec(o: &Options) -> anyhow::Result<DatasetSpec> {
     let spec = DatasetSpec {
         seed: o.seed,
@@ -200,6 +204,14 @@ fn dataset_spec(o: &Options) -> anyhow::Result<DatasetSpec> {
             "--sites-per-tenant {} × --devices-per-site {} = {per_tenant} devices per tenant, more than the {MAX_DEVICES_PER_TENANT} this seeder accepts",
             spec.sites_per_tenant,
             spec.devices_per_site
+        );
+    }
+    let sites = spec.sites_per_tenant.saturating_mul(spec.tenants);
+    if sites > MAX_SITES_IN_ALL {
+        anyhow::bail!(
+            "--tenants {} × --sites-per-tenant {} = {sites} sites in all, more than the {MAX_SITES_IN_ALL} this seeder accepts (site ids are held in memory)",
+            spec.tenants,
+            spec.sites_per_tenant
         );
     }
     let total = per_tenant.saturating_mul(spec.tenants);

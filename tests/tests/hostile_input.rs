@@ -15,7 +15,7 @@ use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
 #[test]
 fn sizes_that_are_zero_negative_non_numeric_or_absurd_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--tenants", "0"],
             "error: invalid value '0' for '--tenants <N>': 0 is not in 1..=100000 (see --help)",
@@ -54,7 +54,18 @@ fn sizes_that_are_zero_negative_non_numeric_or_absurd_are_refused_before_anythin
                 "--devices-per-site",
                 "100",
             ],
-            "error: --tenants 100000 × 100000 devices = 10000000000 devices in all, more than the 1000000000 this seeder accepts",
+            "error: --tenants 100000 × --sites-per-tenant 1000 = 100000000 sites in all, more than the 1000000 this seeder accepts (site ids are held in memory)",
+        ),
+        (
+            &[
+                "--tenants",
+                "1000",
+                "--sites-per-tenant",
+                "1000",
+                "--devices-per-site",
+                "10000",
+            ],
+            "error: --tenants 1000 × 10000000 devices = 10000000000 devices in all, more than the 1000000000 this seeder accepts",
         ),
     ];
     for (args, expected) in cases {
