@@ -12,12 +12,12 @@ use crate::dataset::{DEFAULT_SEED, Dataset, DatasetSpec};
 use crate::db::{DatabaseTarget, prepare_schema, schema_state};
 use crate::dry_run::dry_run;
 use crate::error::SeedError;
-use crate::interrupt::{EXIT_INTERRUPTED, Interrupt};
+use crate::interrupt::{EXIT_INTERRUPTED, Interrupt, Phase};
 use crate::progress::{Progress, ProgressMode};
 use crate::run::{SeedRequest, SeedSummary, now, seed};
 use crate::selection::{Selection, select_tenants};
 use crate::steps::differing::DifferingRow;
-use crate::steps::{SeedReport, TableCounts};
+use crate::steps::{SeedReport, Stopped, TableCounts};
 use crate::verify::{VerifyReport, verify};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -291,16 +291,13 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         verification: None,
     };
     if summary.dry_run {
-        let outcome = preview(
-            &db,
-            &target,
-            &dataset,
-            &selection,
-            &tenants,
-            output,
-            &mut summary,
-        )
-        .await;
+        let request = SeedRequest {
+            dataset: &dataset,
+            selection: &selection,
+            tenants: &tenants,
+            now: now(),
+        };
+        let outcome = preview(&db, &target, o.no_migrate, &request, output, &mut summary).await;
         db.close().await.ok();
         outcome?;
         output.json(&summary)?;
@@ -308,12 +305,10 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
     if verify_only {
         // Verification reads only: it never migrates.
-        prepare_schema(&db, &target, false, timeout).await?;
+        prepare_schema(&db, &target, false, timeout, &interrupt).await?;
     } else {
-        // From here a signal waits for a batch boundary instead of ending
-        // the process.
-        let writing = interrupt.writing();
-        summary.migrations_applied = prepare_schema(&db, &target, !o.no_migrate, timeout).await?;
+        summary.migrations_applied =
+            prepare_schema(&db, &target, !o.no_migrate, timeout, &interrupt).await?;
         if summary.migrations_applied > 0 {
             output.human(format_args!(
                 "migrations: applied {}\n",
@@ -326,6 +321,9 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             ProgressMode::Quiet
         });
         let started = Instant::now();
+        // From here a signal waits for a batch boundary instead of ending
+        // the process.
+        let seeding = interrupt.enter(Phase::Seeding);
         let request = SeedRequest {
             dataset: &dataset,
             selection: &selection,
@@ -333,14 +331,21 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             now: now(),
         };
         let report = seed(&db, &request, target.secret(), &progress, &interrupt).await?;
-        drop(writing);
+        drop(seeding);
         summary.seconds = started.elapsed().as_secs_f64();
         summary.record(&report);
         output.human(SeedSummary {
             report: &report,
             dry_run: false,
         });
-        if let Some(stopped) = &report.stopped {
+        // A signal after the last tenant committed: everything is in, but
+        // the user asked to stop, so the verification is skipped.
+        let stopped = report.stopped.clone().or_else(|| {
+            interrupt
+                .requested()
+                .then_some(Stopped { rolled_back: None })
+        });
+        if let Some(stopped) = &stopped {
             summary.interrupted = true;
             summary.rolled_back_tenant = stopped.rolled_back.clone();
             let committed = if report.tenants.is_empty() {
@@ -350,6 +355,9 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             };
             let rolled_back = match &stopped.rolled_back {
                 Some(t) => format!("tenant {t} was rolled back whole"),
+                None if report.tenants.len() == tenants.len() => {
+                    "stopped after the last tenant, before verification".to_owned()
+                }
                 None => "stopped between tenants".to_owned(),
             };
             eprintln!(
@@ -392,9 +400,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 async fn preview(
     db: &sea_orm::DatabaseConnection,
     target: &DatabaseTarget,
-    dataset: &Dataset,
-    selection: &Selection,
-    tenants: &[String],
+    no_migrate: bool,
+    request: &SeedRequest<'_>,
     output: Output,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
@@ -408,6 +415,14 @@ async fn preview(
         }
         .into());
     }
+    if no_migrate && !state.pending.is_empty() {
+        return Err(SeedError::SchemaMissing {
+            target: target.display.clone(),
+            pending: state.pending.len(),
+            known: migration::known_migration_names().len(),
+        }
+        .into());
+    }
     summary.migrations_pending = state.pending.len();
     output.human("dry run: nothing is written\n");
     if !state.pending.is_empty() {
@@ -416,7 +431,7 @@ async fn preview(
             state.pending.len()
         ));
     }
-    let report = dry_run(db, dataset, selection, tenants)
+    let report = dry_run(db, request.dataset, request.selection, request.tenants)
         .await
         .map_err(|e| SeedError::database("reading the existing rows", e, target.secret()))?;
     summary.record(&report);

@@ -11,6 +11,7 @@ use sea_orm::{
 use url::Url;
 
 use crate::error::{SeedError, scrub, with_hint};
+use crate::interrupt::{Interrupt, Phase};
 
 /// File used when no database is named.
 pub const DEFAULT_SQLITE_FILE: &str = "ota-seed.sqlite";
@@ -48,17 +49,7 @@ impl DatabaseTarget {
             url: redact_unparsed(raw),
             reason: format!("{e} (expected e.g. postgres://user@localhost/db, mysql://root@localhost/db or sqlite://path/to/file.sqlite)"),
         })?;
-        let password = parsed.password().map(|p| {
-            percent_encoding::percent_decode_str(p)
-                .decode_utf8_lossy()
-                .into_owned()
-        });
-        let mut shown = parsed.clone();
-        if parsed.password().is_some() {
-            // Cannot fail for URLs that already carry a password.
-            let _ = shown.set_password(Some("***"));
-        }
-        let display = shown.to_string();
+        let (display, password) = redacted(&parsed);
         let backend = match parsed.scheme() {
             "postgres" | "postgresql" => DbBackend::Postgres,
             "mysql" | "mariadb" => DbBackend::MySql,
@@ -78,14 +69,27 @@ impl DatabaseTarget {
         }
         let sqlite_file = (backend == DbBackend::Sqlite).then(|| {
             let rest = raw.trim_start_matches("sqlite:").trim_start_matches("//");
-            PathBuf::from(rest.split('?').next().unwrap_or(rest))
+            let path = rest.split('?').next().unwrap_or(rest);
+            // The driver decodes %-escapes in the file name; so must we.
+            PathBuf::from(
+                percent_encoding::percent_decode_str(path)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
         });
+        let local = match backend {
+            DbBackend::Sqlite => true,
+            _ => on_this_machine(backend, &url).map_err(|reason| SeedError::BadUrl {
+                url: display.clone(),
+                reason: scrub(&reason, password.as_deref()),
+            })?,
+        };
         Ok(DatabaseTarget {
             url,
             display,
             backend,
             password,
-            local: backend == DbBackend::Sqlite || on_this_machine(&parsed),
+            local,
             sqlite_file,
         })
     }
@@ -170,32 +174,70 @@ impl DatabaseTarget {
     }
 }
 
-/// Whether a server URL points at this machine: a Unix socket (no host, a
-/// host that is a path, or a `host`/`hostaddr`/`socket` parameter naming a
-/// path) or a loopback name or address. Anything else, including this
+/// The URL as it may be shown, with every password replaced by `***`
+/// (in the user-info part and in a `password=` parameter, which the
+/// PostgreSQL driver accepts too), and the password to scrub from messages.
+fn redacted(url: &Url) -> (String, Option<String>) {
+    let decode = |p: &str| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut password = url.password().map(decode);
+    let mut shown = url.clone();
+    if url.password().is_some() {
+        // Cannot fail for URLs that already carry a password.
+        let _ = shown.set_password(Some("***"));
+    }
+    let is_secret = |k: &str| k.eq_ignore_ascii_case("password");
+    if url.query_pairs().any(|(k, _)| is_secret(&k)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                if is_secret(&k) {
+                    password.get_or_insert_with(|| v.clone().into_owned());
+                    (k.into_owned(), "***".to_owned())
+                } else {
+                    (k.into_owned(), v.into_owned())
+                }
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    (shown.to_string(), password)
+}
+
+/// Whether the server the driver will actually reach is on this machine: a
+/// Unix socket, or a loopback name or address. The URL is read by the
+/// driver's own parser, so whatever it honours (query parameters such as
+/// `host=` or `socket=`, and PostgreSQL's `PGHOST`/`PGHOSTADDR`, which a
+/// `.env` file may set) is what is judged. Anything else, including this
 /// machine's own name or LAN address, counts as remote: the guard errs on
 /// the side of asking.
-fn on_this_machine(url: &Url) -> bool {
-    fn local_host(host: &str) -> bool {
+fn on_this_machine(backend: DbBackend, url: &str) -> Result<bool, String> {
+    use sea_orm::sqlx::mysql::MySqlConnectOptions;
+    use sea_orm::sqlx::postgres::PgConnectOptions;
+    use std::str::FromStr as _;
+
+    fn loopback(host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.starts_with('/') || host.starts_with("%2F") {
-            return true;
-        }
-        if host.eq_ignore_ascii_case("localhost") {
-            return true;
-        }
-        host.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        host.starts_with('/')
+            || host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
-    let overrides: Vec<String> = url
-        .query_pairs()
-        .filter(|(k, _)| matches!(k.as_ref(), "host" | "hostaddr" | "socket"))
-        .map(|(_, v)| v.into_owned())
-        .collect();
-    if !overrides.is_empty() {
-        return overrides.iter().all(|h| local_host(h));
+    match backend {
+        DbBackend::Postgres => {
+            let options = PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+            Ok(options.get_socket().is_some() || loopback(options.get_host()))
+        }
+        DbBackend::MySql => {
+            let options = MySqlConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+            Ok(options.get_socket().is_some() || loopback(options.get_host()))
+        }
+        _ => Ok(true),
     }
-    url.host_str().is_none_or(local_host)
 }
 
 /// Best-effort redaction of a URL that did not parse: drop `user:pass@`.
@@ -297,6 +339,7 @@ pub async fn prepare_schema(
     target: &DatabaseTarget,
     migrate: bool,
     timeout: Duration,
+    interrupt: &Interrupt,
 ) -> Result<usize, SeedError> {
     let state = checked_state(db, target).await?;
     if state.pending.is_empty() {
@@ -318,7 +361,7 @@ pub async fn prepare_schema(
             "SELECT GET_LOCK('ota_seed_migrations', 600)",
             "SELECT RELEASE_LOCK('ota_seed_migrations')",
         ),
-        _ => return apply(db, target).await,
+        _ => return apply(db, target, interrupt).await,
     };
     let session = target.connect_session(timeout).await?;
     let locked = session
@@ -326,7 +369,7 @@ pub async fn prepare_schema(
         .await
         .map_err(|e| SeedError::database("waiting for the migration lock", e, target.secret()));
     let applied = match locked {
-        Ok(_) => apply(&session, target).await,
+        Ok(_) => apply(&session, target, interrupt).await,
         Err(e) => Err(e),
     };
     // Closing the session releases the lock too; unlocking first is tidier.
@@ -352,12 +395,20 @@ async fn checked_state(
 }
 
 /// Applies what is still pending; returns how many migrations that was.
-async fn apply(db: &DatabaseConnection, target: &DatabaseTarget) -> Result<usize, SeedError> {
+/// Signals wait for the migrations (see `interrupt`).
+async fn apply(
+    db: &DatabaseConnection,
+    target: &DatabaseTarget,
+    interrupt: &Interrupt,
+) -> Result<usize, SeedError> {
     let pending = checked_state(db, target).await?.pending.len();
     if pending == 0 {
         return Ok(0);
     }
-    let Err(error) = Migrator::up(db, None).await else {
+    let migrating = interrupt.enter(Phase::Migrating);
+    let applied = Migrator::up(db, None).await;
+    drop(migrating);
+    let Err(error) = applied else {
         return Ok(pending);
     };
     // SQLite has no lock to wait on: a seeder started at the same moment may
@@ -424,9 +475,30 @@ mod tests {
             "postgres://u@localhost/db?host=db.example.com",
             "postgres://u@localhost.example.com/db",
             "mysql://root@192.168.1.20:3306/db",
+            // Parameters a driver ignores do not make a remote host local.
+            "postgres://u@db.example.com/db?socket=/tmp",
+            "mysql://root@db.example.com/db?host=localhost",
         ] {
             assert!(!DatabaseTarget::parse(url).expect(url).local, "{url}");
         }
+    }
+
+    #[test]
+    fn a_password_parameter_is_redacted_and_scrubbed() {
+        let t =
+            DatabaseTarget::parse("postgres://app@localhost/pulse?sslmode=require&password=s3cret")
+                .expect("valid");
+        assert_eq!(
+            t.display,
+            "postgres://app@localhost/pulse?sslmode=require&password=***"
+        );
+        assert_eq!(t.secret(), Some("s3cret"));
+    }
+
+    #[test]
+    fn sqlite_file_names_are_percent_decoded() {
+        let t = DatabaseTarget::parse("sqlite://my%20data.sqlite?mode=rwc").expect("valid");
+        assert_eq!(t.sqlite_file, Some(PathBuf::from("my data.sqlite")));
     }
 
     #[test]

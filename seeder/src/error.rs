@@ -59,37 +59,45 @@ impl SeedError {
 
 /// Adds what to do to the driver messages a user is likeliest to meet.
 pub fn with_hint(mut reason: String) -> String {
-    const HINTS: [(&str, &str); 7] = [
+    // Each hint applies when all of its fragments occur in the message.
+    const HINTS: [(&[&str], &str); 8] = [
         (
-            "permission denied",
+            &["permission denied"],
             "the role lacks a privilege; the README lists the grants an application role needs",
         ),
         (
-            "does not exist",
+            &["database \"", "does not exist"],
             "create the database first, or name an existing one in the URL",
         ),
         (
-            "Unknown database",
+            &["Unknown database"],
             "create the database first, or name an existing one in the URL",
         ),
         (
-            "file is not a database",
+            &["role \"", "does not exist"],
+            "check the user name in the URL",
+        ),
+        (
+            &["file is not a database"],
             "the file is not a SQLite database; name another file",
         ),
         (
-            "database is locked",
+            &["database is locked"],
             "another process holds a lock on the file; try again when it has finished",
         ),
         (
-            "readonly database",
+            &["readonly database"],
             "the file or its directory is read-only for this user",
         ),
         (
-            "unable to open database file",
+            &["unable to open database file"],
             "does the directory exist and is it writable?",
         ),
     ];
-    if let Some((_, hint)) = HINTS.iter().find(|(needle, _)| reason.contains(needle)) {
+    if let Some((_, hint)) = HINTS
+        .iter()
+        .find(|(fragments, _)| fragments.iter().all(|f| reason.contains(f)))
+    {
         reason.push_str(&format!(" ({hint})"));
     }
     reason

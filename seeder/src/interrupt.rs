@@ -1,33 +1,60 @@
-//! Ctrl-C and SIGTERM. The first signal asks the run to stop at the next
-//! batch boundary: the open tenant transaction is rolled back, what was
-//! committed is reported, and the process exits 130. A second signal stops
-//! at once; the server rolls the open transaction back when the connection
-//! drops, so even then nothing is half-written.
+//! Ctrl-C and SIGTERM, by phase of the run:
+//! - reading (connecting, verifying, a dry run): nothing to roll back, so
+//!   the first signal ends the process with exit 130;
+//! - seeding: the first signal asks the run to stop at the next batch
+//!   boundary: the open tenant transaction is rolled back, what was
+//!   committed is reported, and the process exits 130. A second signal
+//!   stops at once; the server rolls the open transaction back when the
+//!   connection drops;
+//! - migrating: MySQL/MariaDB and SQLite cannot roll DDL back, so signals
+//!   only ask the run to stop once the migrations are done (before the
+//!   first tenant).
+//!
+//! Either way nothing is left half-written.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use sea_orm::DbErr;
 
 /// Exit status after an interruption (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// What the run is doing, as far as a signal is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    Reading = 0,
+    Seeding = 1,
+    Migrating = 2,
+}
+
+impl Phase {
+    fn from_u8(n: u8) -> Phase {
+        match n {
+            1 => Phase::Seeding,
+            2 => Phase::Migrating,
+            _ => Phase::Reading,
+        }
+    }
+}
+
 /// Whether a stop was asked for; cheap to clone and to check.
 #[derive(Clone, Default, Debug)]
 pub struct Interrupt {
     requested: Arc<AtomicBool>,
-    /// Set while the run writes (migrations, seeding): a signal then waits
-    /// for a batch boundary. Otherwise (connecting, reading, verifying)
-    /// there is nothing to roll back and the first signal ends the process.
-    writing: Arc<AtomicBool>,
+    phase: Arc<AtomicU8>,
 }
 
-/// Marks the run as writing until dropped.
-pub struct WritingGuard(Arc<AtomicBool>);
+/// Restores the previous phase when dropped.
+pub struct PhaseGuard {
+    phase: Arc<AtomicU8>,
+    previous: u8,
+}
 
-impl Drop for WritingGuard {
+impl Drop for PhaseGuard {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.phase.store(self.previous, Ordering::SeqCst);
     }
 }
 
@@ -47,28 +74,35 @@ impl Interrupt {
             loop {
                 signals.next().await;
                 received += 1;
-                if !flag.writing.load(Ordering::SeqCst) {
-                    eprintln!("interrupted: nothing was being written");
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                match Phase::from_u8(flag.phase.load(Ordering::SeqCst)) {
+                    Phase::Reading => {
+                        eprintln!("interrupted: nothing was being written");
+                        std::process::exit(i32::from(EXIT_INTERRUPTED));
+                    }
+                    Phase::Migrating => eprintln!(
+                        "interrupt: stopping once the migrations are applied (they cannot be stopped half-way)"
+                    ),
+                    Phase::Seeding if received > 1 => {
+                        eprintln!("error: interrupted twice; stopping now");
+                        std::process::exit(i32::from(EXIT_INTERRUPTED));
+                    }
+                    Phase::Seeding => eprintln!(
+                        "interrupt: stopping at the next batch boundary (interrupt again to stop at once)"
+                    ),
                 }
-                if received > 1 {
-                    eprintln!("error: interrupted twice; stopping now");
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-                eprintln!(
-                    "interrupt: stopping at the next batch boundary (interrupt again to stop at once)"
-                );
                 flag.request();
             }
         });
         Ok(interrupt)
     }
 
-    /// Until the guard is dropped, a signal stops the run at a batch
-    /// boundary instead of ending the process.
-    pub fn writing(&self) -> WritingGuard {
-        self.writing.store(true, Ordering::SeqCst);
-        WritingGuard(self.writing.clone())
+    /// Enters `phase` until the guard is dropped.
+    pub fn enter(&self, phase: Phase) -> PhaseGuard {
+        let previous = self.phase.swap(phase as u8, Ordering::SeqCst);
+        PhaseGuard {
+            phase: self.phase.clone(),
+            previous,
+        }
     }
 
     pub fn request(&self) {

@@ -56,6 +56,45 @@ fn a_remote_database_is_not_written_without_allow_remote() {
     }
 }
 
+#[test]
+fn the_guard_judges_the_host_the_driver_will_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No host in the URL: libpq's PGHOST decides, and here it is remote,
+    // whether it comes from the environment or from a .env file.
+    let url = "postgres:///pulse";
+    let out = run_seeder(
+        &[],
+        &[("DATABASE_URL", url), ("PGHOST", "192.0.2.10")],
+        dir.path(),
+    );
+    assert!(
+        assert_clean_error(&out).starts_with("error: refusing to write to postgres:///pulse"),
+        "{}",
+        describe(&out)
+    );
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("DATABASE_URL={url}\nPGHOSTADDR=192.0.2.10\n"),
+    )
+    .expect("write .env");
+    let out = run_seeder(&[], &[], dir.path());
+    assert!(
+        assert_clean_error(&out).starts_with("error: refusing to write to postgres:///pulse"),
+        "{}",
+        describe(&out)
+    );
+    // A parameter the driver ignores does not make a remote host local.
+    let out = run_seeder(
+        &[],
+        &[(
+            "DATABASE_URL",
+            "mysql://root@192.0.2.10/pulse?host=localhost",
+        )],
+        dir.path(),
+    );
+    assert!(assert_clean_error(&out).starts_with("error: refusing to write"));
+}
+
 fn json(out: &std::process::Output) -> Value {
     let text = assert_ok(out);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
@@ -86,6 +125,9 @@ async fn dry_run_writes_nothing_and_predicts_the_run(db: TestDb) -> anyhow::Resu
             ("tenants".to_owned(), 2),
         ]
     );
+    // With --no-migrate it says what the run would say.
+    let line = assert_clean_error(&db.seeder(&["--dry-run", "--no-migrate"]));
+    assert!(line.contains("has no ota-seed schema"), "{line}");
     let conn = db.connect().await?;
     let manager = migration::SchemaManager::new(&conn);
     assert!(!manager.has_table("seaql_migrations").await?);
@@ -222,6 +264,15 @@ async fn passwords_never_appear_in_output_or_json() {
             let all = describe(&out);
             assert!(!all.contains("hunter2"), "{args:?}:\n{all}");
             assert!(all.contains("postgres://postgres:***@"), "{args:?}:\n{all}");
+        }
+        // A password given as a URL parameter, which the driver accepts.
+        let param = format!("{}?password=hunter2", db.url);
+        for args in [&["--json"][..], &["--dry-run"][..]] {
+            let out = run_seeder(args, &[("DATABASE_URL", &param)], db.dir.path());
+            assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+            let all = describe(&out);
+            assert!(!all.contains("hunter2"), "{args:?}:\n{all}");
+            assert!(all.contains("?password=***"), "{args:?}:\n{all}");
         }
         // An error that quotes the server's message.
         let bad = url.replacen("/ota_seed_", "/missing_ota_seed_", 1);
