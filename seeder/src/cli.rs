@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::dataset::{DEFAULT_SEED, Dataset, DatasetSpec};
-use crate::db::{DatabaseTarget, prepare_schema, schema_state};
+use crate::db::{DatabaseTarget, prepare_schema, usable_schema};
 use crate::dry_run::dry_run;
 use crate::error::SeedError;
 use crate::interrupt::{EXIT_INTERRUPTED, Interrupt, Phase};
@@ -405,24 +405,7 @@ async fn preview(
     output: Output,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
-    let state = schema_state(db)
-        .await
-        .map_err(|e| SeedError::database("reading the migration history", e, target.secret()))?;
-    if !state.unknown.is_empty() {
-        return Err(SeedError::SchemaNewer {
-            target: target.display.clone(),
-            unknown: state.unknown.join(", "),
-        }
-        .into());
-    }
-    if no_migrate && !state.pending.is_empty() {
-        return Err(SeedError::SchemaMissing {
-            target: target.display.clone(),
-            pending: state.pending.len(),
-            known: migration::known_migration_names().len(),
-        }
-        .into());
-    }
+    let state = usable_schema(db, target, !no_migrate).await?;
     summary.migrations_pending = state.pending.len();
     output.human("dry run: nothing is written\n");
     if !state.pending.is_empty() {

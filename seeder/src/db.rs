@@ -341,16 +341,9 @@ pub async fn prepare_schema(
     timeout: Duration,
     interrupt: &Interrupt,
 ) -> Result<usize, SeedError> {
-    let state = checked_state(db, target).await?;
+    let state = usable_schema(db, target, migrate).await?;
     if state.pending.is_empty() {
         return Ok(0);
-    }
-    if !migrate {
-        return Err(SeedError::SchemaMissing {
-            target: target.display.clone(),
-            pending: state.pending.len(),
-            known: migration::known_migration_names().len(),
-        });
     }
     let (lock, unlock) = match target.backend {
         DbBackend::Postgres => (
@@ -376,6 +369,24 @@ pub async fn prepare_schema(
     let _ = session.execute_unprepared(unlock).await;
     let _ = session.close().await;
     applied
+}
+
+/// The schema's state, refused if a newer ota-seed migrated it, or if
+/// migrations are pending and may not be applied (`migrate` false).
+pub async fn usable_schema(
+    db: &DatabaseConnection,
+    target: &DatabaseTarget,
+    migrate: bool,
+) -> Result<SchemaState, SeedError> {
+    let state = checked_state(db, target).await?;
+    if !migrate && !state.pending.is_empty() {
+        return Err(SeedError::SchemaMissing {
+            target: target.display.clone(),
+            pending: state.pending.len(),
+            known: migration::known_migration_names().len(),
+        });
+    }
+    Ok(state)
 }
 
 async fn checked_state(

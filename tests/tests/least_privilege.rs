@@ -128,6 +128,17 @@ async fn as_application_role(
     Ok(())
 }
 
+/// Roles belong to the cluster, not the test's database: each test drops
+/// its own, from the server's maintenance database.
+async fn drop_role(db: &TestDb, database: &str, role: &str) -> anyhow::Result<()> {
+    let admin = Database::connect(db.url.replacen(database, "postgres", 1)).await?;
+    admin
+        .execute_unprepared(&format!("DROP ROLE {role}"))
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security() {
     run_case(Backend::Postgres, |db: TestDb| async move {
@@ -147,18 +158,14 @@ async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security(
             ))
             .await?;
         let outcome = as_application_role(&db, &owner, &role).await;
-        // Roles belong to the cluster, not the test's database: drop it.
+        // What the role was granted in this database goes first.
         owner
             .execute_unprepared(&format!(
                 "DROP OWNED BY {role}; REVOKE CONNECT ON DATABASE {database} FROM {role};"
             ))
             .await?;
         owner.close().await?;
-        let admin = Database::connect(db.url.replacen(&database, "postgres", 1)).await?;
-        admin
-            .execute_unprepared(&format!("DROP ROLE {role}"))
-            .await?;
-        admin.close().await?;
+        drop_role(&db, &database, &role).await?;
         outcome
     })
     .await;
@@ -179,11 +186,7 @@ async fn a_role_without_the_grants_gets_a_clear_error() {
         let out = run_seeder(&[], &[("DATABASE_URL", &role_url)], db.dir.path());
         let line = ota_seed_tests::assert_clean_error(&out);
         owner.close().await?;
-        let admin = Database::connect(db.url.replacen(&database, "postgres", 1)).await?;
-        admin
-            .execute_unprepared(&format!("DROP ROLE {role}"))
-            .await?;
-        admin.close().await?;
+        drop_role(&db, &database, &role).await?;
         assert!(line.contains("permission denied"), "{line}");
         assert!(line.contains("README"), "{line}");
         Ok(())
