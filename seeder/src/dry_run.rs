@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use entity::{device_registry, ota_campaigns, ota_device_status, tenants};
+use entity::{device_registry, ota_campaigns, tenants};
 use migration::SchemaManager;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
@@ -20,7 +20,10 @@ use sea_orm::{
 use crate::dataset::{CampaignSeed, Dataset, TenantPlan};
 use crate::db::begin_tenant_read;
 use crate::selection::{Selection, Table};
-use crate::steps::{SeedReport, TableCounts, differing, existing_firmware};
+use crate::steps::{
+    SeedReport, TableCounts, campaign_device_ids, count_status_rows, differing,
+    existing_device_ids, existing_firmware,
+};
 
 /// Which of the seeded tables exist.
 struct Present(HashSet<Table>);
@@ -103,7 +106,7 @@ async fn preview_tenant(
             0 => planned_devices,
             n if n == planned_devices => 0,
             _ => {
-                let ids = existing_ids.insert(device_ids(txn, tenant).await?);
+                let ids = existing_ids.insert(existing_device_ids(txn, tenant).await?);
                 plan.fleet.device_ids().filter(|d| !ids.contains(d)).count() as u64
             }
         };
@@ -139,12 +142,14 @@ async fn preview_tenant(
             .all(txn)
             .await?;
         let status_counts = if present.has(Table::DeviceStatus) {
-            status_rows_per_campaign(txn, tenant).await?
+            count_status_rows(txn, tenant).await?
         } else {
             HashMap::new()
         };
         for (id, name) in rows {
-            let n = status_counts.get(&id).copied().unwrap_or(0);
+            let n = status_counts
+                .get(&id)
+                .map_or(0, |c| c.total_devices.max(0) as u64);
             campaigns.insert(name, (id, n));
         }
     }
@@ -183,7 +188,7 @@ async fn preview_tenant(
                 None => {
                     let ids = match existing_ids.take() {
                         Some(ids) => ids,
-                        None => device_ids(txn, tenant).await?,
+                        None => existing_device_ids(txn, tenant).await?,
                     };
                     device_list.insert(devices_after_run(plan, selection, ids, devices_after))
                 }
@@ -222,52 +227,4 @@ fn devices_after_run(
     let mut list: Vec<String> = ids.into_iter().collect();
     list.sort_unstable();
     list
-}
-
-async fn device_ids(txn: &DatabaseTransaction, tenant: &str) -> Result<HashSet<String>, DbErr> {
-    Ok(device_registry::Entity::find()
-        .select_only()
-        .column(device_registry::Column::DeviceId)
-        .filter(device_registry::Column::TenantId.eq(tenant))
-        .into_tuple::<String>()
-        .all(txn)
-        .await?
-        .into_iter()
-        .collect())
-}
-
-async fn status_rows_per_campaign(
-    txn: &DatabaseTransaction,
-    tenant: &str,
-) -> Result<HashMap<i32, u64>, DbErr> {
-    let rows: Vec<(i32, i64)> = ota_device_status::Entity::find()
-        .select_only()
-        .column(ota_device_status::Column::CampaignId)
-        .column_as(ota_device_status::Column::Id.count(), "n")
-        .filter(ota_device_status::Column::TenantId.eq(tenant))
-        .group_by(ota_device_status::Column::CampaignId)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, n)| (id, n.max(0) as u64))
-        .collect())
-}
-
-async fn campaign_device_ids(
-    txn: &DatabaseTransaction,
-    tenant: &str,
-    campaign_id: i32,
-) -> Result<HashSet<String>, DbErr> {
-    Ok(ota_device_status::Entity::find()
-        .select_only()
-        .column(ota_device_status::Column::DeviceId)
-        .filter(ota_device_status::Column::TenantId.eq(tenant))
-        .filter(ota_device_status::Column::CampaignId.eq(campaign_id))
-        .into_tuple::<String>()
-        .all(txn)
-        .await?
-        .into_iter()
-        .collect())
 }

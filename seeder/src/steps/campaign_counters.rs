@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use entity::{ota_campaigns, ota_device_status};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect,
 };
 
 use super::TenantScope;
@@ -33,7 +33,7 @@ impl CampaignCountersStep {
     ) -> Result<u64, DbErr> {
         let counted = match counted {
             Some(c) => c,
-            None => count_status_rows(scope).await?,
+            None => count_status_rows(scope.txn, scope.tenant_id()).await?,
         };
         let planned: Vec<&str> = scope
             .plan
@@ -76,8 +76,10 @@ impl CampaignCountersStep {
     }
 }
 
-pub(super) async fn count_status_rows(
-    scope: &TenantScope<'_>,
+/// The tenant's status rows counted per campaign id.
+pub async fn count_status_rows<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
 ) -> Result<HashMap<i32, CampaignCounters>, DbErr> {
     let count_where =
         |status: &str| Expr::cust(format!("COUNT(CASE WHEN status = '{status}' THEN 1 END)"));
@@ -87,10 +89,10 @@ pub(super) async fn count_status_rows(
         .column_as(ota_device_status::Column::Id.count(), "total")
         .column_as(count_where("SUCCESS"), "succeeded")
         .column_as(count_where("FAILED"), "failed")
-        .filter(ota_device_status::Column::TenantId.eq(scope.tenant_id()))
+        .filter(ota_device_status::Column::TenantId.eq(tenant_id))
         .group_by(ota_device_status::Column::CampaignId)
         .into_tuple()
-        .all(scope.txn)
+        .all(conn)
         .await?;
     Ok(rows
         .into_iter()

@@ -2,7 +2,8 @@ use std::collections::{HashMap, HashSet};
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect,
 };
 
 use super::batch::{Conflicts, insert_rows};
@@ -56,7 +57,7 @@ impl DeviceStatusStep {
                 .into_iter()
                 .map(|(c, f)| (c.name.clone(), (c, f)))
                 .collect();
-        let counted = count_status_rows(scope).await?;
+        let counted = count_status_rows(scope.txn, tenant).await?;
 
         let planned = &scope.plan.campaigns;
         let mut devices: Option<DeviceList> = None;
@@ -86,7 +87,7 @@ impl DeviceStatusStep {
             let existing = if have == 0 {
                 HashSet::new()
             } else {
-                campaign_device_ids(scope, campaign.id).await?
+                campaign_device_ids(scope.txn, tenant, campaign.id).await?
             };
             let slice_len = slice.len();
             let ids: Box<dyn Iterator<Item = String> + Send + '_> = match list {
@@ -154,7 +155,7 @@ async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<Devic
     if device_count == scope.plan.fleet.len() as u64 {
         return Ok(DeviceList::Planned);
     }
-    let mut ids: Vec<String> = super::devices::existing_device_ids(scope)
+    let mut ids: Vec<String> = super::devices::existing_device_ids(scope.txn, scope.tenant_id())
         .await?
         .into_iter()
         .collect();
@@ -163,17 +164,19 @@ async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<Devic
     Ok(DeviceList::Read(ids))
 }
 
-async fn campaign_device_ids(
-    scope: &TenantScope<'_>,
+/// The devices that have a status row in the campaign.
+pub async fn campaign_device_ids<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
     campaign_id: i32,
 ) -> Result<HashSet<String>, DbErr> {
     Ok(ota_device_status::Entity::find()
         .select_only()
         .column(ota_device_status::Column::DeviceId)
-        .filter(ota_device_status::Column::TenantId.eq(scope.tenant_id()))
+        .filter(ota_device_status::Column::TenantId.eq(tenant_id))
         .filter(ota_device_status::Column::CampaignId.eq(campaign_id))
         .into_tuple::<String>()
-        .all(scope.txn)
+        .all(conn)
         .await?
         .into_iter()
         .collect())

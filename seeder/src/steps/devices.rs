@@ -1,7 +1,9 @@
 use std::collections::HashSet;
 
 use entity::device_registry;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 
 use super::batch::{Conflicts, insert_rows};
 use super::{TableCounts, TenantScope};
@@ -45,7 +47,7 @@ impl DeviceStep {
             // rerun reads no ids and sends no rows (see the README's notes).
             n if n == planned => 0,
             _ => {
-                let existing = existing_device_ids(scope).await?;
+                let existing = existing_device_ids(scope.txn, scope.tenant_id()).await?;
                 let missing = scope
                     .plan
                     .devices()
@@ -75,13 +77,17 @@ impl DeviceStep {
     }
 }
 
-pub(super) async fn existing_device_ids(scope: &TenantScope<'_>) -> Result<HashSet<String>, DbErr> {
+/// The tenant's device ids as stored.
+pub async fn existing_device_ids<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+) -> Result<HashSet<String>, DbErr> {
     Ok(device_registry::Entity::find()
         .select_only()
         .column(device_registry::Column::DeviceId)
-        .filter(device_registry::Column::TenantId.eq(scope.tenant_id()))
+        .filter(device_registry::Column::TenantId.eq(tenant_id))
         .into_tuple::<String>()
-        .all(scope.txn)
+        .all(conn)
         .await?
         .into_iter()
         .collect())

@@ -29,11 +29,11 @@ use crate::progress::Progress;
 use crate::selection::{Selection, Table};
 use differing::DifferingRow;
 
-pub use campaign_counters::CampaignCountersStep;
+pub use campaign_counters::{CampaignCountersStep, count_status_rows};
 pub use campaigns::CampaignStep;
 pub use device_firmware::DeviceFirmwareStep;
-pub use device_status::DeviceStatusStep;
-pub use devices::DeviceStep;
+pub use device_status::{DeviceStatusStep, campaign_device_ids};
+pub use devices::{DeviceStep, existing_device_ids};
 pub use firmware::{FirmwareStep, existing_firmware};
 pub use tenants::TenantStep;
 
