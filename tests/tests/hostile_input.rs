@@ -204,13 +204,26 @@ fn verify_and_dry_run_never_create_a_sqlite_file() {
 
 /// Runs the seeder as an unprivileged user when the tests run as root
 /// (root ignores file permissions), so that read-only really is.
+/// `cwd` must be readable by everyone. The unprivileged user runs a copy of
+/// the binary placed there: the checkout itself may sit in a directory only
+/// root can enter (a `mktemp -d` clone, for one).
 fn seeder_without_privileges(args: &[&str], url: &str, cwd: &Path) -> Output {
-    let mut cmd = Command::new(seeder_bin());
+    let mut binary = seeder_bin();
+    let root = running_as_root();
+    if root {
+        let copy = cwd.join("ota-seeder-copy");
+        if !copy.exists() {
+            std::fs::copy(&binary, &copy).expect("copy the seeder binary");
+            set_mode(&copy, 0o755);
+        }
+        binary = copy;
+    }
+    let mut cmd = Command::new(binary);
     cmd.args(args)
         .current_dir(cwd)
         .env("DATABASE_URL", url)
         .env("NO_COLOR", "1");
-    if running_as_root() {
+    if root {
         cmd.uid(65534).gid(65534);
     }
     cmd.output().expect("run the seeder")
