@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::dataset::{DEFAULT_SEED, Dataset, DatasetSpec};
-use crate::db::{DatabaseTarget, prepare_schema, usable_schema};
+use crate::db::{
+    DatabaseTarget, Db, SchemaOrigin, SchemaReport, SchemaUse, prepare_schema, refuse_read_only,
+};
 use crate::dry_run::dry_run;
 use crate::error::SeedError;
 use crate::interrupt::{EXIT_INTERRUPTED, Interrupt, Phase};
@@ -111,6 +113,19 @@ struct Options {
     /// only loopback addresses, Unix sockets and SQLite files are seeded.
     #[arg(long, global = true)]
     allow_remote: bool,
+
+    /// PostgreSQL: the schema that holds (or is to hold) the OTA tables
+    /// [default: where the tables resolve through the search_path].
+    #[arg(long, value_name = "NAME", global = true)]
+    schema: Option<String>,
+
+    /// Longest any statement of the seeder may run, a lock be waited for,
+    /// or a transaction sit idle, overriding the role's or database's own
+    /// settings (statement_timeout, lock_timeout,
+    /// idle_in_transaction_session_timeout; MariaDB max_statement_time,
+    /// innodb_lock_wait_timeout). 0: no limit.
+    #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=86_400), global = true)]
+    statement_timeout: u64,
 }
 
 /// How a run ends, beyond plain success.
@@ -243,6 +258,9 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             &std::env::current_dir().context("reading the working directory")?,
         ),
     };
+    if o.schema.is_some() && target.backend != sea_orm::DbBackend::Postgres {
+        anyhow::bail!("--schema applies to PostgreSQL only; {} has no schemas to choose from", target.display);
+    }
     let verify_only = matches!(cli.command, Some(Command::Verify));
     let writes = !verify_only && !o.dry_run;
     if writes && !target.local && !o.allow_remote {
@@ -256,7 +274,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     output.human(format_args!("database: {}\n", target.display));
 
     let timeout = Duration::from_secs(o.connect_timeout);
-    let db = if writes {
+    let mut db = if writes {
         target.connect(timeout).await?
     } else {
         match target.connect_read_only(timeout).await? {
@@ -269,16 +287,19 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             }
             // A dry run on a file that does not exist yet: an empty
             // in-memory database stands in for it, so nothing is created.
-            None => sea_orm::Database::connect("sqlite::memory:")
-                .await
-                .context("opening an in-memory stand-in for the missing SQLite file")?,
+            None => Db::empty_sqlite().await?,
         }
     };
+    db.set_statement_timeout(
+        (o.statement_timeout > 0).then(|| Duration::from_secs(o.statement_timeout)),
+    );
     let mut summary = RunSummary {
         database: target.display.clone(),
         command: if verify_only { "verify" } else { "seed" },
         dry_run: o.dry_run && !verify_only,
         tenants: tenants.clone(),
+        schema: None,
+        pg_schema: None,
         migrations_applied: 0,
         migrations_pending: 0,
         tables: BTreeMap::new(),
@@ -297,23 +318,51 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             tenants: &tenants,
             now: now(),
         };
-        let outcome = preview(&db, &target, o.no_migrate, &request, output, &mut summary).await;
-        db.close().await.ok();
+        let outcome = preview(
+            &mut db,
+            &target,
+            o.no_migrate,
+            o.schema.as_deref(),
+            &request,
+            output,
+            &mut summary,
+        )
+        .await;
+        db.close().await;
         outcome?;
         output.json(&summary)?;
         return Ok(Outcome::Ok);
     }
     if verify_only {
         // Verification reads only: it never migrates.
-        prepare_schema(&db, &target, false, timeout, &interrupt).await?;
+        let schema = prepare_schema(
+            &mut db,
+            &target,
+            SchemaUse::Verify,
+            o.schema.as_deref(),
+            timeout,
+            &interrupt,
+        )
+        .await?;
+        summary.record_schema(&schema, &db, output);
     } else {
-        summary.migrations_applied =
-            prepare_schema(&db, &target, !o.no_migrate, timeout, &interrupt).await?;
-        if summary.migrations_applied > 0 {
-            output.human(format_args!(
-                "migrations: applied {}\n",
-                summary.migrations_applied
-            ));
+        // Nothing is written, migrations included, where writes are not
+        // wanted.
+        refuse_read_only(&db, &target).await?;
+        let schema = prepare_schema(
+            &mut db,
+            &target,
+            SchemaUse::Seed {
+                migrate: !o.no_migrate,
+            },
+            o.schema.as_deref(),
+            timeout,
+            &interrupt,
+        )
+        .await?;
+        summary.record_schema(&schema, &db, output);
+        if schema.applied > 0 {
+            output.human(format_args!("migrations: applied {}\n", schema.applied));
         }
         let progress = Progress::new(if output == Output::Human {
             ProgressMode::detect(false)
@@ -363,7 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             eprintln!(
                 "interrupted: {rolled_back}; {committed}. Run the same command again to finish."
             );
-            db.close().await.ok();
+            db.close().await;
             output.json(&summary)?;
             return Ok(Outcome::Interrupted);
         }
@@ -390,7 +439,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         summary.verification = Some(report);
         outcome
     };
-    db.close().await.ok();
+    db.close().await;
     output.json(&summary)?;
     Ok(outcome)
 }
@@ -398,25 +447,40 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 /// `--dry-run`: reads the schema state and the tenants' rows, prints what a
 /// run would do.
 async fn preview(
-    db: &sea_orm::DatabaseConnection,
+    db: &mut Db,
     target: &DatabaseTarget,
     no_migrate: bool,
+    pg_schema: Option<&str>,
     request: &SeedRequest<'_>,
     output: Output,
     summary: &mut RunSummary,
 ) -> anyhow::Result<()> {
-    let state = usable_schema(db, target, !no_migrate).await?;
-    summary.migrations_pending = state.pending.len();
+    let schema = prepare_schema(
+        db,
+        target,
+        SchemaUse::DryRun {
+            migrate: !no_migrate,
+        },
+        pg_schema,
+        Duration::ZERO,
+        &Interrupt::never(),
+    )
+    .await?;
     output.human("dry run: nothing is written\n");
-    if !state.pending.is_empty() {
-        output.human(format_args!(
-            "migrations: would apply {}\n",
-            state.pending.len()
-        ));
+    summary.record_schema(&schema, db, output);
+    summary.migrations_pending = schema.pending;
+    if schema.pending > 0 {
+        output.human(format_args!("migrations: would apply {}\n", schema.pending));
     }
-    let report = dry_run(db, request.dataset, request.selection, request.tenants)
-        .await
-        .map_err(|e| SeedError::database("reading the existing rows", e, target.secret()))?;
+    let report = dry_run(
+        db,
+        &schema.tables,
+        request.dataset,
+        request.selection,
+        request.tenants,
+    )
+    .await
+    .map_err(|e| SeedError::database("reading the existing rows", e, target.secret()))?;
     summary.record(&report);
     output.human(SeedSummary {
         report: &report,
@@ -465,6 +529,12 @@ struct RunSummary {
     /// With `--dry-run`, `inserted` counts rows that would be inserted.
     dry_run: bool,
     tenants: Vec<String>,
+    /// Whose schema it is: `created` (by this run's migrations, or a dry
+    /// run's would-be ones), `managed` (ota-seed's migration history) or
+    /// `unmanaged` (the platform's own tables, seeded as they are).
+    schema: Option<SchemaOrigin>,
+    /// PostgreSQL: the schema holding the OTA tables.
+    pg_schema: Option<String>,
     migrations_applied: usize,
     /// Migrations a dry run found not yet applied.
     migrations_pending: usize,
@@ -483,6 +553,15 @@ struct RunSummary {
 }
 
 impl RunSummary {
+    fn record_schema(&mut self, schema: &SchemaReport, db: &Db, output: Output) {
+        self.schema = Some(schema.origin);
+        self.pg_schema = db.pg_schema().map(str::to_owned);
+        self.migrations_applied = schema.applied;
+        if schema.origin == SchemaOrigin::Unmanaged {
+            output.human("schema: OTA tables found, not managed by ota-seed; migrations not applied\n");
+        }
+    }
+
     fn record(&mut self, report: &SeedReport) {
         self.tenants = report.tenants.clone();
         self.rows_inserted = report.inserted_total();

@@ -11,14 +11,10 @@
 use std::collections::{HashMap, HashSet};
 
 use entity::{device_registry, ota_campaigns, tenants};
-use migration::SchemaManager;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 
 use crate::dataset::{CampaignSeed, Dataset, TenantPlan};
-use crate::db::begin_tenant_read;
+use crate::db::{Access, Db, Txn};
 use crate::selection::{Selection, Table};
 use crate::steps::{
     SeedReport, TableCounts, campaign_device_ids, count_status_rows, differing,
@@ -26,41 +22,34 @@ use crate::steps::{
 };
 
 /// Which of the seeded tables exist.
-struct Present(HashSet<Table>);
+struct Present<'a>(&'a [&'static str]);
 
-impl Present {
-    async fn read(db: &DatabaseConnection) -> Result<Present, DbErr> {
-        let manager = SchemaManager::new(db);
-        let mut present = HashSet::new();
-        for table in Table::ALL {
-            if manager.has_table(table.table_name()).await? {
-                present.insert(table);
-            }
-        }
-        Ok(Present(present))
-    }
-
+impl Present<'_> {
     fn has(&self, table: Table) -> bool {
-        self.0.contains(&table)
+        self.0.contains(&table.table_name())
     }
 }
 
 /// The report a seeding run would give, with `inserted` meaning "would be
 /// inserted".
+///
+/// `tables`: the OTA tables that exist (see `db::SchemaReport`); the others
+/// count as empty.
 pub async fn dry_run(
-    db: &DatabaseConnection,
+    db: &Db,
+    tables: &[&'static str],
     dataset: &Dataset,
     selection: &Selection,
     tenants: &[String],
 ) -> Result<SeedReport, DbErr> {
-    let present = Present::read(db).await?;
+    let present = Present(tables);
     let mut report = SeedReport::default();
     for plan in dataset
         .tenants
         .iter()
         .filter(|p| tenants.contains(&p.tenant.tenant_id))
     {
-        let txn = begin_tenant_read(db, &plan.tenant.tenant_id).await?;
+        let txn = db.begin(Access::Read, Some(&plan.tenant.tenant_id)).await?;
         preview_tenant(&txn, plan, selection, &present, &mut report).await?;
         txn.commit().await?;
         report.tenants.push(plan.tenant.tenant_id.clone());
@@ -69,10 +58,10 @@ pub async fn dry_run(
 }
 
 async fn preview_tenant(
-    txn: &DatabaseTransaction,
+    txn: &Txn,
     plan: &TenantPlan,
     selection: &Selection,
-    present: &Present,
+    present: &Present<'_>,
     report: &mut SeedReport,
 ) -> Result<(), DbErr> {
     let tenant = plan.tenant.tenant_id.as_str();

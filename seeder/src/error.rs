@@ -37,6 +37,49 @@ pub enum SeedError {
     SchemaNewer { target: String, unknown: String },
 
     #[error(
+        "database {target} has OTA tables that ota-seed cannot seed as they are ({}): {}. \
+         Nothing was written.",
+        problem_count(.problems), .problems.join("; ")
+    )]
+    SchemaIncompatible {
+        target: String,
+        problems: Vec<String>,
+    },
+
+    #[error("schema {schema:?} does not exist in database {target}; name an existing schema with --schema")]
+    NoSuchSchema { target: String, schema: String },
+
+    #[error(
+        "no schema of the search_path ({search_path}) exists in database {target}, so there is \
+         nowhere to find or create the OTA tables; name one with --schema"
+    )]
+    NoSchemaOnPath { target: String, search_path: String },
+
+    #[error(
+        "the OTA tables of database {target} resolve to more than one schema through the \
+         search_path ({spread}); name the schema that holds them with --schema"
+    )]
+    SchemaSpread { target: String, spread: String },
+
+    #[error("refusing to write to {target}: {reason}; --dry-run and verify only read and work there")]
+    ReadOnly { target: String, reason: String },
+
+    #[error(
+        "refusing to seed tenant {tenant}: the id sequence of {table} ({sequence}) would hand out \
+         {next}, but ids up to {max_id} are taken (rows inserted with explicit ids?), so inserts \
+         would fail on the primary key. Nothing was written and no id was used. As the table's \
+         owner, run: SELECT setval('{sequence}', (SELECT max(id) FROM {qualified_table}));"
+    )]
+    SequenceBehind {
+        tenant: String,
+        table: String,
+        qualified_table: String,
+        sequence: String,
+        next: i64,
+        max_id: i64,
+    },
+
+    #[error(
         "refusing to write to {target}: it is not on this machine, and seeding is meant for \
          development and staging databases; pass --allow-remote if this is the database you mean \
          (--dry-run and `verify` only read, and need no flag)"
@@ -60,7 +103,12 @@ impl SeedError {
 /// Adds what to do to the driver messages a user is likeliest to meet.
 pub fn with_hint(mut reason: String) -> String {
     // Each hint applies when all of its fragments occur in the message.
-    const HINTS: [(&[&str], &str); 8] = [
+    const HINTS: [(&[&str], &str); 9] = [
+        (
+            &["statement pooling mode"],
+            "the seeder needs transactions: set pool_mode = transaction (or session) for this \
+             database in pgbouncer.ini, or connect to PostgreSQL directly",
+        ),
         (
             &["permission denied"],
             "the role lacks a privilege; the README lists the grants an application role needs",
@@ -108,5 +156,12 @@ pub fn scrub(message: &str, secret: Option<&str>) -> String {
     match secret {
         Some(s) if !s.is_empty() => message.replace(s, "***"),
         _ => message.to_owned(),
+    }
+}
+
+fn problem_count(problems: &[String]) -> String {
+    match problems.len() {
+        1 => "1 problem".to_owned(),
+        n => format!("{n} problems"),
     }
 }

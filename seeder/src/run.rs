@@ -3,15 +3,15 @@
 use std::fmt;
 
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
-use sea_orm::DatabaseConnection;
 
 use crate::dataset::Dataset;
+use crate::db::Db;
 use crate::error::SeedError;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::retry;
 use crate::selection::{Selection, Table};
-use crate::steps::{self, SeedReport, Stopped};
+use crate::steps::{self, SeedReport, StepError, Stopped};
 
 /// The run's moment, at the microsecond precision every backend stores.
 pub fn now() -> DateTime<FixedOffset> {
@@ -36,7 +36,7 @@ pub struct SeedRequest<'a> {
 /// boundary: the open tenant is rolled back and the report, with
 /// [`SeedReport::stopped`] set, covers the tenants committed before it.
 pub async fn seed(
-    db: &DatabaseConnection,
+    db: &Db,
     request: &SeedRequest<'_>,
     secret: Option<&str>,
     progress: &Progress,
@@ -71,8 +71,8 @@ pub async fn seed(
                     });
                     return Ok(report);
                 }
-                Err(e)
-                    if retry::is_transient(&e.source)
+                Err(StepError::Database { source, .. })
+                    if retry::is_transient(&source)
                         && attempt < retry::MAX_ATTEMPTS
                         && started.elapsed() < retry::MAX_RETRY_TIME =>
                 {
@@ -80,16 +80,17 @@ pub async fn seed(
                     report.retries += 1;
                     tokio::time::sleep(retry::backoff(attempt)).await;
                 }
-                Err(e) => {
+                Err(StepError::Database { doing, source }) => {
                     return Err(SeedError::database(
                         format!(
-                            "{} for tenant {} (nothing of this tenant was written; {attempt} tries)",
-                            e.doing, plan.tenant.tenant_id
+                            "{doing} for tenant {} (nothing of this tenant was written; {attempt} tries)",
+                            plan.tenant.tenant_id
                         ),
-                        e.source,
+                        source,
                         secret,
                     ));
                 }
+                Err(StepError::Refused(refusal)) => return Err(refusal),
             }
         };
         for (table, counts) in tenant.tables {

@@ -14,6 +14,7 @@ mod device_status;
 mod devices;
 pub mod differing;
 mod firmware;
+mod id_sequences;
 mod json_rows;
 mod tenant_lock;
 mod tenants;
@@ -21,7 +22,10 @@ mod tenants;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
+use sea_orm::{DbBackend, DbErr};
+
+use crate::db::{Db, Txn};
+use crate::error::SeedError;
 
 use crate::dataset::TenantPlan;
 use crate::interrupt::Interrupt;
@@ -39,7 +43,7 @@ pub use tenants::TenantStep;
 
 /// What one tenant's steps work with.
 pub struct TenantScope<'a> {
-    pub txn: &'a DatabaseTransaction,
+    pub txn: &'a Txn,
     pub backend: DbBackend,
     pub plan: &'a TenantPlan,
     /// The run's moment; every relative time of the dataset hangs off it.
@@ -121,7 +125,7 @@ impl SeedReport {
 
 /// Seeds one tenant in one transaction: all of it commits, or none of it.
 pub async fn seed_tenant(
-    db: &DatabaseConnection,
+    db: &Db,
     plan: &TenantPlan,
     selection: &Selection,
     now: DateTime<FixedOffset>,
@@ -133,7 +137,7 @@ pub async fn seed_tenant(
         .map_err(|e| StepError::new("starting the tenant's transaction", e))?;
     let mut scope = TenantScope {
         txn: &txn,
-        backend: db.get_database_backend(),
+        backend: db.backend(),
         plan,
         now,
         progress,
@@ -178,7 +182,7 @@ async fn run_steps(
         .await
         .map_err(|e| StepError::new("counting the tenant's rows", e))?;
     let scope: &TenantScope<'_> = scope;
-    let scope: &TenantScope<'_> = scope;
+    id_sequences::refuse_lagging(scope, selection).await?;
 
     if selection.includes(Table::Devices) {
         report.add(
@@ -244,23 +248,26 @@ async fn run_steps(
     Ok(report)
 }
 
-/// A failed step, with what it was doing.
+/// Why a tenant's seeding stopped; its transaction was rolled back.
 #[derive(Debug)]
-pub struct StepError {
-    pub doing: String,
-    pub source: DbErr,
+pub enum StepError {
+    /// A database error, with what the step was doing.
+    Database { doing: String, source: DbErr },
+    /// A condition found before writing under which the seeder will not
+    /// write (see `id_sequences`).
+    Refused(SeedError),
 }
 
 impl StepError {
     fn new(doing: &str, source: DbErr) -> StepError {
-        StepError {
+        StepError::Database {
             doing: doing.to_owned(),
             source,
         }
     }
 
     fn at(table: Table) -> impl FnOnce(DbErr) -> StepError {
-        move |source| StepError {
+        move |source| StepError::Database {
             doing: format!("seeding {}", table.table_name()),
             source,
         }

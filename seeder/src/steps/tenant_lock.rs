@@ -3,34 +3,20 @@
 //! so "insert the campaigns that are missing" is only safe while no other
 //! seeder of the tenant runs between our read and our insert.
 
-use sea_orm::{
-    AccessMode, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    IsolationLevel, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{DbBackend, DbErr, EntityTrait, QuerySelect};
+
+use crate::db::{Access, Db, Txn};
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
 use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
 
 use super::{ExistingRows, TenantScope};
 
-pub async fn begin(db: &DatabaseConnection, tenant_id: &str) -> Result<DatabaseTransaction, DbErr> {
-    let backend = db.get_database_backend();
-    let options = TransactionOptions {
-        // MySQL's default REPEATABLE READ would keep reading the snapshot
-        // taken before another seeder's commit; each step must see the rows
-        // committed up to the moment it reads (PostgreSQL's default).
-        isolation_level: (backend == DbBackend::MySql).then_some(IsolationLevel::ReadCommitted),
-        access_mode: Some(AccessMode::ReadWrite).filter(|_| backend != DbBackend::Sqlite),
-        // SQLite: take the write lock at BEGIN, so concurrent seeders queue
-        // on the busy timeout instead of failing with "database is locked".
-        sqlite_transaction_mode: (backend == DbBackend::Sqlite)
-            .then_some(SqliteTransactionMode::Immediate),
-    };
-    let txn = db.begin_with_options(options).await?;
-    // Before any read or write: under the tenant-isolation policies the
-    // transaction sees and may write this tenant's rows and no other's.
-    crate::db::scope_to_tenant(&txn, tenant_id).await?;
-    Ok(txn)
+/// The tenant's write transaction, scoped to it for PostgreSQL's
+/// tenant-isolation policies before any read or write: under them the
+/// transaction sees and may write this tenant's rows and no other's.
+pub async fn begin(db: &Db, tenant_id: &str) -> Result<Txn, DbErr> {
+    db.begin(Access::Write, Some(tenant_id)).await
 }
 
 /// `SELECT ... FOR UPDATE` on the tenant's row; on SQLite the IMMEDIATE

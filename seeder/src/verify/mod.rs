@@ -9,9 +9,9 @@ mod sql;
 pub use invariants::{StaleDevice, stale_device_firmware};
 pub use report::{CampaignBreakdown, VerifyReport, Violation};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DbErr};
 
-use crate::db::begin_tenant_read;
+use crate::db::{Access, Db};
 use sql::Query;
 
 const TABLES: [&str; 5] = [
@@ -25,14 +25,14 @@ const TABLES: [&str; 5] = [
 /// Checks the named tenants, each in a read-only transaction scoped to it:
 /// a role subject to PostgreSQL's tenant-isolation policies sees each
 /// tenant's rows only while `app.tenant_id` names it.
-pub async fn verify(db: &DatabaseConnection, tenants: &[String]) -> Result<VerifyReport, DbErr> {
+pub async fn verify(db: &Db, tenants: &[String]) -> Result<VerifyReport, DbErr> {
     let mut report = VerifyReport {
         counts: TABLES.iter().map(|t| (*t, 0)).collect(),
         campaigns: Vec::new(),
         violations: Vec::new(),
     };
     for tenant in tenants {
-        let txn = begin_tenant_read(db, tenant).await?;
+        let txn = db.begin(Access::Read, Some(tenant)).await?;
         let one = verify_scope(&txn, Some(std::slice::from_ref(tenant))).await?;
         txn.commit().await?;
         for ((_, total), (_, n)) in report.counts.iter_mut().zip(one.counts) {

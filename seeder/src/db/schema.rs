@@ -1,0 +1,443 @@
+//! The schema a run works on: where the OTA tables are (PostgreSQL's
+//! search_path, or `--schema`), whose they are (ours, with a migration
+//! history, or the platform's own), whether they can be seeded as they are
+//! (`inspect`), and bringing ours up to date.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait};
+
+use super::connect::Db;
+use super::inspect;
+use super::target::DatabaseTarget;
+use super::txn::{Access, Txn, pg_literal, pg_settings_sql};
+use crate::error::SeedError;
+use crate::interrupt::{Interrupt, Phase};
+
+/// The tables the seeder fills, as the database names them.
+pub const OTA_TABLES: [&str; 5] = [
+    "tenants",
+    "device_registry",
+    "firmware_versions",
+    "ota_campaigns",
+    "ota_device_status",
+];
+
+const HISTORY_TABLE: &str = "seaql_migrations";
+
+/// What a run intends to do with the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaUse {
+    /// Seeding: apply pending migrations when `migrate`, else insist there
+    /// are none.
+    Seed { migrate: bool },
+    /// `verify`: read only; pending migrations are an error.
+    Verify,
+    /// `--dry-run`: read only; say what would be applied.
+    DryRun { migrate: bool },
+}
+
+/// Whose schema it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaOrigin {
+    /// There were no OTA tables: our migrations create (or would create)
+    /// them.
+    Created,
+    /// Made by ota-seed's migrations (a history table records them).
+    Managed,
+    /// Made by someone else (the platform's own SQL migrations): seeded as
+    /// it is, nothing created or recorded.
+    Unmanaged,
+}
+
+/// Where the schema stands once prepared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaReport {
+    pub origin: SchemaOrigin,
+    /// Migrations applied by this run.
+    pub applied: usize,
+    /// Migrations still pending (a dry run's "would apply").
+    pub pending: usize,
+    /// Which OTA tables exist now (a dry run reads only these).
+    pub tables: Vec<&'static str>,
+}
+
+/// What the database holds before anything is done.
+#[derive(Debug, Clone)]
+struct SchemaState {
+    history: Option<Vec<String>>,
+    tables: Vec<&'static str>,
+}
+
+impl SchemaState {
+    fn pending(&self) -> Vec<String> {
+        let applied = self.history.as_deref().unwrap_or_default();
+        migration::known_migration_names()
+            .into_iter()
+            .filter(|k| !applied.contains(k))
+            .collect()
+    }
+
+    fn unknown(&self) -> Vec<String> {
+        let known = migration::known_migration_names();
+        self.history
+            .iter()
+            .flatten()
+            .filter(|a| !known.contains(a))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Finds the schema (PostgreSQL), judges it, and applies what is pending
+/// when `usage` allows it. Refuses a schema migrated by a newer ota-seed, a
+/// schema with pending migrations that may not be applied, and tables that
+/// cannot be seeded as they are.
+pub async fn prepare_schema(
+    db: &mut Db,
+    target: &DatabaseTarget,
+    usage: SchemaUse,
+    pg_schema: Option<&str>,
+    timeout: Duration,
+    interrupt: &Interrupt,
+) -> Result<SchemaReport, SeedError> {
+    let reading = |e| SeedError::database("reading the schema", e, target.secret());
+    if db.backend == DbBackend::Postgres {
+        locate_pg_schema(db, target, pg_schema).await?;
+    }
+    let state = read_state(db).await.map_err(reading)?;
+    let unknown = state.unknown();
+    if !unknown.is_empty() {
+        return Err(SeedError::SchemaNewer {
+            target: target.display.clone(),
+            unknown: unknown.join(", "),
+        });
+    }
+    let ours = state.history.is_some() || state.tables.is_empty();
+    let pending = if ours { state.pending().len() } else { 0 };
+    let mut report = SchemaReport {
+        origin: if !ours {
+            SchemaOrigin::Unmanaged
+        } else if state.tables.is_empty() {
+            SchemaOrigin::Created
+        } else {
+            SchemaOrigin::Managed
+        },
+        applied: 0,
+        pending,
+        tables: state.tables.clone(),
+    };
+    if pending > 0 {
+        match usage {
+            SchemaUse::Seed { migrate: true } => {
+                report.applied = migrate(db, target, timeout, interrupt).await?;
+                report.pending = 0;
+                report.tables = read_state(db).await.map_err(reading)?.tables;
+            }
+            SchemaUse::DryRun { migrate: true } => return Ok(report),
+            _ => {
+                return Err(SeedError::SchemaMissing {
+                    target: target.display.clone(),
+                    pending,
+                    known: migration::known_migration_names().len(),
+                });
+            }
+        }
+    }
+    let txn = db.begin(Access::Read, None).await.map_err(reading)?;
+    let problems = inspect::problems(&txn).await.map_err(reading)?;
+    txn.commit().await.map_err(reading)?;
+    if !problems.is_empty() {
+        return Err(SeedError::SchemaIncompatible {
+            target: target.display.clone(),
+            problems,
+        });
+    }
+    Ok(report)
+}
+
+/// PostgreSQL: the schema the run works in, made the first entry of every
+/// transaction's search_path. `--schema` names it; otherwise it is where the
+/// OTA tables resolve through the session's own search_path (as psql would
+/// find them), or, with none of them there yet, the schema in which
+/// unqualified CREATE TABLE would put them.
+async fn locate_pg_schema(
+    db: &mut Db,
+    target: &DatabaseTarget,
+    named: Option<&str>,
+) -> Result<(), SeedError> {
+    let reading = |e| SeedError::database("finding the OTA tables' schema", e, target.secret());
+    let txn = db.begin(Access::Read, None).await.map_err(reading)?;
+    let names: Vec<String> = OTA_TABLES
+        .iter()
+        .chain([&HISTORY_TABLE])
+        .map(|t| format!("to_regclass({})", pg_literal(t)))
+        .collect();
+    let rows = txn
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT c.relname::text AS name, n.nspname::text AS schema \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.oid IN ({}) ORDER BY 2, 1",
+                names.join(", ")
+            ),
+        ))
+        .await
+        .map_err(reading)?;
+    let found: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| Ok((r.try_get("", "name")?, r.try_get("", "schema")?)))
+        .collect::<Result<_, DbErr>>()
+        .map_err(reading)?;
+    let settings = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_schema()::text AS current, current_setting('search_path') AS path",
+        ))
+        .await
+        .map_err(reading)?
+        .ok_or_else(|| reading(DbErr::RecordNotFound("current_schema()".to_owned())))?;
+    let current: Option<String> = settings.try_get("", "current").map_err(reading)?;
+    let path: String = settings.try_get("", "path").map_err(reading)?;
+    let schema = match named {
+        Some(name) => {
+            let exists = txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT 1 AS one FROM pg_namespace WHERE nspname = $1",
+                    [name.into()],
+                ))
+                .await
+                .map_err(reading)?
+                .is_some();
+            if !exists {
+                return Err(SeedError::NoSuchSchema {
+                    target: target.display.clone(),
+                    schema: name.to_owned(),
+                });
+            }
+            name.to_owned()
+        }
+        None => {
+            let mut schemas: Vec<&str> = found.iter().map(|(_, s)| s.as_str()).collect();
+            schemas.dedup();
+            match (schemas.as_slice(), current) {
+                ([one], _) => (*one).to_owned(),
+                ([], Some(current)) => current,
+                ([], None) => {
+                    return Err(SeedError::NoSchemaOnPath {
+                        target: target.display.clone(),
+                        search_path: path,
+                    });
+                }
+                (_, _) => {
+                    let spread = found
+                        .iter()
+                        .map(|(t, s)| format!("{t} in {s}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(SeedError::SchemaSpread {
+                        target: target.display.clone(),
+                        spread,
+                    });
+                }
+            }
+        }
+    };
+    txn.commit().await.map_err(reading)?;
+    db.session.search_path = Some(format!("{}, {path}", quote_ident(&schema)));
+    db.session.pg_schema = Some(schema);
+    Ok(())
+}
+
+/// A PostgreSQL identifier, quoted.
+pub(super) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Which OTA tables and which migrations the database holds, read in one
+/// read-only transaction (in the run's schema on PostgreSQL).
+async fn read_state(db: &Db) -> Result<SchemaState, DbErr> {
+    let txn = db.begin(Access::Read, None).await?;
+    let present = present_tables(&txn).await?;
+    let history = if present.iter().any(|t| t == HISTORY_TABLE) {
+        let rows = txn
+            .query_all_raw(Statement::from_string(
+                db.backend,
+                format!("SELECT version FROM {HISTORY_TABLE} ORDER BY version"),
+            ))
+            .await?;
+        Some(
+            rows.iter()
+                .map(|row| row.try_get::<String>("", "version"))
+                .collect::<Result<_, _>>()?,
+        )
+    } else {
+        None
+    };
+    txn.commit().await?;
+    Ok(SchemaState {
+        history,
+        tables: OTA_TABLES
+            .into_iter()
+            .filter(|t| present.iter().any(|p| p == t))
+            .collect(),
+    })
+}
+
+/// Names of the tables (of interest) in the run's schema.
+pub(super) async fn present_tables(txn: &Txn) -> Result<Vec<String>, DbErr> {
+    let backend = txn.get_database_backend();
+    let names = OTA_TABLES
+        .iter()
+        .chain([&HISTORY_TABLE])
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "SELECT c.relname::text AS name FROM pg_class c \
+             WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) \
+             AND c.relkind IN ('r', 'p') AND c.relname IN ({names})"
+        ),
+        DbBackend::MySql => format!(
+            "SELECT TABLE_NAME AS name FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME IN ({names})"
+        ),
+        _ => format!("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({names})"),
+    };
+    txn.query_all_raw(Statement::from_string(backend, sql))
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String>("", "name"))
+        .collect()
+}
+
+/// Applies what is pending; returns how many migrations that was.
+///
+/// Seeders started together on an empty database all find the schema
+/// missing; they take turns. PostgreSQL: the whole migration is one
+/// transaction holding a transaction-level advisory lock (a session lock
+/// would not survive a transaction-pooling PgBouncer). MySQL/MariaDB: a
+/// named lock held by a connection of its own that also runs the
+/// migrations. SQLite serialises writers itself. Each re-reads the history
+/// once it holds the lock, so the later ones find nothing left to do.
+/// Signals wait for the migrations (see `interrupt`).
+async fn migrate(
+    db: &Db,
+    target: &DatabaseTarget,
+    timeout: Duration,
+    interrupt: &Interrupt,
+) -> Result<usize, SeedError> {
+    let applying = |e| SeedError::database("applying migrations", e, target.secret());
+    let _migrating = interrupt.enter(Phase::Migrating);
+    match db.backend {
+        DbBackend::Postgres => migrate_pg(db, target, timeout).await,
+        DbBackend::MySql => {
+            let session = target.connect_session(timeout).await?;
+            let Some(conn) = session.orm() else {
+                return Err(applying(DbErr::Custom("no MySQL connection".to_owned())));
+            };
+            let locked = conn
+                .execute_unprepared("SELECT GET_LOCK('ota_seed_migrations', 600)")
+                .await
+                .map_err(|e| {
+                    SeedError::database("waiting for the migration lock", e, target.secret())
+                });
+            let applied = match locked {
+                Ok(_) => apply_orm(&session).await.map_err(applying),
+                Err(e) => Err(e),
+            };
+            // Closing the session releases the lock too; unlocking first is tidier.
+            let _ = conn
+                .execute_unprepared("SELECT RELEASE_LOCK('ota_seed_migrations')")
+                .await;
+            session.close().await;
+            applied
+        }
+        _ => match apply_orm(db).await {
+            Ok(n) => Ok(n),
+            Err(error) => {
+                // SQLite has no lock to wait on: a seeder started at the
+                // same moment may be applying the same migrations. Give it
+                // time to finish; if it does, there is nothing to report.
+                for _ in 0..100 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if read_state(db)
+                        .await
+                        .is_ok_and(|s| s.history.is_some() && s.pending().is_empty())
+                    {
+                        return Ok(0);
+                    }
+                }
+                Err(applying(error))
+            }
+        },
+    }
+}
+
+/// PostgreSQL: SeaORM's migrator runs only on SeaORM's connection, whose
+/// statements are named prepared statements (see `txn`). They stay safe
+/// behind a transaction-pooling PgBouncer because the whole migration is
+/// one transaction on a connection of its own (the server connection stays
+/// ours throughout), every statement is deallocated before that transaction
+/// ends, and the connection is closed after. DDL is transactional here: a
+/// failed migration leaves nothing behind.
+async fn migrate_pg(
+    db: &Db,
+    target: &DatabaseTarget,
+    timeout: Duration,
+) -> Result<usize, SeedError> {
+    let conn = target.connect_orm_session(timeout).await?;
+    let migrated = async {
+        let txn = conn.begin().await?;
+        txn.execute_unprepared(&format!(
+            "{}; SELECT pg_advisory_xact_lock(7246101301); SAVEPOINT ota_seed_migrate",
+            pg_settings_sql(&db.session, None)
+        ))
+        .await?;
+        let applied = async {
+            let pending = Migrator::get_pending_migrations(&txn).await?.len();
+            if pending > 0 {
+                Migrator::up(&txn, None).await?;
+            }
+            Ok::<usize, DbErr>(pending)
+        }
+        .await;
+        if applied.is_err() {
+            // Leaves the transaction usable for the DEALLOCATE below.
+            txn.execute_unprepared("ROLLBACK TO SAVEPOINT ota_seed_migrate")
+                .await?;
+        }
+        txn.execute_unprepared("DEALLOCATE ALL").await?;
+        match applied {
+            Ok(n) => {
+                txn.commit().await?;
+                Ok(n)
+            }
+            Err(e) => {
+                txn.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+    .await;
+    let _ = conn.close().await;
+    migrated.map_err(|e| SeedError::database("applying migrations", e, target.secret()))
+}
+
+/// SQLite and MySQL/MariaDB: SeaORM's migrator on SeaORM's connection
+/// (migrations there cannot be rolled back anyway).
+async fn apply_orm(db: &Db) -> Result<usize, DbErr> {
+    let Some(conn) = db.orm() else {
+        return Err(DbErr::Custom("expected a SeaORM connection".to_owned()));
+    };
+    let pending = Migrator::get_pending_migrations(conn).await?.len();
+    if pending > 0 {
+        Migrator::up(conn, None).await?;
+    }
+    Ok(pending)
+}

@@ -1,0 +1,250 @@
+//! Which database a run names: its URL (parsed, redacted for display) and
+//! whether it is on this machine (the wrong-database guard).
+
+use std::path::{Path, PathBuf};
+
+use sea_orm::DbBackend;
+use url::Url;
+
+use crate::error::{SeedError, scrub};
+
+/// File used when no database is named.
+pub const DEFAULT_SQLITE_FILE: &str = "ota-seed.sqlite";
+
+/// A database named by URL (or the default SQLite file).
+#[derive(Debug, Clone)]
+pub struct DatabaseTarget {
+    pub(super) url: String,
+    /// The URL with any password replaced by `***`: the only form printed.
+    pub display: String,
+    pub backend: DbBackend,
+    password: Option<String>,
+    /// The SQLite file, when the target is one.
+    pub sqlite_file: Option<PathBuf>,
+    /// Whether the database is on this machine (see [`on_this_machine`]).
+    pub local: bool,
+}
+
+impl DatabaseTarget {
+    /// The embedded SQLite file `ota-seed.sqlite` in `dir`.
+    pub fn default_sqlite(dir: &Path) -> DatabaseTarget {
+        let path = dir.join(DEFAULT_SQLITE_FILE);
+        DatabaseTarget {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            display: path.display().to_string(),
+            backend: DbBackend::Sqlite,
+            password: None,
+            sqlite_file: Some(path),
+            local: true,
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<DatabaseTarget, SeedError> {
+        let parsed = Url::parse(raw).map_err(|e| SeedError::BadUrl {
+            url: redact_unparsed(raw),
+            reason: format!("{e} (expected e.g. postgres://user@localhost/db, mysql://root@localhost/db or sqlite://path/to/file.sqlite)"),
+        })?;
+        let (display, password) = redacted(&parsed);
+        let backend = match parsed.scheme() {
+            "postgres" | "postgresql" => DbBackend::Postgres,
+            "mysql" | "mariadb" => DbBackend::MySql,
+            "sqlite" => DbBackend::Sqlite,
+            other => {
+                return Err(SeedError::BadUrl {
+                    url: display,
+                    reason: format!(
+                        "unsupported scheme {other:?}; use postgres://, mysql:// or sqlite://"
+                    ),
+                });
+            }
+        };
+        let mut url = raw.to_owned();
+        if parsed.scheme() == "mariadb" {
+            url = format!("mysql{}", &raw["mariadb".len()..]);
+        }
+        let sqlite_file = (backend == DbBackend::Sqlite).then(|| {
+            let rest = raw.trim_start_matches("sqlite:").trim_start_matches("//");
+            let path = rest.split('?').next().unwrap_or(rest);
+            // The driver decodes %-escapes in the file name; so must we.
+            PathBuf::from(
+                percent_encoding::percent_decode_str(path)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
+        });
+        let local = match backend {
+            DbBackend::Sqlite => true,
+            _ => on_this_machine(backend, &url).map_err(|reason| SeedError::BadUrl {
+                url: display.clone(),
+                reason: scrub(&reason, password.as_deref()),
+            })?,
+        };
+        Ok(DatabaseTarget {
+            url,
+            display,
+            backend,
+            password,
+            local,
+            sqlite_file,
+        })
+    }
+
+    /// The password, to scrub from any message that might echo it.
+    pub fn secret(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+}
+
+/// The URL as it may be shown, with every password replaced by `***`
+/// (in the user-info part and in a `password=` parameter, which the
+/// PostgreSQL driver accepts too), and the password to scrub from messages.
+fn redacted(url: &Url) -> (String, Option<String>) {
+    let decode = |p: &str| {
+        percent_encoding::percent_decode_str(p)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut password = url.password().map(decode);
+    let mut shown = url.clone();
+    if url.password().is_some() {
+        // Cannot fail for URLs that already carry a password.
+        let _ = shown.set_password(Some("***"));
+    }
+    let is_secret = |k: &str| k.eq_ignore_ascii_case("password");
+    if url.query_pairs().any(|(k, _)| is_secret(&k)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                if is_secret(&k) {
+                    password.get_or_insert_with(|| v.clone().into_owned());
+                    (k.into_owned(), "***".to_owned())
+                } else {
+                    (k.into_owned(), v.into_owned())
+                }
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    (shown.to_string(), password)
+}
+
+/// Whether the server the driver will actually reach is on this machine: a
+/// Unix socket, or a loopback name or address. The URL is read by the
+/// driver's own parser, so whatever it honours (query parameters such as
+/// `host=` or `socket=`, and PostgreSQL's `PGHOST`/`PGHOSTADDR`, which a
+/// `.env` file may set) is what is judged. Anything else, including this
+/// machine's own name or LAN address, counts as remote: the guard errs on
+/// the side of asking.
+fn on_this_machine(backend: DbBackend, url: &str) -> Result<bool, String> {
+    use sea_orm::sqlx::mysql::MySqlConnectOptions;
+    use sea_orm::sqlx::postgres::PgConnectOptions;
+    use std::str::FromStr as _;
+
+    fn loopback(host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.starts_with('/')
+            || host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+    match backend {
+        DbBackend::Postgres => {
+            let options = PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+            Ok(options.get_socket().is_some() || loopback(options.get_host()))
+        }
+        DbBackend::MySql => {
+            let options = MySqlConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+            Ok(options.get_socket().is_some() || loopback(options.get_host()))
+        }
+        _ => Ok(true),
+    }
+}
+
+/// Best-effort redaction of a URL that did not parse: drop `user:pass@`.
+fn redact_unparsed(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://***@{}", &raw[..scheme_end], &raw[at + 1..])
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_displayed_url() {
+        let t =
+            DatabaseTarget::parse("postgres://app:s3cr%40t@db.local:5432/pulse").expect("valid");
+        assert_eq!(t.display, "postgres://app:***@db.local:5432/pulse");
+        assert_eq!(t.secret(), Some("s3cr@t"));
+        assert_eq!(t.backend, DbBackend::Postgres);
+    }
+
+    #[test]
+    fn unknown_schemes_and_garbage_are_refused_with_a_hint() {
+        let err = DatabaseTarget::parse("oracle://u:pw@host/db")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported scheme \"oracle\""), "{err}");
+        assert!(!err.contains("pw@"), "{err}");
+        let err = DatabaseTarget::parse("not a url").unwrap_err().to_string();
+        assert!(err.contains("expected e.g. postgres://"), "{err}");
+    }
+
+    #[test]
+    fn only_sockets_loopback_and_files_count_as_local() {
+        for url in [
+            "postgres://u@localhost/db",
+            "postgres://u@127.0.0.1:5432/db",
+            "postgres://u@127.0.0.2/db",
+            "postgres://u@[::1]:5432/db",
+            "postgres:///db?host=/var/run/postgresql",
+            "postgres://%2Fvar%2Frun%2Fpostgresql/db",
+            "mysql://root@LOCALHOST/db",
+            "mysql://root@db.example.com/db?socket=/run/mysqld/mysqld.sock",
+            "sqlite://x.sqlite",
+        ] {
+            assert!(DatabaseTarget::parse(url).expect(url).local, "{url}");
+        }
+        for url in [
+            "postgres://u@db.example.com/db",
+            "postgres://u@10.0.0.5/db",
+            "postgres://u@localhost/db?host=db.example.com",
+            "postgres://u@localhost.example.com/db",
+            "mysql://root@192.168.1.20:3306/db",
+            // Parameters a driver ignores do not make a remote host local.
+            "postgres://u@db.example.com/db?socket=/tmp",
+            "mysql://root@db.example.com/db?host=localhost",
+        ] {
+            assert!(!DatabaseTarget::parse(url).expect(url).local, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_password_parameter_is_redacted_and_scrubbed() {
+        let t =
+            DatabaseTarget::parse("postgres://app@localhost/pulse?sslmode=require&password=s3cret")
+                .expect("valid");
+        assert_eq!(
+            t.display,
+            "postgres://app@localhost/pulse?sslmode=require&password=***"
+        );
+        assert_eq!(t.secret(), Some("s3cret"));
+    }
+
+    #[test]
+    fn sqlite_file_names_are_percent_decoded() {
+        let t = DatabaseTarget::parse("sqlite://my%20data.sqlite?mode=rwc").expect("valid");
+        assert_eq!(t.sqlite_file, Some(PathBuf::from("my data.sqlite")));
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        let t = DatabaseTarget::parse("sqlite://data/x.sqlite?mode=rwc").expect("valid");
+        assert_eq!(t.sqlite_file, Some(PathBuf::from("data/x.sqlite")));
+    }
+}

@@ -1,0 +1,311 @@
+//! Transactions, and the session settings every one of them carries.
+//!
+//! Every statement of a run (schema inspection, migrations, seeding,
+//! verification) runs inside one of these transactions, so that settings
+//! made transaction-local hold for all of it and leak into nothing else:
+//! a pooled server connection (PgBouncer in transaction mode) is handed to
+//! other clients between our transactions.
+//!
+//! On PostgreSQL the transaction is sqlx's own, and every statement is sent
+//! as an unnamed prepared statement (`persistent(false)`). SeaORM's
+//! connection would prepare named statements (`sqlx_s_1`, ...) that outlive
+//! the transaction on the server connection, which a transaction-pooling
+//! PgBouncer then gives to another client: "prepared statement sqlx_s_1
+//! already exists". Inside a transaction the server connection stays ours
+//! between the Parse and the Execute of an unnamed statement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::sqlx::{self, AssertSqlSafe, Postgres};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    IsolationLevel, QueryResult, RuntimeErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
+};
+use sea_query_sqlx::SqlxValues;
+
+use super::connect::{Db, Pool};
+
+/// What a transaction may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Seeding and migrating. The access mode is the database's default, so
+    /// a database that is read-only by default still refuses the writes
+    /// (see `preflight`); each statement sees the rows committed before it
+    /// (READ COMMITTED, PostgreSQL's default and set on MySQL); SQLite takes
+    /// its write lock at BEGIN.
+    Write,
+    /// Reading one consistent snapshot (REPEATABLE READ, READ ONLY).
+    Read,
+}
+
+/// Settings a run gives each of its transactions, whatever the role or
+/// database defaults are.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// PostgreSQL: the schema holding the OTA tables.
+    pub pg_schema: Option<String>,
+    /// PostgreSQL `search_path` for the run: that schema first.
+    pub search_path: Option<String>,
+    /// Longest a statement may run, a lock be waited for, or a transaction
+    /// sit idle. `None`: no limit.
+    pub statement_timeout: Option<Duration>,
+    /// MariaDB names its statement limit `max_statement_time`; MySQL has
+    /// none for writes.
+    pub mariadb: bool,
+}
+
+/// An open transaction of the run; statements run through it as through
+/// any SeaORM connection.
+pub enum Txn {
+    /// SQLite and MySQL/MariaDB: SeaORM's own transaction.
+    Orm(DatabaseTransaction),
+    /// PostgreSQL: sqlx's transaction, unnamed statements only.
+    Pg(PgTxn),
+}
+
+pub struct PgTxn {
+    conn: tokio::sync::Mutex<sqlx::Transaction<'static, Postgres>>,
+}
+
+impl Db {
+    /// Opens a transaction with the run's settings, scoped to `tenant` for
+    /// PostgreSQL's tenant-isolation policies (`app.tenant_id`) when given.
+    pub async fn begin(&self, access: Access, tenant: Option<&str>) -> Result<Txn, DbErr> {
+        match &self.pool {
+            Pool::Pg(pool) => {
+                let sql = pg_begin_sql(access, &self.session, tenant);
+                let txn = pool.begin_with(AssertSqlSafe(sql)).await.map_err(conn_err)?;
+                Ok(Txn::Pg(PgTxn {
+                    conn: tokio::sync::Mutex::new(txn),
+                }))
+            }
+            Pool::Orm(db) => {
+                let backend = self.backend;
+                let options = match (access, backend) {
+                    (Access::Write, DbBackend::MySql) => TransactionOptions {
+                        // MySQL's default REPEATABLE READ would keep reading
+                        // the snapshot taken before another seeder's commit.
+                        isolation_level: Some(IsolationLevel::ReadCommitted),
+                        ..TransactionOptions::default()
+                    },
+                    (Access::Write, _) => TransactionOptions {
+                        // Concurrent seeders queue on the busy timeout
+                        // instead of failing with "database is locked".
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    },
+                    (Access::Read, DbBackend::MySql) => TransactionOptions {
+                        isolation_level: Some(IsolationLevel::RepeatableRead),
+                        access_mode: Some(AccessMode::ReadOnly),
+                        sqlite_transaction_mode: None,
+                    },
+                    // SQLite's read transactions are snapshots already.
+                    (Access::Read, _) => TransactionOptions::default(),
+                };
+                let txn = db.begin_with_options(options).await?;
+                if backend == DbBackend::MySql {
+                    txn.execute_unprepared(&mysql_session_sql(&self.session))
+                        .await?;
+                }
+                Ok(Txn::Orm(txn))
+            }
+        }
+    }
+}
+
+/// `BEGIN` and the transaction's settings in one simple-protocol message,
+/// so that not even the moment after `BEGIN` runs under the role's
+/// `idle_in_transaction_session_timeout`.
+fn pg_begin_sql(access: Access, session: &Session, tenant: Option<&str>) -> String {
+    let begin = match access {
+        Access::Write => "BEGIN",
+        Access::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
+    format!("{begin}; {}", pg_settings_sql(session, tenant))
+}
+
+/// The run's settings for the current PostgreSQL transaction, as one
+/// `SELECT set_config(.., true)`: transaction-local, so nothing outlives
+/// the transaction on a pooled server connection.
+pub(super) fn pg_settings_sql(session: &Session, tenant: Option<&str>) -> String {
+    let millis = session
+        .statement_timeout
+        .map_or(0, |t| t.as_millis().min(i32::MAX as u128))
+        .to_string();
+    let mut settings: Vec<(&str, &str)> = vec![
+        ("statement_timeout", &millis),
+        ("lock_timeout", &millis),
+        ("idle_in_transaction_session_timeout", &millis),
+    ];
+    if let Some(path) = &session.search_path {
+        settings.push(("search_path", path));
+    }
+    if let Some(tenant) = tenant {
+        settings.push(("app.tenant_id", tenant));
+    }
+    let calls: Vec<String> = settings
+        .iter()
+        .map(|(name, value)| format!("set_config('{name}', {}, true)", pg_literal(value)))
+        .collect();
+    format!("SELECT {}", calls.join(", "))
+}
+
+/// A PostgreSQL string literal for any text: `E'...'` with backslashes and
+/// quotes escaped reads the same whatever `standard_conforming_strings` is.
+pub(super) fn pg_literal(value: &str) -> String {
+    format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// MySQL/MariaDB have no transaction-local settings: the session's are set
+/// at the start of each transaction instead.
+fn mysql_session_sql(session: &Session) -> String {
+    let secs = session.statement_timeout.map_or(0, |t| t.as_secs().max(1));
+    // innodb_lock_wait_timeout has no "unlimited"; its maximum stands in.
+    let lock_wait = if secs == 0 { 1_073_741_824 } else { secs };
+    if session.mariadb {
+        format!("SET SESSION max_statement_time = {secs}, innodb_lock_wait_timeout = {lock_wait}")
+    } else {
+        format!("SET SESSION innodb_lock_wait_timeout = {lock_wait}")
+    }
+}
+
+impl Txn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        match self {
+            Txn::Orm(txn) => txn.commit().await,
+            Txn::Pg(txn) => txn.conn.into_inner().commit().await.map_err(exec_err),
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        match self {
+            Txn::Orm(txn) => txn.rollback().await,
+            Txn::Pg(txn) => txn.conn.into_inner().rollback().await.map_err(exec_err),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Txn {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Txn::Orm(txn) => txn.get_database_backend(),
+            Txn::Pg(_) => DbBackend::Postgres,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            Txn::Orm(txn) => txn.execute_raw(stmt).await,
+            Txn::Pg(txn) => txn.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            Txn::Orm(txn) => txn.execute_unprepared(sql).await,
+            Txn::Pg(txn) => txn.execute_raw(Statement::from_string(DbBackend::Postgres, sql)).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Txn::Orm(txn) => txn.query_one_raw(stmt).await,
+            Txn::Pg(txn) => Ok(txn.query_all_raw(stmt).await?.into_iter().next()),
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Txn::Orm(txn) => txn.query_all_raw(stmt).await,
+            Txn::Pg(txn) => txn.query_all_raw(stmt).await,
+        }
+    }
+}
+
+impl PgTxn {
+    /// A statement with values goes out as an unnamed prepared statement;
+    /// one without (DDL, `execute_unprepared`) by the simple protocol, which
+    /// also allows several statements in one string.
+    pub(super) async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let mut conn = self.conn.lock().await;
+        let result = match stmt.values {
+            Some(values) => {
+                sqlx::query_with(AssertSqlSafe(stmt.sql), SqlxValues(values))
+                    .persistent(false)
+                    .execute(&mut **conn)
+                    .await
+            }
+            None => sqlx::raw_sql(AssertSqlSafe(stmt.sql)).execute(&mut **conn).await,
+        };
+        result.map(ExecResult::from).map_err(exec_err)
+    }
+
+    pub(super) async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let rows = self.fetch_rows(stmt).await?;
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    pub(super) async fn fetch_rows(&self, stmt: Statement) -> Result<Vec<PgRow>, DbErr> {
+        let mut conn = self.conn.lock().await;
+        let rows = match stmt.values {
+            Some(values) => {
+                sqlx::query_with(AssertSqlSafe(stmt.sql), SqlxValues(values))
+                    .persistent(false)
+                    .fetch_all(&mut **conn)
+                    .await
+            }
+            None => sqlx::raw_sql(AssertSqlSafe(stmt.sql)).fetch_all(&mut **conn).await,
+        };
+        rows.map_err(query_err)
+    }
+}
+
+// SeaORM's own mapping of driver errors, so that retry classification and
+// `DbErr::sql_err` see the same shapes on every backend.
+fn exec_err(e: sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+fn query_err(e: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+pub(super) fn conn_err(e: sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_survive_quotes_and_backslashes() {
+        assert_eq!(pg_literal("tenant-a"), "E'tenant-a'");
+        assert_eq!(pg_literal(r"a'b\c"), r"E'a''b\\c'");
+    }
+
+    #[test]
+    fn begin_carries_every_setting_transaction_locally() {
+        let session = Session {
+            pg_schema: Some("ota".to_owned()),
+            search_path: Some("\"ota\", \"$user\", public".to_owned()),
+            statement_timeout: Some(Duration::from_secs(30)),
+            mariadb: false,
+        };
+        assert_eq!(
+            pg_begin_sql(Access::Read, &session, Some("tenant-a")),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT \
+             set_config('statement_timeout', E'30000', true), \
+             set_config('lock_timeout', E'30000', true), \
+             set_config('idle_in_transaction_session_timeout', E'30000', true), \
+             set_config('search_path', E'\"ota\", \"$user\", public', true), \
+             set_config('app.tenant_id', E'tenant-a', true)"
+        );
+        let none = Session::default();
+        assert!(pg_begin_sql(Access::Write, &none, None).starts_with("BEGIN; SELECT set_config('statement_timeout', E'0', true)"));
+    }
+}
