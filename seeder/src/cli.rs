@@ -259,7 +259,10 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         ),
     };
     if o.schema.is_some() && target.backend != sea_orm::DbBackend::Postgres {
-        anyhow::bail!("--schema applies to PostgreSQL only; {} has no schemas to choose from", target.display);
+        anyhow::bail!(
+            "--schema applies to PostgreSQL only; {} has no schemas to choose from",
+            target.display
+        );
     }
     let verify_only = matches!(cli.command, Some(Command::Verify));
     let writes = !verify_only && !o.dry_run;
@@ -558,7 +561,9 @@ impl RunSummary {
         self.pg_schema = db.pg_schema().map(str::to_owned);
         self.migrations_applied = schema.applied;
         if schema.origin == SchemaOrigin::Unmanaged {
-            output.human("schema: OTA tables found, not managed by ota-seed; migrations not applied\n");
+            output.human(
+                "schema: OTA tables found, not managed by ota-seed; migrations not applied\n",
+            );
         }
     }
 

@@ -2,10 +2,11 @@
 //! alone. Nothing is written: no migration, no row, no sequence value, no
 //! lock. Tables that do not exist yet (migrations pending) count as empty.
 //!
-//! The counts follow the seeding steps' own rules (a table holding as many
-//! of a tenant's rows as planned counts as complete; status rows are made
-//! for every device the tenant will have, in device_id byte order), so the
-//! preview matches what a run started at the same moment inserts. Updates
+//! The counts follow the seeding steps' own rules (devices are found by
+//! key; a campaign with as many status rows as its slice of the fleet is
+//! complete; status rows are made for every device the tenant will have, in
+//! device_id byte order), so the preview matches what a run started at the
+//! same moment inserts. Updates
 //! the run would make (counters, a device's fw_version) are not previewed.
 
 use std::collections::{HashMap, HashSet};
@@ -93,7 +94,6 @@ async fn preview_tenant(
     if selection.includes(Table::Devices) {
         let missing = match devices_now {
             0 => planned_devices,
-            n if n == planned_devices => 0,
             _ => {
                 let ids = existing_ids.insert(existing_device_ids(txn, tenant).await?);
                 plan.fleet.device_ids().filter(|d| !ids.contains(d)).count() as u64
@@ -206,8 +206,9 @@ fn devices_after_run(
     mut ids: HashSet<String>,
     devices_after: u64,
 ) -> Vec<String> {
-    // The step's rule: as many devices as planned are the planned fleet.
-    if devices_after == plan.fleet.len() as u64 {
+    // The step's rule: after the devices step, as many devices as planned
+    // are exactly the planned fleet (it inserted every missing one).
+    if selection.includes(Table::Devices) && devices_after == plan.fleet.len() as u64 {
         return plan.fleet.device_ids().collect();
     }
     if selection.includes(Table::Devices) {

@@ -46,7 +46,9 @@ pub enum SeedError {
         problems: Vec<String>,
     },
 
-    #[error("schema {schema:?} does not exist in database {target}; name an existing schema with --schema")]
+    #[error(
+        "schema {schema:?} does not exist in database {target}; name an existing schema with --schema"
+    )]
     NoSuchSchema { target: String, schema: String },
 
     #[error(
@@ -61,14 +63,16 @@ pub enum SeedError {
     )]
     SchemaSpread { target: String, spread: String },
 
-    #[error("refusing to write to {target}: {reason}; --dry-run and verify only read and work there")]
+    #[error(
+        "refusing to write to {target}: {reason}; --dry-run and verify only read and work there"
+    )]
     ReadOnly { target: String, reason: String },
 
     #[error(
         "refusing to seed tenant {tenant}: the id sequence of {table} ({sequence}) would hand out \
          {next}, but ids up to {max_id} are taken (rows inserted with explicit ids?), so inserts \
-         would fail on the primary key. Nothing was written and no id was used. As the table's \
-         owner, run: SELECT setval('{sequence}', (SELECT max(id) FROM {qualified_table}));"
+         would fail on the primary key. Nothing of this tenant was written and no id was used. \
+         As the table's owner, run: SELECT setval('{sequence}', (SELECT max(id) FROM {qualified_table}));"
     )]
     SequenceBehind {
         tenant: String,

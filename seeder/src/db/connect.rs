@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sea_orm::sqlx::{self, AssertSqlSafe};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 
 use super::target::DatabaseTarget;
 use super::txn::Session;
@@ -196,7 +198,9 @@ impl DatabaseTarget {
         } else {
             size
         });
-        let db = Database::connect(options).await.map_err(|e| e.to_string())?;
+        let db = Database::connect(options)
+            .await
+            .map_err(|e| e.to_string())?;
         db.execute_unprepared("SELECT 1")
             .await
             .map_err(|e| e.to_string())?;

@@ -46,7 +46,14 @@ fn needs() -> Vec<Needs> {
         Needs {
             table: tenants::Entity.table_name(),
             columns: entity_columns::<tenants::Entity>(),
-            written: &["tenant_id", "name", "status", "contact_email", "country", "data_residency_region"],
+            written: &[
+                "tenant_id",
+                "name",
+                "status",
+                "contact_email",
+                "country",
+                "data_residency_region",
+            ],
             key: &["tenant_id"],
         },
         Needs {
@@ -240,8 +247,14 @@ pub(super) async fn problems(txn: &Txn) -> Result<Vec<String>, DbErr> {
     let needs = needs();
     let tables: Vec<&str> = needs.iter().map(|n| n.table).collect();
     let (columns, keys) = match backend {
-        DbBackend::Postgres => (pg_columns(txn, &tables).await?, pg_keys(txn, &tables).await?),
-        DbBackend::MySql => (mysql_columns(txn, &tables).await?, mysql_keys(txn, &tables).await?),
+        DbBackend::Postgres => (
+            pg_columns(txn, &tables).await?,
+            pg_keys(txn, &tables).await?,
+        ),
+        DbBackend::MySql => (
+            mysql_columns(txn, &tables).await?,
+            mysql_keys(txn, &tables).await?,
+        ),
         _ => sqlite_schema(txn, &tables).await?,
     };
     let mut problems = Vec::new();
@@ -296,7 +309,13 @@ pub(super) async fn problems(txn: &Txn) -> Result<Vec<String>, DbErr> {
         wanted.sort_unstable();
         let matching: Vec<&LiveKey> = keys
             .iter()
-            .filter(|k| k.table == need.table && k.columns.iter().map(String::as_str).eq(wanted.iter().copied()))
+            .filter(|k| {
+                k.table == need.table
+                    && k.columns
+                        .iter()
+                        .map(String::as_str)
+                        .eq(wanted.iter().copied())
+            })
             .collect();
         if matching.is_empty() {
             problems.push(format!(
@@ -585,13 +604,37 @@ mod tests {
     #[test]
     fn types_compare_by_family() {
         let pg = DbBackend::Postgres;
-        assert!(type_fits(pg, Family::Text, Family::of_live(pg, "varchar", "character varying(50)")));
-        assert!(!type_fits(pg, Family::Int(8), Family::of_live(pg, "int4", "integer")));
-        assert!(!type_fits(pg, Family::TimestampTz, Family::of_live(pg, "timestamp", "timestamp without time zone")));
-        assert!(!type_fits(pg, Family::Text, Family::of_live(pg, "citext", "citext")));
+        assert!(type_fits(
+            pg,
+            Family::Text,
+            Family::of_live(pg, "varchar", "character varying(50)")
+        ));
+        assert!(!type_fits(
+            pg,
+            Family::Int(8),
+            Family::of_live(pg, "int4", "integer")
+        ));
+        assert!(!type_fits(
+            pg,
+            Family::TimestampTz,
+            Family::of_live(pg, "timestamp", "timestamp without time zone")
+        ));
+        assert!(!type_fits(
+            pg,
+            Family::Text,
+            Family::of_live(pg, "citext", "citext")
+        ));
         let my = DbBackend::MySql;
-        assert!(type_fits(my, Family::Json, Family::of_live(my, "longtext", "longtext")));
-        assert!(!type_fits(my, Family::Int(4), Family::of_live(my, "int", "int(10) unsigned")));
+        assert!(type_fits(
+            my,
+            Family::Json,
+            Family::of_live(my, "longtext", "longtext")
+        ));
+        assert!(!type_fits(
+            my,
+            Family::Int(4),
+            Family::of_live(my, "int", "int(10) unsigned")
+        ));
         assert!(type_fits(DbBackend::Sqlite, Family::Int(8), Family::Text));
     }
 }

@@ -13,7 +13,13 @@ use crate::error::SeedError;
 /// transactions take the database's default access mode, so a setting that
 /// changes after this check still stops them.
 pub async fn refuse_read_only(db: &Db, target: &DatabaseTarget) -> Result<(), SeedError> {
-    let reading = |e| SeedError::database("checking that the database accepts writes", e, target.secret());
+    let reading = |e| {
+        SeedError::database(
+            "checking that the database accepts writes",
+            e,
+            target.secret(),
+        )
+    };
     let txn = db.begin(Access::Write, None).await.map_err(reading)?;
     let reason = match db.backend {
         DbBackend::Postgres => {
@@ -25,7 +31,9 @@ pub async fn refuse_read_only(db: &Db, target: &DatabaseTarget) -> Result<(), Se
                 ))
                 .await
                 .map_err(reading)?
-                .ok_or_else(|| reading(DbErr::RecordNotFound("transaction_read_only".to_owned())))?;
+                .ok_or_else(|| {
+                    reading(DbErr::RecordNotFound("transaction_read_only".to_owned()))
+                })?;
             let standby: bool = row.try_get("", "standby").map_err(reading)?;
             let read_only: String = row.try_get("", "read_only").map_err(reading)?;
             if standby {

@@ -20,9 +20,9 @@ use std::time::Duration;
 use sea_orm::sqlx::postgres::PgRow;
 use sea_orm::sqlx::{self, AssertSqlSafe, Postgres};
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    IsolationLevel, QueryResult, RuntimeErr, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
+    QueryResult, RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use sea_query_sqlx::SqlxValues;
 
@@ -77,7 +77,10 @@ impl Db {
         match &self.pool {
             Pool::Pg(pool) => {
                 let sql = pg_begin_sql(access, &self.session, tenant);
-                let txn = pool.begin_with(AssertSqlSafe(sql)).await.map_err(conn_err)?;
+                let txn = pool
+                    .begin_with(AssertSqlSafe(sql))
+                    .await
+                    .map_err(conn_err)?;
                 Ok(Txn::Pg(PgTxn {
                     conn: tokio::sync::Mutex::new(txn),
                 }))
@@ -207,7 +210,10 @@ impl ConnectionTrait for Txn {
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         match self {
             Txn::Orm(txn) => txn.execute_unprepared(sql).await,
-            Txn::Pg(txn) => txn.execute_raw(Statement::from_string(DbBackend::Postgres, sql)).await,
+            Txn::Pg(txn) => {
+                txn.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+                    .await
+            }
         }
     }
 
@@ -239,7 +245,11 @@ impl PgTxn {
                     .execute(&mut **conn)
                     .await
             }
-            None => sqlx::raw_sql(AssertSqlSafe(stmt.sql)).execute(&mut **conn).await,
+            None => {
+                sqlx::raw_sql(AssertSqlSafe(stmt.sql))
+                    .execute(&mut **conn)
+                    .await
+            }
         };
         result.map(ExecResult::from).map_err(exec_err)
     }
@@ -258,7 +268,11 @@ impl PgTxn {
                     .fetch_all(&mut **conn)
                     .await
             }
-            None => sqlx::raw_sql(AssertSqlSafe(stmt.sql)).fetch_all(&mut **conn).await,
+            None => {
+                sqlx::raw_sql(AssertSqlSafe(stmt.sql))
+                    .fetch_all(&mut **conn)
+                    .await
+            }
         };
         rows.map_err(query_err)
     }
@@ -306,6 +320,9 @@ mod tests {
              set_config('app.tenant_id', E'tenant-a', true)"
         );
         let none = Session::default();
-        assert!(pg_begin_sql(Access::Write, &none, None).starts_with("BEGIN; SELECT set_config('statement_timeout', E'0', true)"));
+        assert!(
+            pg_begin_sql(Access::Write, &none, None)
+                .starts_with("BEGIN; SELECT set_config('statement_timeout', E'0', true)")
+        );
     }
 }

@@ -1,4 +1,5 @@
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
 use sea_orm::{
@@ -149,10 +150,12 @@ impl DeviceStatusStep {
     }
 }
 
-/// The planned fleet when the database holds as many devices as planned
-/// (all of them generated), else the ids in the database.
+/// The planned fleet when the devices step found the tenant's devices to be
+/// exactly the planned ones, else the ids in the database.
 async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<DeviceList, DbErr> {
-    if device_count == scope.plan.fleet.len() as u64 {
+    if scope.fleet_is_planned.load(Ordering::SeqCst)
+        && device_count == scope.plan.fleet.len() as u64
+    {
         return Ok(DeviceList::Planned);
     }
     let mut ids: Vec<String> = super::devices::existing_device_ids(scope.txn, scope.tenant_id())

@@ -1,4 +1,5 @@
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 use entity::device_registry;
 use sea_orm::{
@@ -43,9 +44,9 @@ impl DeviceStep {
                 )
                 .await?
             }
-            // As many devices as planned: taken as the complete fleet, so a
-            // rerun reads no ids and sends no rows (see the README's notes).
-            n if n == planned => 0,
+            // Which planned devices are there is read, never inferred from
+            // a count: a fleet with one device deleted by hand and another
+            // added has the planned count but lacks a planned device.
             _ => {
                 let existing = existing_device_ids(scope.txn, scope.tenant_id()).await?;
                 let missing = scope
@@ -67,11 +68,16 @@ impl DeviceStep {
                 .await?
             }
         };
+        // Every planned device not inserted now was found, by key, either
+        // when read or by the insert's conflict check.
         let counts = TableCounts {
             inserted,
             present: planned - inserted,
             updated: 0,
         };
+        scope
+            .fleet_is_planned
+            .store(scope.found.devices + inserted == planned, Ordering::SeqCst);
         progress.finish(counts);
         Ok(counts)
     }

@@ -22,12 +22,27 @@ use crate::selection::{Selection, Table};
 /// The seeded tables whose `id` comes from a sequence.
 const SERIAL_TABLES: [Table; 3] = [Table::Firmware, Table::Campaigns, Table::DeviceStatus];
 
-pub async fn refuse_lagging(scope: &TenantScope<'_>, selection: &Selection) -> Result<(), StepError> {
+pub async fn refuse_lagging(
+    scope: &TenantScope<'_>,
+    selection: &Selection,
+) -> Result<(), StepError> {
     if scope.backend != DbBackend::Postgres {
         // MySQL's AUTO_INCREMENT and SQLite's rowid follow explicit ids.
         return Ok(());
     }
-    for table in SERIAL_TABLES.into_iter().filter(|t| selection.includes(*t)) {
+    let found = scope.found;
+    let plan = scope.plan;
+    // Only tables the tenant still lacks rows in are inserted into; a
+    // complete tenant is left alone whatever its sequences say.
+    let lacking = |table: Table| match table {
+        Table::Firmware => found.firmware < plan.firmware.len() as u64,
+        Table::Campaigns => found.campaigns < plan.campaigns.len() as u64,
+        _ => found.statuses < found.devices.max(plan.fleet.len() as u64),
+    };
+    for table in SERIAL_TABLES
+        .into_iter()
+        .filter(|t| selection.includes(*t) && lacking(*t))
+    {
         let name = table.table_name();
         let reading = |source| StepError::Database {
             doing: format!("reading the id sequence of {name}"),

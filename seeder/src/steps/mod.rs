@@ -20,6 +20,7 @@ mod tenant_lock;
 mod tenants;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{DbBackend, DbErr};
@@ -53,6 +54,9 @@ pub struct TenantScope<'a> {
     pub interrupt: &'a Interrupt,
     /// The tenant's rows as found once its lock was held.
     pub found: ExistingRows,
+    /// Set by the devices step: the tenant's devices are exactly the
+    /// planned ones, so their ids can be generated instead of read.
+    pub fleet_is_planned: AtomicBool,
 }
 
 /// How many rows of a tenant each table held when its lock was taken.
@@ -143,6 +147,7 @@ pub async fn seed_tenant(
         progress,
         interrupt,
         found: ExistingRows::default(),
+        fleet_is_planned: AtomicBool::new(false),
     };
     let report = match run_steps(&mut scope, selection).await {
         Ok(report) => report,
