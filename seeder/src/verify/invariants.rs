@@ -19,7 +19,9 @@ struct Check {
     subject: Subject,
     problem: &'static str,
     /// Joins and conditions after `FROM ota_device_status s` (or
-    /// `FROM ota_campaigns c`); must end in a `WHERE` clause.
+    /// `FROM ota_campaigns c`); must end in a `WHERE` clause. Timestamps
+    /// are compared through `{instant:alias.column}` (see `sql::instant`):
+    /// on SQLite they are text that may carry any UTC offset.
     tail: &'static str,
 }
 
@@ -75,7 +77,7 @@ const CHECKS: &[Check] = &[
         invariant: 3,
         subject: Subject::StatusRow,
         problem: "terminal (SUCCESS/FAILED) with completed_at before started_at",
-        tail: "WHERE s.status IN ('SUCCESS', 'FAILED') AND s.completed_at < s.started_at",
+        tail: "WHERE s.status IN ('SUCCESS', 'FAILED') AND {instant:s.completed_at} < {instant:s.started_at}",
     },
     Check {
         invariant: 3,
@@ -106,7 +108,7 @@ const CHECKS: &[Check] = &[
         invariant: 4,
         subject: Subject::Campaign,
         problem: "COMPLETED or ABORTED with completed_at before started_at",
-        tail: "WHERE c.status IN ('COMPLETED', 'ABORTED') AND c.completed_at < c.started_at",
+        tail: "WHERE c.status IN ('COMPLETED', 'ABORTED') AND {instant:c.completed_at} < {instant:c.started_at}",
     },
     Check {
         invariant: 4,
@@ -291,7 +293,9 @@ pub async fn stale_device_firmware<C: ConnectionTrait>(
     // The latest finished row per device is found by a window function
     // rather than a correlated NOT EXISTS: with fresh, unanalysed tables
     // MariaDB planned the latter as a nested scan (minutes at 20k devices),
-    // whereas a sort per tenant costs the same on every backend.
+    // whereas a sort per tenant costs the same on every backend. Rows
+    // without completed_at go last on every backend (PostgreSQL sorts NULL
+    // first in DESC); the others by instant, whatever their offset.
     let rows = Query::new(
         "SELECT x.tenant_id, x.device_id, x.expected_version, d.fw_version AS actual_version \
          FROM ( \
@@ -299,7 +303,7 @@ pub async fn stale_device_firmware<C: ConnectionTrait>(
                   ROW_NUMBER() OVER ( \
                     PARTITION BY s.tenant_id, s.device_id \
                     ORDER BY CASE WHEN s.completed_at IS NULL THEN 1 ELSE 0 END, \
-                             s.completed_at DESC, s.id DESC) AS latest \
+                             {instant:s.completed_at} DESC, s.id DESC) AS latest \
            FROM ota_device_status s \
            JOIN ota_campaigns c ON c.id = s.campaign_id \
            JOIN firmware_versions f ON f.id = c.firmware_version_id \
