@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+pub mod private_postgres;
 pub mod snapshot;
 
 use futures::FutureExt as _;
@@ -99,7 +100,7 @@ impl Backend {
     }
 }
 
-fn backends_required() -> bool {
+pub fn backends_required() -> bool {
     let set = |var: &str| std::env::var(var).is_ok_and(|v| v == "true" || v == "1");
     set("CI") || set("OTA_SEED_REQUIRE_BACKENDS")
 }
