@@ -60,7 +60,7 @@ impl SeedError {
 /// Adds what to do to the driver messages a user is likeliest to meet.
 pub fn with_hint(mut reason: String) -> String {
     // Each hint applies when all of its fragments occur in the message.
-    const HINTS: [(&[&str], &str); 8] = [
+    const HINTS: [(&[&str], &str); 9] = [
         (
             &["permission denied"],
             "the role lacks a privilege; the README lists the grants an application role needs",
@@ -93,6 +93,12 @@ pub fn with_hint(mut reason: String) -> String {
             &["unable to open database file"],
             "does the directory exist and is it writable?",
         ),
+        (
+            &["max_allowed_packet"],
+            "the server's max_allowed_packet is smaller than one statement; raise it in the \
+             server's configuration (max_allowed_packet = 64M under [mysqld]), or with \
+             SET GLOBAL max_allowed_packet = 67108864 for new connections",
+        ),
     ];
     if let Some((_, hint)) = HINTS
         .iter()
@@ -108,5 +114,29 @@ pub fn scrub(message: &str, secret: Option<&str>) -> String {
     match secret {
         Some(s) if !s.is_empty() => message.replace(s, "***"),
         _ => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packet_error_says_what_to_raise() {
+        // As MariaDB 10.11 rejects a statement over its max_allowed_packet,
+        // through sqlx and SeaORM.
+        let reason = with_hint(
+            "Execution Error: error returned from database: 1153 (08S01): \
+             Got a packet bigger than 'max_allowed_packet' bytes"
+                .to_owned(),
+        );
+        assert!(
+            reason.ends_with(
+                "(the server's max_allowed_packet is smaller than one statement; raise it in the \
+                 server's configuration (max_allowed_packet = 64M under [mysqld]), or with \
+                 SET GLOBAL max_allowed_packet = 67108864 for new connections)"
+            ),
+            "{reason}"
+        );
     }
 }
