@@ -107,7 +107,7 @@ impl SeedError {
 /// Adds what to do to the driver messages a user is likeliest to meet.
 pub fn with_hint(mut reason: String) -> String {
     // Each hint applies when all of its fragments occur in the message.
-    const HINTS: [(&[&str], &str); 9] = [
+    const HINTS: [(&[&str], &str); 10] = [
         (
             &["statement pooling mode"],
             "the seeder needs transactions: set pool_mode = transaction (or session) for this \
@@ -145,6 +145,12 @@ pub fn with_hint(mut reason: String) -> String {
             &["unable to open database file"],
             "does the directory exist and is it writable?",
         ),
+        (
+            &["max_allowed_packet"],
+            "the server's max_allowed_packet is smaller than one statement; raise it in the \
+             server's configuration (max_allowed_packet = 64M under [mysqld]), or with \
+             SET GLOBAL max_allowed_packet = 67108864 for new connections",
+        ),
     ];
     if let Some((_, hint)) = HINTS
         .iter()
@@ -167,5 +173,29 @@ fn problem_count(problems: &[String]) -> String {
     match problems.len() {
         1 => "1 problem".to_owned(),
         n => format!("{n} problems"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packet_error_says_what_to_raise() {
+        // As MariaDB 10.11 rejects a statement over its max_allowed_packet,
+        // through sqlx and SeaORM.
+        let reason = with_hint(
+            "Execution Error: error returned from database: 1153 (08S01): \
+             Got a packet bigger than 'max_allowed_packet' bytes"
+                .to_owned(),
+        );
+        assert!(
+            reason.ends_with(
+                "(the server's max_allowed_packet is smaller than one statement; raise it in the \
+                 server's configuration (max_allowed_packet = 64M under [mysqld]), or with \
+                 SET GLOBAL max_allowed_packet = 67108864 for new connections)"
+            ),
+            "{reason}"
+        );
     }
 }

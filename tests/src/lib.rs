@@ -21,6 +21,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+pub mod mariadb_server;
 pub mod private_postgres;
 pub mod snapshot;
 

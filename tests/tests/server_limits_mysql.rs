@@ -1,0 +1,205 @@
+//! MariaDB server limits that need a server of their own (issue 9, case 6):
+//! `max_allowed_packet` is a global setting, so each case starts a private
+//! MariaDB (`ota_seed_tests::mariadb_server`) instead of touching the shared
+//! one.
+//!
+//! On a server with `max_allowed_packet = 1M`, batches sized by bind count
+//! alone (65,535 values, over 1 MB for devices) were rejected with error
+//! 1153, which was retried 50 times as a lost connection before exiting 2.
+
+use std::time::{Duration, Instant};
+
+use entity::prelude::*;
+use ota_seed_tests::mariadb_server::PrivateMariaDb;
+use ota_seed_tests::{assert_clean_error, assert_ok, describe, run_seeder};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, RuntimeErr,
+    Statement, Value, sqlx,
+};
+
+/// The hint the seeder adds to a packet error (seeder/src/error.rs).
+const HINT: &str = "(the server's max_allowed_packet is smaller than one statement; raise it";
+
+async fn max_allowed_packet(conn: &DatabaseConnection) -> anyhow::Result<u64> {
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SELECT @@max_allowed_packet AS m",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    Ok(row.try_get::<u64>("", "m")?)
+}
+
+/// Rows per table: tenants, devices, firmware, campaigns, status rows.
+async fn counts(conn: &DatabaseConnection) -> anyhow::Result<[u64; 5]> {
+    Ok([
+        Tenants::find().count(conn).await?,
+        DeviceRegistry::find().count(conn).await?,
+        FirmwareVersions::find().count(conn).await?,
+        OtaCampaigns::find().count(conn).await?,
+        OtaDeviceStatus::find().count(conn).await?,
+    ])
+}
+
+/// Seeds `fleet` on a server started with `server_args`, then verifies,
+/// and checks that no try was repeated and every row is there.
+async fn seeds_within_the_packet(
+    server_args: &[&str],
+    packet: u64,
+    fleet: &[&str],
+    devices: u64,
+) -> anyhow::Result<()> {
+    let Some(server) = PrivateMariaDb::start(server_args).await? else {
+        return Ok(());
+    };
+    let conn = server.connect().await?;
+    assert_eq!(max_allowed_packet(&conn).await?, packet);
+    let url = server.database_url();
+    let env = [("DATABASE_URL", url.as_str())];
+
+    let started = Instant::now();
+    let out = run_seeder(fleet, &env, &server.dir());
+    let seconds = started.elapsed().as_secs_f64();
+    let stdout = assert_ok(&out);
+    assert!(
+        !stdout.contains("retried") && !String::from_utf8_lossy(&out.stderr).contains("retried"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "  device_registry    inserted {devices}, already present 0"
+        )),
+        "{}",
+        describe(&out)
+    );
+    // One status row per device (one campaign per tenant), two firmware
+    // versions and one campaign per tenant.
+    assert_eq!(counts(&conn).await?, [2, devices, 4, 2, devices]);
+
+    let verify = run_seeder(&[&["verify"], fleet].concat(), &env, &server.dir());
+    let report = assert_ok(&verify);
+    assert!(
+        report.contains("invariants: all 6 hold"),
+        "{}",
+        describe(&verify)
+    );
+    eprintln!("seeded {devices} devices under max_allowed_packet = {packet} in {seconds:.1} s");
+    Ok(())
+}
+
+/// Issue 9, case 6: 10,000 devices per tenant under a 1 MiB packet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_fit_a_1m_max_allowed_packet() -> anyhow::Result<()> {
+    seeds_within_the_packet(
+        &["--max-allowed-packet=1M"],
+        1 << 20,
+        &[
+            "--tenants",
+            "2",
+            "--sites-per-tenant",
+            "10",
+            "--devices-per-site",
+            "1000",
+        ],
+        20_000,
+    )
+    .await
+}
+
+/// A quarter of that: bind-sized batches would be about four times too big.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_fit_a_256k_max_allowed_packet() -> anyhow::Result<()> {
+    seeds_within_the_packet(
+        &["--max-allowed-packet=256K"],
+        256 << 10,
+        &[
+            "--tenants",
+            "2",
+            "--sites-per-tenant",
+            "4",
+            "--devices-per-site",
+            "500",
+        ],
+        4_000,
+    )
+    .await
+}
+
+/// A statement the server refuses for its size fails at once, with the
+/// hint, instead of being retried as a lost connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_over_the_packet_is_not_retried() -> anyhow::Result<()> {
+    let Some(server) = PrivateMariaDb::start(&[]).await? else {
+        return Ok(());
+    };
+    let url = server.database_url();
+    let env = [("DATABASE_URL", url.as_str())];
+    // Schema and tenants under the default packet.
+    assert_ok(&run_seeder(
+        &["-q", "--only", "tenants"],
+        &env,
+        &server.dir(),
+    ));
+    // The smallest packet MariaDB allows. It enforces the larger of
+    // max_allowed_packet and net_buffer_length, so both go down. Global
+    // settings of our own server: they apply to connections opened from
+    // now on.
+    let admin = server.admin().await?;
+    admin
+        .execute_unprepared("SET GLOBAL max_allowed_packet = 1024, net_buffer_length = 1024")
+        .await?;
+    let conn = server.connect().await?;
+    assert_eq!(max_allowed_packet(&conn).await?, 1024);
+
+    // What the driver really returns: a statement a few KiB over the limit
+    // gets error 1153, SQLSTATE 08S01 (and the server closes the
+    // connection).
+    let err = conn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            "SELECT LENGTH(?)",
+            [Value::String(Some("x".repeat(4096)))],
+        ))
+        .await
+        .expect_err("a statement over max_allowed_packet");
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))) = &err
+    else {
+        panic!("not a driver error: {err:?}");
+    };
+    let sqlx::Error::Database(db_err) = sqlx_err.as_ref() else {
+        panic!("not a database error: {err:?}");
+    };
+    let mysql = db_err
+        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .unwrap_or_else(|| panic!("not a MySQL error: {err:?}"));
+    assert_eq!((mysql.number(), mysql.code()), (1153, Some("08S01")));
+    assert!(!seeder::retry::is_transient(&err), "{err:?}");
+    let reason = seeder::error::with_hint(err.to_string());
+    assert!(reason.contains(HINT), "{reason}");
+
+    // The seeder meets such a statement inside a tenant transaction (the
+    // batches fit; some of its queries do not): one try, exit 2, the hint.
+    let started = Instant::now();
+    let out = run_seeder(&["-q", "--no-migrate"], &env, &server.dir());
+    let elapsed = started.elapsed();
+    let line = assert_clean_error(&out);
+    assert!(
+        line.contains("Got a packet bigger than 'max_allowed_packet' bytes") && line.contains(HINT),
+        "{}",
+        describe(&out)
+    );
+    // Tenant transactions say how often they were tried.
+    assert!(
+        !line.contains(" tries)") || line.contains("; 1 tries)"),
+        "retried: {}",
+        describe(&out)
+    );
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    // The tenant transaction was rolled back whole.
+    let conn = server.connect().await?;
+    assert_eq!(counts(&conn).await?, [2, 0, 0, 0, 0]);
+    Ok(())
+}
