@@ -190,10 +190,10 @@ impl AsPostgres for Command {
     /// running as root.
     fn uid_postgres(&mut self) -> &mut Self {
         use std::os::unix::process::CommandExt as _;
-        if is_root() {
-            if let Some((uid, gid)) = postgres_ids() {
-                self.gid(gid).uid(uid);
-            }
+        if is_root()
+            && let Some((uid, gid)) = postgres_ids()
+        {
+            self.gid(gid).uid(uid);
         }
         self
     }
