@@ -85,3 +85,63 @@ async fn a_hot_standby_is_refused_and_still_verified() -> anyhow::Result<()> {
     assert_eq!(status_rows(&primary).await?, 30);
     Ok(())
 }
+
+/// A MariaDB server in read-only mode (a replica, or writes frozen by its
+/// operator) is refused, even for root, whom `read_only` would not stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_mariadb_server_is_refused() -> anyhow::Result<()> {
+    use ota_seed_tests::mariadb_server::PrivateMariaDb;
+    let Some(server) = PrivateMariaDb::start(&[]).await? else {
+        return Ok(());
+    };
+    let url = server.database_url();
+    let dir = server.dir();
+    assert_ok(&run_seeder(&["-q"], &[("DATABASE_URL", &url)], &dir));
+    server
+        .admin()
+        .await?
+        .execute_unprepared("SET GLOBAL read_only = ON")
+        .await?;
+
+    let line = assert_clean_error(&run_seeder(
+        &["--tenants", "3"],
+        &[("DATABASE_URL", &url)],
+        &dir,
+    ));
+    assert!(
+        line.starts_with(&format!(
+            "error: refusing to write to {url}: the server does not accept writes (read_only = ON)"
+        )),
+        "{line}"
+    );
+    let out = assert_ok(&run_seeder(
+        &["verify", "-q"],
+        &[("DATABASE_URL", &url)],
+        &dir,
+    ));
+    assert_eq!(out, "");
+    let out = run_seeder(
+        &["--dry-run", "--json", "--tenants", "3"],
+        &[("DATABASE_URL", &url)],
+        &dir,
+    );
+    let summary: serde_json::Value = serde_json::from_str(&assert_ok(&out))?;
+    assert_eq!(
+        summary["tables"]["device_registry"]["inserted"], 15,
+        "{summary}"
+    );
+    let conn = server.connect().await?;
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM tenants",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    assert_eq!(
+        row.try_get::<i64>("", "n")?,
+        2,
+        "tenant-0003 was not written"
+    );
+    Ok(())
+}
