@@ -21,6 +21,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+pub mod pgbouncer;
+pub mod platform_schema;
 pub mod snapshot;
 
 use futures::FutureExt as _;
