@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub mod mariadb_server;
+pub mod pgbouncer;
+pub mod platform_schema;
 pub mod private_postgres;
 pub mod snapshot;
 

@@ -1,0 +1,1515 @@
+//! The databases users actually have (issue 9): the platform's own schema
+//! made by plain SQL, a search_path that is not `public`, PgBouncer in
+//! transaction pooling, server-side timeouts, read-only defaults and a
+//! lagging id sequence. Every case runs the real seeder binary against a
+//! real server and checks exit codes, messages and what is in the tables.
+//!
+//! The fixtures are `tests/fixtures/platform_schema.*.sql`; PgBouncer is
+//! started per test by `ota_seed_tests::pgbouncer`.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status, tenants};
+use ota_seed_tests::pgbouncer::{self, Options, PgBouncer, PoolMode};
+use ota_seed_tests::platform_schema::{self, TABLES, edit_table, table_names};
+use ota_seed_tests::{
+    Backend, TestDb, assert_clean_error, assert_ok, backend_tests, describe, run_case, run_seeder,
+    seeder_bin,
+};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryResult, Set,
+    Statement, TransactionTrait,
+};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// The line every run on a schema we did not create prints.
+const UNMANAGED: &str = "schema: OTA tables found, not managed by ota-seed; migrations not applied";
+
+/// Rows per table of the demo dataset, in `TABLES` order.
+const DEMO_COUNTS: [i64; 5] = [2, 30, 4, 2, 30];
+
+/// Start of the refusal of an incompatible schema.
+const INCOMPATIBLE: &str = "has OTA tables that ota-seed cannot seed as they are (";
+
+fn db_name(db: &TestDb) -> String {
+    db.url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn rows(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<Vec<QueryResult>> {
+    Ok(conn
+        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await?)
+}
+
+/// The `n` column of a one-row query.
+async fn number(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<i64> {
+    let row = rows(conn, sql)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no row from {sql}"))?;
+    Ok(row.try_get("", "n")?)
+}
+
+/// Rows per OTA table (`prefix` is `""` or a schema and a dot).
+async fn counts(conn: &impl ConnectionTrait, prefix: &str) -> anyhow::Result<[i64; 5]> {
+    let mut out = [0; 5];
+    for (i, table) in TABLES.iter().enumerate() {
+        out[i] = number(conn, &format!("SELECT COUNT(*) AS n FROM {prefix}{table}")).await?;
+    }
+    Ok(out)
+}
+
+/// The platform's verification figures, read with SQL: 2 tenants, 30
+/// devices, 4 firmware rows, 2 COMPLETED campaigns of 15/14/1, 30 status
+/// rows of which 28 SUCCESS and 2 FAILED, each counter true to its rows.
+async fn assert_demo_dataset(conn: &impl ConnectionTrait, prefix: &str) -> anyhow::Result<()> {
+    assert_eq!(counts(conn, prefix).await?, DEMO_COUNTS, "rows per table");
+    let campaigns = rows(
+        conn,
+        &format!(
+            "SELECT c.tenant_id, c.status, c.total_devices, c.succeeded, c.failed, \
+                    (SELECT COUNT(*) FROM {prefix}ota_device_status s WHERE s.campaign_id = c.id) AS n_rows, \
+                    (SELECT COUNT(*) FROM {prefix}ota_device_status s WHERE s.campaign_id = c.id AND s.status = 'SUCCESS') AS n_success, \
+                    (SELECT COUNT(*) FROM {prefix}ota_device_status s WHERE s.campaign_id = c.id AND s.status = 'FAILED') AS n_failed \
+             FROM {prefix}ota_campaigns c ORDER BY c.tenant_id"
+        ),
+    )
+    .await?;
+    let mut seen = Vec::new();
+    for c in &campaigns {
+        seen.push((
+            c.try_get::<String>("", "tenant_id")?,
+            c.try_get::<String>("", "status")?,
+            c.try_get::<i32>("", "total_devices")?,
+            c.try_get::<i32>("", "succeeded")?,
+            c.try_get::<i32>("", "failed")?,
+            c.try_get::<i64>("", "n_rows")?,
+            c.try_get::<i64>("", "n_success")?,
+            c.try_get::<i64>("", "n_failed")?,
+        ));
+    }
+    let expected = |tenant: &str| {
+        (
+            tenant.to_owned(),
+            "COMPLETED".to_owned(),
+            15,
+            14,
+            1,
+            15,
+            14,
+            1,
+        )
+    };
+    assert_eq!(seen, [expected("tenant-a"), expected("tenant-b")]);
+    Ok(())
+}
+
+/// The platform's extra columns got their defaults: the seeder left them
+/// out, and the database filled them.
+async fn assert_extra_columns_defaulted(
+    conn: &impl ConnectionTrait,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    for (sql, want) in [
+        (
+            "SELECT COUNT(*) AS n FROM {p}tenants WHERE support_tier = 'standard' AND legal_name IS NULL",
+            2,
+        ),
+        (
+            "SELECT COUNT(*) AS n FROM {p}device_registry WHERE last_seen_at IS NULL",
+            30,
+        ),
+        (
+            "SELECT COUNT(*) AS n FROM {p}firmware_versions WHERE release_channel = 'stable'",
+            4,
+        ),
+        (
+            "SELECT COUNT(*) AS n FROM {p}ota_device_status WHERE retry_count = 0",
+            30,
+        ),
+    ] {
+        let sql = sql.replace("{p}", prefix);
+        assert_eq!(number(conn, &sql).await?, want, "{sql}");
+    }
+    Ok(())
+}
+
+fn json(out: &Output) -> Value {
+    let text = assert_ok(out);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+}
+
+/// The per-table `inserted` counts of a `--json` summary, in `TABLES` order.
+fn inserted(summary: &Value) -> Vec<u64> {
+    TABLES
+        .iter()
+        .map(|t| {
+            summary["tables"][t]["inserted"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no inserted count for {t}: {summary}"))
+        })
+        .collect()
+}
+
+/// The per-table `present` counts of a `--json` summary, in `TABLES` order.
+fn present(summary: &Value) -> Vec<u64> {
+    TABLES
+        .iter()
+        .map(|t| {
+            summary["tables"][t]["present"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no present count for {t}: {summary}"))
+        })
+        .collect()
+}
+
+/// A rerun inserts nothing, and reports every row as present (read from
+/// the tables).
+fn assert_rerun_inserts_nothing(out: &Output, unmanaged: bool) {
+    let summary = json(out);
+    assert_eq!(summary["rows_inserted"], 0, "{summary}");
+    assert_eq!(inserted(&summary), [0; 5], "{summary}");
+    assert_eq!(present(&summary), [2, 30, 4, 2, 30], "{summary}");
+    if unmanaged {
+        assert_eq!(summary["schema"], "unmanaged", "{summary}");
+    }
+    assert_eq!(
+        summary["verification"]["violations"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "{summary}"
+    );
+}
+
+fn assert_fresh_seed(out: &Output) -> String {
+    let text = assert_ok(out);
+    assert!(
+        text.contains("ota_device_status  inserted 30, already present 0"),
+        "{text}"
+    );
+    assert!(text.contains("invariants: all 6 hold"), "{text}");
+    text
+}
+
+/// Runs the seeder on `url` in the test's scratch directory.
+fn seeder_at(db: &TestDb, url: &str, args: &[&str]) -> Output {
+    run_seeder(args, &[("DATABASE_URL", url)], db.dir.path())
+}
+
+/// Starts the seeder in the background, its output going to files (no pipe
+/// can fill up while the test polls the server).
+struct Background {
+    child: std::process::Child,
+    stdout: std::path::PathBuf,
+    stderr: std::path::PathBuf,
+}
+
+impl Background {
+    fn start(db: &TestDb, args: &[&str]) -> anyhow::Result<Background> {
+        let stdout = db.dir.path().join("seeder.stdout");
+        let stderr = db.dir.path().join("seeder.stderr");
+        let child = Command::new(seeder_bin())
+            .args(args)
+            .current_dir(db.dir.path())
+            .env_remove("DATABASE_URL")
+            .env("DATABASE_URL", &db.url)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout)?)
+            .stderr(std::fs::File::create(&stderr)?)
+            .spawn()?;
+        Ok(Background {
+            child,
+            stdout,
+            stderr,
+        })
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{name} failed");
+        Ok(())
+    }
+
+    /// Waits for the exit (bounded), killing the seeder if it overruns.
+    async fn finish(mut self, limit: Duration) -> anyhow::Result<Output> {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.signal("CONT");
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                anyhow::bail!(
+                    "the seeder did not finish within {limit:?}:\n{}",
+                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Ok(Output {
+            status,
+            stdout: std::fs::read(&self.stdout)?,
+            stderr: std::fs::read(&self.stderr)?,
+        })
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // A panicking test must not leave a stopped or running seeder.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The harness itself (passes whatever the seeder does)
+// ---------------------------------------------------------------------------
+
+/// The fixture loads, creates exactly the five tables (no migration table),
+/// and the entity crate can write and read every table of it: the extra
+/// columns take their defaults.
+async fn platform_fixture_loads_and_fits_the_entity_crate(db: TestDb) -> anyhow::Result<()> {
+    platform_schema::load(&db).await?;
+    let conn = db.connect().await?;
+    let mut want: Vec<String> = TABLES
+        .iter()
+        .map(|t| match db.backend {
+            Backend::Postgres => format!("public.{t}"),
+            _ => (*t).to_owned(),
+        })
+        .collect();
+    want.sort();
+    assert_eq!(table_names(&conn).await?, want);
+
+    let now = chrono::Utc::now().fixed_offset();
+    tenants::ActiveModel {
+        tenant_id: Set("tenant-a".into()),
+        name: Set("Tenant A".into()),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await?;
+    device_registry::ActiveModel {
+        tenant_id: Set("tenant-a".into()),
+        device_id: Set("dev-1".into()),
+        site_id: Set("site-1".into()),
+        metadata: Set(serde_json::json!({"model": "BME280"})),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await?;
+    let firmware = firmware_versions::ActiveModel {
+        tenant_id: Set("tenant-a".into()),
+        version: Set("1.1.0".into()),
+        file_url: Set("https://fw.example/1.1.0.bin".into()),
+        file_size_bytes: Set(Some(5_000_000_000)),
+        device_type: Set(Some("sensor".into())),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await?;
+    let campaign = ota_campaigns::ActiveModel {
+        tenant_id: Set("tenant-a".into()),
+        name: Set("Fleet Update to v1.1.0".into()),
+        firmware_version_id: Set(firmware.id),
+        target_group_id: Set("all".into()),
+        started_at: Set(Some(now)),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await?;
+    ota_device_status::ActiveModel {
+        tenant_id: Set("tenant-a".into()),
+        campaign_id: Set(campaign.id),
+        device_id: Set("dev-1".into()),
+        status: Set("SUCCESS".into()),
+        progress_pct: Set(100),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await?;
+
+    // Everything reads back through the entities.
+    assert_eq!(tenants::Entity::find().all(&conn).await?.len(), 1);
+    let devices = device_registry::Entity::find().all(&conn).await?;
+    assert_eq!(devices[0].metadata["model"], "BME280");
+    let fw = firmware_versions::Entity::find().all(&conn).await?;
+    assert_eq!(fw[0].file_size_bytes, Some(5_000_000_000));
+    let campaigns = ota_campaigns::Entity::find().all(&conn).await?;
+    assert_eq!(
+        (
+            campaigns[0].status.as_str(),
+            campaigns[0].rollout_strategy.as_str(),
+            campaigns[0].rollout_rate
+        ),
+        ("CREATED", "linear", 10)
+    );
+    let statuses = ota_device_status::Entity::find().all(&conn).await?;
+    assert_eq!(statuses[0].campaign_id, campaign.id);
+
+    // The platform's extra columns were filled by their defaults.
+    assert_eq!(
+        number(
+            &conn,
+            "SELECT COUNT(*) AS n FROM tenants WHERE support_tier = 'standard' AND legal_name IS NULL"
+        )
+        .await?,
+        1
+    );
+    assert_eq!(
+        number(
+            &conn,
+            "SELECT COUNT(*) AS n FROM ota_device_status WHERE retry_count = 0"
+        )
+        .await?,
+        1
+    );
+    // The unique keys are there: a second status row for the same device
+    // and campaign is refused.
+    let duplicate = ota_device_status::ActiveModel {
+        tenant_id: Set("tenant-a".into()),
+        campaign_id: Set(campaign.id),
+        device_id: Set("dev-1".into()),
+        ..Default::default()
+    }
+    .insert(&conn)
+    .await;
+    assert!(duplicate.is_err(), "uq_ota_device_campaign holds");
+    Ok(())
+}
+
+/// On PostgreSQL the fixture's constraints, policies and partial index are
+/// the platform's, and it can be loaded into a schema of its own.
+#[tokio::test]
+async fn postgres_fixture_matches_the_platform_and_loads_into_a_schema() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        platform_schema::load(&db).await?;
+        platform_schema::load_into_schema(&db, "ota").await?;
+        let conn = db.connect().await?;
+        let names = table_names(&conn).await?;
+        for t in TABLES {
+            assert!(names.contains(&format!("public.{t}")), "{names:?}");
+            assert!(names.contains(&format!("ota.{t}")), "{names:?}");
+        }
+        assert_eq!(names.len(), 10, "{names:?}");
+        for schema in ["public", "ota"] {
+            let constraints = rows(
+                &conn,
+                &format!(
+                    "SELECT c.conname::text AS name, c.contype::text AS kind, \
+                            COALESCE(c.confdeltype::text, '') AS on_delete \
+                     FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+                     WHERE n.nspname = '{schema}' ORDER BY 1"
+                ),
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String>("", "name")?,
+                    r.try_get::<String>("", "kind")?,
+                    r.try_get::<String>("", "on_delete")?,
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+            for want in [
+                ("uq_firmware_tenant_version", "u", " "),
+                ("uq_ota_device_campaign", "u", " "),
+                ("firmware_versions_tenant_id_fkey", "f", "c"),
+                ("ota_campaigns_tenant_id_fkey", "f", "c"),
+                ("ota_campaigns_firmware_version_id_fkey", "f", "r"),
+                ("ota_device_status_campaign_id_fkey", "f", "c"),
+                ("ota_campaigns_status_check", "c", " "),
+                ("ota_campaigns_rollout_strategy_check", "c", " "),
+                ("ota_device_status_status_check", "c", " "),
+                ("ota_device_status_progress_pct_check", "c", " "),
+            ] {
+                assert!(
+                    constraints
+                        .iter()
+                        .any(|(n, k, d)| (n.as_str(), k.as_str(), d.as_str()) == want),
+                    "{schema}: {want:?} in {constraints:?}"
+                );
+            }
+            assert_eq!(
+                number(
+                    &conn,
+                    &format!(
+                        "SELECT COUNT(*) AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                         JOIN pg_policy p ON p.polrelid = c.oid AND p.polname = 'tenant_isolation' \
+                         WHERE n.nspname = '{schema}' AND c.relrowsecurity"
+                    )
+                )
+                .await?,
+                3,
+                "{schema}: RLS with tenant_isolation on the three OTA tables"
+            );
+            let partial: String = rows(
+                &conn,
+                &format!(
+                    "SELECT pg_get_indexdef(i.indexrelid) AS def FROM pg_index i \
+                     JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = '{schema}' AND c.relname = 'idx_ota_device_status_pending'"
+                ),
+            )
+            .await?
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no pending index in {schema}"))?
+            .try_get("", "def")?;
+            assert!(partial.contains("WHERE"), "{partial}");
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// PgBouncer starts on a free port, pools in the mode asked for, shares
+/// server connections between clients, and is gone after drop.
+#[tokio::test]
+async fn pgbouncer_harness_pools_and_cleans_up() {
+    if !pgbouncer::available() {
+        return;
+    }
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+        use sea_orm::sqlx::{Connection as _, Row as _};
+
+        let name = db_name(&db);
+        let bouncer = PgBouncer::start(
+            PoolMode::Transaction,
+            Options {
+                ignore_extra_float_digits: false,
+                default_pool_size: 1,
+                extra_users: Vec::new(),
+            },
+        )?;
+        let url = bouncer.url_for(&db);
+        assert_eq!(url, bouncer.url(&name));
+        let options: PgConnectOptions = url.parse()?;
+        // Without ignore_startup_parameters, a client that sends
+        // extra_float_digits (sqlx does by default) is turned away...
+        let refused = PgConnection::connect_with(&options).await.err();
+        assert!(
+            refused
+                .as_ref()
+                .is_some_and(|e| e.to_string().contains("extra_float_digits")),
+            "{refused:?}\n{}",
+            bouncer.log()
+        );
+        // ...and one that does not is let in. Two clients at once share the
+        // single server connection: transaction pooling.
+        let options = options.extra_float_digits(None);
+        let mut first = PgConnection::connect_with(&options).await?;
+        let mut second = PgConnection::connect_with(&options).await?;
+        let mut pids = Vec::new();
+        for which in [0, 1, 0] {
+            let conn = if which == 0 { &mut first } else { &mut second };
+            let row = sea_orm::sqlx::raw_sql(
+                "SELECT pg_backend_pid()::int8 AS pid, current_database()::text AS db",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            assert_eq!(row.try_get::<String, _>("db")?, name);
+            pids.push(row.try_get::<i64, _>("pid")?);
+        }
+        assert!(pids.iter().all(|p| *p == pids[0]), "{pids:?}");
+        first.close().await?;
+        second.close().await?;
+
+        let dir = bouncer.dir().to_owned();
+        let port = bouncer.port();
+        assert!(dir.join("pgbouncer.ini").exists());
+        drop(bouncer);
+        assert!(!dir.exists(), "files removed");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "nothing listens on {port} any more"
+        );
+
+        // Statement mode refuses a transaction block, as the seeder will see.
+        let statement = PgBouncer::start(PoolMode::Statement, Options::default())?;
+        let mut conn = PgConnection::connect(&statement.url_for(&db)).await?;
+        // PgBouncer sees the open transaction when BEGIN returns.
+        let mut err = sea_orm::sqlx::raw_sql("BEGIN")
+            .execute(&mut conn)
+            .await
+            .err();
+        if err.is_none() {
+            err = sea_orm::sqlx::raw_sql("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .err();
+        }
+        assert!(
+            err.as_ref()
+                .is_some_and(|e| e.to_string().contains("statement pooling")),
+            "{err:?}\n{}",
+            statement.log()
+        );
+        Ok(())
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Case 1: the platform's own schema
+// ---------------------------------------------------------------------------
+
+/// A compatible platform schema is seeded as it is: nothing created or
+/// recorded, the platform's figures, a rerun inserting nothing, verify and
+/// --dry-run judging it the same way.
+async fn platform_schema_is_seeded_as_it_is(db: TestDb) -> anyhow::Result<()> {
+    platform_schema::load(&db).await?;
+    let conn = db.connect().await?;
+    let tables = table_names(&conn).await?;
+
+    // --dry-run predicts the whole dataset and writes nothing.
+    let text = assert_ok(&db.seeder(&["--dry-run"]));
+    assert!(text.contains(UNMANAGED), "{text}");
+    let preview = json(&db.seeder(&["--dry-run", "--json"]));
+    assert_eq!(preview["schema"], "unmanaged", "{preview}");
+    assert_eq!(inserted(&preview), [2, 30, 4, 2, 30], "{preview}");
+    assert_eq!(counts(&conn, "").await?, [0; 5]);
+
+    let text = assert_fresh_seed(&db.seeder(&[]));
+    assert!(text.contains(UNMANAGED), "{text}");
+    assert!(!text.contains("migrations: applied"), "{text}");
+    assert_eq!(
+        table_names(&conn).await?,
+        tables,
+        "nothing created (no seaql_migrations)"
+    );
+    assert_demo_dataset(&conn, "").await?;
+    assert_extra_columns_defaulted(&conn, "").await?;
+
+    assert_rerun_inserts_nothing(&db.seeder(&["--json"]), true);
+    // --no-migrate is satisfied: nothing is pending on a schema we do not
+    // manage.
+    let text = assert_ok(&db.seeder(&["--no-migrate"]));
+    assert!(text.contains(UNMANAGED), "{text}");
+    assert!(
+        text.contains("nothing to do: every row was already present"),
+        "{text}"
+    );
+
+    let text = assert_ok(&db.seeder(&["verify"]));
+    assert!(text.contains(UNMANAGED), "{text}");
+    assert!(text.contains("invariants: all 6 hold"), "{text}");
+    let text = assert_ok(&db.seeder(&["--dry-run"]));
+    assert!(text.contains(UNMANAGED), "{text}");
+    assert!(
+        text.contains("ota_device_status  would insert 0, already present 30"),
+        "{text}"
+    );
+
+    assert_demo_dataset(&conn, "").await?;
+    assert_eq!(table_names(&conn).await?, tables);
+    Ok(())
+}
+
+/// Loads `sql`, runs `after`, then insists that seeding and --dry-run (which
+/// judges the schema as a run would) are refused naming every one of
+/// `problems`, and that nothing was written: same tables, all empty.
+async fn assert_refused(
+    db: &TestDb,
+    sql: &str,
+    after: &[&str],
+    problems: &[&str],
+) -> anyhow::Result<()> {
+    platform_schema::load_sql(db, sql, None).await?;
+    let conn = db.connect().await?;
+    for stmt in after {
+        conn.execute_unprepared(stmt).await?;
+    }
+    let tables = table_names(&conn).await?;
+    for args in [&[][..], &["--dry-run"][..]] {
+        let out = db.seeder(args);
+        let line = assert_clean_error(&out);
+        assert!(line.starts_with("error: database "), "{args:?}: {line}");
+        assert!(line.contains(INCOMPATIBLE), "{args:?}: {line}");
+        assert!(line.ends_with("Nothing was written."), "{args:?}: {line}");
+        for problem in problems {
+            assert!(line.contains(problem), "{args:?}: {problem:?} in {line}");
+        }
+        if problems.len() > 1 {
+            assert!(line.contains("; "), "problems separated by '; ': {line}");
+        }
+    }
+    assert_eq!(table_names(&conn).await?, tables, "no table created");
+    for table in TABLES {
+        if tables.iter().any(|t| t.rsplit('.').next() == Some(table)) {
+            assert_eq!(
+                number(&conn, &format!("SELECT COUNT(*) AS n FROM {table}")).await?,
+                0,
+                "{table} stays empty"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn required_column_without_default_is_refused(db: TestDb) -> anyhow::Result<()> {
+    let sql = edit_table(
+        platform_schema::fixture(db.backend),
+        "tenants",
+        "    legal_name TEXT,\n",
+        "    legal_name TEXT,\n    billing_plan TEXT NOT NULL,\n",
+    )?;
+    assert_refused(
+        &db,
+        &sql,
+        &[],
+        &["column tenants.billing_plan is NOT NULL without a default, and the seeder has no value for it"],
+    )
+    .await
+}
+
+async fn missing_status_unique_key_is_refused(db: TestDb) -> anyhow::Result<()> {
+    let sql = edit_table(
+        platform_schema::fixture(db.backend),
+        "ota_device_status",
+        "    CONSTRAINT uq_ota_device_campaign UNIQUE (tenant_id, campaign_id, device_id),\n",
+        "",
+    )?;
+    assert_refused(
+        &db,
+        &sql,
+        &[],
+        &["ota_device_status has no unique key on (tenant_id, campaign_id, device_id)"],
+    )
+    .await
+}
+
+async fn missing_column_is_refused(db: TestDb) -> anyhow::Result<()> {
+    assert_refused(
+        &db,
+        platform_schema::fixture(db.backend),
+        &["ALTER TABLE tenants DROP COLUMN status"],
+        &["column tenants.status is missing"],
+    )
+    .await
+}
+
+async fn only_some_tables_present_is_refused(db: TestDb) -> anyhow::Result<()> {
+    assert_refused(
+        &db,
+        platform_schema::fixture(db.backend),
+        &["DROP TABLE ota_device_status", "DROP TABLE ota_campaigns"],
+        &[
+            "table ota_campaigns is missing",
+            "table ota_device_status is missing",
+        ],
+    )
+    .await
+}
+
+/// Several differences: each is named, in one line.
+async fn every_problem_is_named(db: TestDb) -> anyhow::Result<()> {
+    let sql = edit_table(
+        platform_schema::fixture(db.backend),
+        "tenants",
+        "    legal_name TEXT,\n",
+        "    legal_name TEXT,\n    billing_plan TEXT NOT NULL,\n",
+    )?;
+    let sql = edit_table(
+        &sql,
+        "ota_device_status",
+        "    CONSTRAINT uq_ota_device_campaign UNIQUE (tenant_id, campaign_id, device_id),\n",
+        "",
+    )?;
+    assert_refused(
+        &db,
+        &sql,
+        &["ALTER TABLE tenants DROP COLUMN status"],
+        &[
+            "column tenants.status is missing",
+            "column tenants.billing_plan is NOT NULL without a default",
+            "ota_device_status has no unique key on (tenant_id, campaign_id, device_id)",
+        ],
+    )
+    .await
+}
+
+backend_tests!(
+    platform_fixture_loads_and_fits_the_entity_crate,
+    platform_schema_is_seeded_as_it_is,
+    required_column_without_default_is_refused,
+    missing_status_unique_key_is_refused,
+    missing_column_is_refused,
+    only_some_tables_present_is_refused,
+    every_problem_is_named,
+);
+
+/// A narrower integer than the entity's i64 would fail on large files.
+/// (SQLite has one integer type, so this is PostgreSQL and MariaDB only.)
+async fn narrower_column_type_is_refused(db: TestDb) -> anyhow::Result<()> {
+    let sql = edit_table(
+        platform_schema::fixture(db.backend),
+        "firmware_versions",
+        "    file_size_bytes BIGINT,\n",
+        "    file_size_bytes INTEGER,\n",
+    )?;
+    let problem = match db.backend {
+        Backend::Postgres => {
+            "column firmware_versions.file_size_bytes is integer, but the entity crate expects bigint"
+        }
+        // MariaDB names the type `int`; the rest of the wording is shared.
+        _ => "but the entity crate expects bigint",
+    };
+    assert_refused(
+        &db,
+        &sql,
+        &[],
+        &["column firmware_versions.file_size_bytes is ", problem],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn postgres_narrower_column_type_is_refused() {
+    run_case(Backend::Postgres, narrower_column_type_is_refused).await;
+}
+
+#[tokio::test]
+async fn mysql_narrower_column_type_is_refused() {
+    run_case(Backend::MySql, narrower_column_type_is_refused).await;
+}
+
+/// On MariaDB a key column with a case-insensitive collation would make
+/// `dev-A` and `dev-a` one device, where PostgreSQL keeps two.
+#[tokio::test]
+async fn mysql_case_insensitive_key_column_is_refused() {
+    run_case(Backend::MySql, |db: TestDb| async move {
+        let sql = edit_table(
+            platform_schema::fixture(db.backend),
+            "device_registry",
+            "    device_id VARCHAR(255) NOT NULL,\n",
+            "    device_id VARCHAR(255) COLLATE utf8mb4_general_ci NOT NULL,\n",
+        )?;
+        assert_refused(
+            &db,
+            &sql,
+            &[],
+            &["key column device_registry.device_id compares case-insensitively"],
+        )
+        .await
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Case 2: search_path and --schema
+// ---------------------------------------------------------------------------
+
+/// Tables in `public`, search_path `app, public` with `app` empty: the
+/// seeder fills public and creates nothing in app.
+#[tokio::test]
+async fn postgres_search_path_finds_the_tables_where_psql_would() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let name = db_name(&db);
+        let admin = db.connect().await?;
+        admin
+            .execute_unprepared(&format!(
+                "CREATE SCHEMA app; ALTER DATABASE {name} SET search_path = app, public"
+            ))
+            .await?;
+        admin.close().await?;
+        platform_schema::load_into_schema(&db, "public").await?;
+        let conn = db.connect().await?;
+        assert_eq!(
+            number(&conn, "SELECT (current_schema() = 'app')::int4::int8 AS n").await?,
+            1,
+            "the database's search_path applies"
+        );
+        let tables = table_names(&conn).await?;
+        assert!(
+            tables.iter().all(|t| t.starts_with("public.")),
+            "{tables:?}"
+        );
+
+        let text = assert_fresh_seed(&db.seeder(&[]));
+        assert!(text.contains(UNMANAGED), "{text}");
+        assert_eq!(table_names(&conn).await?, tables, "nothing created in app");
+        assert_demo_dataset(&conn, "public.").await?;
+        assert_rerun_inserts_nothing(&db.seeder(&["--json"]), true);
+        let text = assert_ok(&db.seeder(&["verify"]));
+        assert!(text.contains("invariants: all 6 hold"), "{text}");
+        assert_eq!(table_names(&conn).await?, tables);
+        Ok(())
+    })
+    .await;
+}
+
+/// An empty database whose search_path starts with an existing `app`:
+/// the migrations create one set of tables there (current_schema()), and
+/// later runs use it; nothing lands in public.
+#[tokio::test]
+async fn postgres_empty_database_is_migrated_into_the_current_schema() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let name = db_name(&db);
+        let admin = db.connect().await?;
+        admin
+            .execute_unprepared(&format!(
+                "CREATE SCHEMA app; ALTER DATABASE {name} SET search_path = app, public"
+            ))
+            .await?;
+        admin.close().await?;
+
+        let text = assert_fresh_seed(&db.seeder(&[]));
+        assert!(text.contains("migrations: applied 5"), "{text}");
+        let conn = db.connect().await?;
+        let tables = table_names(&conn).await?;
+        let mut want: Vec<String> = TABLES
+            .iter()
+            .chain(["seaql_migrations"].iter())
+            .map(|t| format!("app.{t}"))
+            .collect();
+        want.sort();
+        assert_eq!(tables, want);
+        assert_demo_dataset(&conn, "app.").await?;
+        assert_rerun_inserts_nothing(&db.seeder(&["--json"]), false);
+        assert_eq!(table_names(&conn).await?, want, "no second copy");
+        Ok(())
+    })
+    .await;
+}
+
+/// `--schema ota`: the platform keeps its OTA tables in a schema that is
+/// not on the search_path; every statement acts there.
+#[tokio::test]
+async fn postgres_schema_option_seeds_a_schema_off_the_search_path() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        platform_schema::load_into_schema(&db, "ota").await?;
+        let conn = db.connect().await?;
+        let tables = table_names(&conn).await?;
+        assert!(tables.iter().all(|t| t.starts_with("ota.")), "{tables:?}");
+
+        let text = assert_ok(&db.seeder(&["--schema", "ota", "--dry-run"]));
+        assert!(text.contains(UNMANAGED), "{text}");
+        assert_eq!(counts(&conn, "ota.").await?, [0; 5]);
+
+        let text = assert_fresh_seed(&db.seeder(&["--schema", "ota"]));
+        assert!(text.contains(UNMANAGED), "{text}");
+        assert_eq!(
+            table_names(&conn).await?,
+            tables,
+            "nothing created in public"
+        );
+        assert_demo_dataset(&conn, "ota.").await?;
+        assert_extra_columns_defaulted(&conn, "ota.").await?;
+        assert_rerun_inserts_nothing(&db.seeder(&["--schema", "ota", "--json"]), true);
+        let text = assert_ok(&db.seeder(&["--schema", "ota", "verify"]));
+        assert!(text.contains("invariants: all 6 hold"), "{text}");
+        assert_eq!(table_names(&conn).await?, tables);
+        Ok(())
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Case 3: PgBouncer
+// ---------------------------------------------------------------------------
+
+/// Seed, rerun, verify and --dry-run through PgBouncer in transaction
+/// pooling; with `platform` the tables are the platform's fixture.
+async fn through_transaction_pooling(
+    db: &TestDb,
+    options: Options,
+    platform: bool,
+) -> anyhow::Result<()> {
+    if platform {
+        platform_schema::load(db).await?;
+    }
+    let bouncer = PgBouncer::start(PoolMode::Transaction, options)?;
+    let url = bouncer.url_for(db);
+    let run = |args: &[&str]| seeder_at(db, &url, args);
+
+    let out = run(&[]);
+    let text = assert_ok(&out);
+    assert!(
+        text.contains("ota_device_status  inserted 30, already present 0"),
+        "{}\n{}",
+        describe(&out),
+        bouncer.log()
+    );
+    if platform {
+        assert!(text.contains(UNMANAGED), "{text}");
+    } else {
+        assert!(text.contains("migrations: applied 5"), "{text}");
+    }
+    assert_rerun_inserts_nothing(&run(&["--json"]), platform);
+    let text = assert_ok(&run(&["verify"]));
+    assert!(text.contains("invariants: all 6 hold"), "{text}");
+    let text = assert_ok(&run(&["--dry-run"]));
+    assert!(
+        text.contains("ota_device_status  would insert 0, already present 30"),
+        "{text}"
+    );
+
+    // What is in the database, read directly.
+    let conn = db.connect().await?;
+    assert_demo_dataset(&conn, "").await?;
+    let migrations = table_names(&conn)
+        .await?
+        .contains(&"public.seaql_migrations".to_owned());
+    assert_eq!(
+        migrations, !platform,
+        "seaql_migrations only where we migrated"
+    );
+    if !platform {
+        assert_eq!(
+            number(&conn, "SELECT COUNT(*) AS n FROM seaql_migrations").await?,
+            5
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn postgres_pgbouncer_transaction_pooling_on_an_empty_database() {
+    if !pgbouncer::available() {
+        return;
+    }
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        through_transaction_pooling(&db, Options::default(), false).await
+    })
+    .await;
+}
+
+/// The platform's schema, and a PgBouncer without
+/// `ignore_startup_parameters`: the seeder must not send extra_float_digits.
+#[tokio::test]
+async fn postgres_pgbouncer_transaction_pooling_on_the_platform_schema() {
+    if !pgbouncer::available() {
+        return;
+    }
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let options = Options {
+            ignore_extra_float_digits: false,
+            ..Options::default()
+        };
+        through_transaction_pooling(&db, options, true).await
+    })
+    .await;
+}
+
+/// Statement pooling cannot hold a transaction: refused before anything,
+/// saying which setting to change.
+#[tokio::test]
+async fn postgres_pgbouncer_statement_pooling_is_refused() {
+    if !pgbouncer::available() {
+        return;
+    }
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let bouncer = PgBouncer::start(PoolMode::Statement, Options::default())?;
+        let url = bouncer.url_for(&db);
+        let line = assert_clean_error(&seeder_at(&db, &url, &[]));
+        assert!(line.contains("pool_mode"), "{line}");
+        let conn = db.connect().await?;
+        assert_eq!(
+            table_names(&conn).await?,
+            Vec::<String>::new(),
+            "nothing written"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Case 4: server-side timeouts
+// ---------------------------------------------------------------------------
+
+async fn alter_database(db: &TestDb, setting: &str) -> anyhow::Result<()> {
+    let conn = db.connect().await?;
+    conn.execute_unprepared(&format!("ALTER DATABASE {} SET {setting}", db_name(db)))
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Seeds a fleet, verifies it, and checks the row counts.
+async fn fleet_seeds_and_verifies(db: &TestDb, fleet: &[&str], devices: i64) -> anyhow::Result<()> {
+    let out = db.seeder(&[&["--json"], fleet].concat());
+    let summary = json(&out);
+    assert_eq!(
+        summary["tables"]["ota_device_status"]["inserted"], devices,
+        "{summary}"
+    );
+    let text = assert_ok(&db.seeder(&[&["verify"], fleet].concat()));
+    assert!(text.contains("invariants: all 6 hold"), "{text}");
+    let conn = db.connect().await?;
+    assert_eq!(counts(&conn, "").await?, [2, devices, 4, 2, devices]);
+    Ok(())
+}
+
+/// `statement_timeout = 1s` on the database, 200,000 devices: the seeder's
+/// own statements and its verification outlast it. Then 100ms, well under
+/// the verification's slowest query over this fleet (about 0.7 s on the
+/// 2-core CI machine): verify and --dry-run still finish.
+#[tokio::test]
+async fn postgres_database_statement_timeout_1s_with_200k_devices() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let fleet = [
+            "--tenants",
+            "2",
+            "--sites-per-tenant",
+            "100",
+            "--devices-per-site",
+            "1000",
+        ];
+        alter_database(&db, "statement_timeout = '1s'").await?;
+        fleet_seeds_and_verifies(&db, &fleet, 200_000).await?;
+
+        alter_database(&db, "statement_timeout = '100ms'").await?;
+        let text = assert_ok(&db.seeder(&[&["verify"], &fleet[..]].concat()));
+        assert!(text.contains("invariants: all 6 hold"), "{text}");
+        let text = assert_ok(&db.seeder(&[&["--dry-run"], &fleet[..]].concat()));
+        assert!(
+            text.contains("ota_device_status  would insert 0, already present 200000"),
+            "{text}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// `statement_timeout = 300ms` with a smaller fleet.
+#[tokio::test]
+async fn postgres_database_statement_timeout_300ms() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        alter_database(&db, "statement_timeout = '300ms'").await?;
+        fleet_seeds_and_verifies(
+            &db,
+            &[
+                "--tenants",
+                "2",
+                "--sites-per-tenant",
+                "20",
+                "--devices-per-site",
+                "1000",
+            ],
+            40_000,
+        )
+        .await
+    })
+    .await;
+}
+
+/// A login role of this test, with its settings in this test's database.
+/// Dropped (with what it owns reassigned) when the guard goes, also on a
+/// panic: roles belong to the whole server.
+struct RoleGuard {
+    db_url: String,
+    admin_url: String,
+    role: String,
+}
+
+impl RoleGuard {
+    async fn create(db: &TestDb, suffix: &str, settings: &[&str]) -> anyhow::Result<RoleGuard> {
+        let name = db_name(db);
+        let role = format!("{name}_{suffix}");
+        let guard = RoleGuard {
+            db_url: db.url.clone(),
+            admin_url: db.url.replacen(&name, "postgres", 1),
+            role: role.clone(),
+        };
+        let conn = db.connect().await?;
+        // The application role owns the database (and so, on PostgreSQL 15,
+        // may create in public) but is no superuser.
+        let mut sql = format!("CREATE ROLE {role} LOGIN; ALTER DATABASE {name} OWNER TO {role};");
+        for setting in settings {
+            sql.push_str(&format!(
+                "ALTER ROLE {role} IN DATABASE {name} SET {setting};"
+            ));
+        }
+        conn.execute_unprepared(&sql).await?;
+        conn.close().await?;
+        Ok(guard)
+    }
+
+    fn url(&self) -> String {
+        self.db_url.replacen(
+            "postgres://postgres@",
+            &format!("postgres://{}@", self.role),
+            1,
+        )
+    }
+}
+
+impl Drop for RoleGuard {
+    fn drop(&mut self) {
+        let (db_url, admin_url, role) = (
+            self.db_url.clone(),
+            self.admin_url.clone(),
+            self.role.clone(),
+        );
+        // Drop cannot await, and may run inside the test's runtime: a
+        // thread of its own with a runtime of its own does the cleanup.
+        let outcome = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    let conn = Database::connect(&db_url).await?;
+                    conn.execute_unprepared(&format!(
+                        "REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}"
+                    ))
+                    .await?;
+                    conn.close().await?;
+                    let admin = Database::connect(&admin_url).await?;
+                    admin
+                        .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
+                        .await?;
+                    admin.close().await?;
+                    anyhow::Ok(())
+                })
+        })
+        .join();
+        if !matches!(outcome, Ok(Ok(()))) {
+            eprintln!("warning: could not drop role {}: {outcome:?}", self.role);
+        }
+    }
+}
+
+/// An application role with `statement_timeout = 150ms` (and the other two
+/// limits low) creates the schema, seeds and verifies 40,000 devices through
+/// its own transactions (a 10,000-row batch, or the verification's slowest
+/// query, takes longer than 150 ms here).
+#[tokio::test]
+async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let role = RoleGuard::create(
+            &db,
+            "slow",
+            &[
+                "statement_timeout = '150ms'",
+                "lock_timeout = '100ms'",
+                "idle_in_transaction_session_timeout = '500ms'",
+            ],
+        )
+        .await?;
+        let url = role.url();
+        let fleet = [
+            "--tenants",
+            "2",
+            "--sites-per-tenant",
+            "20",
+            "--devices-per-site",
+            "1000",
+        ];
+        let out = seeder_at(&db, &url, &[&fleet[..], &["--json"]].concat());
+        let summary = json(&out);
+        assert_eq!(summary["migrations_applied"], 5, "{summary}");
+        assert_eq!(summary["tables"]["device_registry"]["inserted"], 40_000);
+        let text = assert_ok(&seeder_at(&db, &url, &[&fleet[..], &["verify"]].concat()));
+        assert!(text.contains("invariants: all 6 hold"), "{text}");
+        let conn = db.connect().await?;
+        assert_eq!(counts(&conn, "").await?, [2, 40_000, 4, 2, 40_000]);
+        Ok(())
+    })
+    .await;
+}
+
+/// `lock_timeout = 200ms` on the database while another session holds a
+/// lock the seeder needs for far longer: the seeder waits instead of
+/// failing, and completes once the lock is released.
+#[tokio::test]
+async fn postgres_database_lock_timeout_does_not_cancel_a_wait() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        db.migrate().await?.close().await?;
+        alter_database(&db, "lock_timeout = '200ms'").await?;
+        let conn = db.connect().await?;
+        let holder = conn.begin().await?;
+        // SHARE mode: readers pass, every insert into device_registry waits.
+        holder
+            .execute_unprepared("LOCK TABLE device_registry IN SHARE MODE")
+            .await?;
+        let mut seeder = Background::start(&db, &[])?;
+        // Wait until the seeder has been blocked for 5 x lock_timeout.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut blocked_since: Option<Instant> = None;
+        loop {
+            let waiting = number(
+                &conn,
+                "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await?;
+            match (waiting > 0, blocked_since) {
+                (true, None) => blocked_since = Some(Instant::now()),
+                (true, Some(t)) if t.elapsed() >= Duration::from_secs(1) => break,
+                (false, Some(_)) => {
+                    anyhow::bail!("the seeder stopped waiting for the lock before it was released")
+                }
+                _ => {}
+            }
+            if !seeder.running() || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        holder.commit().await?;
+        let out = seeder.finish(Duration::from_secs(120)).await?;
+        assert!(
+            blocked_since.is_some(),
+            "the seeder never waited for the lock:\n{}",
+            describe(&out)
+        );
+        assert_fresh_seed(&out);
+        assert_demo_dataset(&conn, "").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// `idle_in_transaction_session_timeout = 200ms` on the database, and the
+/// seeder's process paused (SIGSTOP) while its transaction is open, for
+/// longer than that: its own transaction-local limit keeps the session,
+/// and the run completes with no retry.
+#[tokio::test]
+async fn postgres_database_idle_in_transaction_timeout_does_not_end_the_session() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        db.migrate().await?.close().await?;
+        alter_database(&db, "idle_in_transaction_session_timeout = '200ms'").await?;
+        let conn = db.connect().await?;
+        let fleet = [
+            "--tenants",
+            "2",
+            "--sites-per-tenant",
+            "40",
+            "--devices-per-site",
+            "500",
+        ];
+        let mut seeder = Background::start(&db, &fleet)?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut survived = false;
+        'attempts: while seeder.running() && Instant::now() < deadline && !survived {
+            // A seeder session inside a transaction (it is not ours: this
+            // connection runs no transaction).
+            let in_txn = number(
+                &conn,
+                "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
+            )
+            .await?;
+            if in_txn == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            seeder.signal("STOP")?;
+            // Paused, the seeder's open transaction goes idle. Give it
+            // 5 x the timeout, watching for a session idle in transaction
+            // that long (then the limit was overridden).
+            let paused = Instant::now();
+            while paused.elapsed() < Duration::from_secs(3) {
+                let idle = number(
+                    &conn,
+                    "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+                     AND state = 'idle in transaction' AND now() - state_change > interval '1 second'",
+                )
+                .await?;
+                if idle > 0 {
+                    survived = true;
+                    seeder.signal("CONT")?;
+                    break 'attempts;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Caught between transactions, or the session was ended: try
+            // again on the next transaction.
+            seeder.signal("CONT")?;
+        }
+        let out = seeder.finish(Duration::from_secs(300)).await?;
+        assert!(
+            survived,
+            "no seeder transaction stayed open past idle_in_transaction_session_timeout:\n{}",
+            describe(&out)
+        );
+        let text = assert_ok(&out);
+        assert!(
+            !text.contains("retried") && !String::from_utf8_lossy(&out.stderr).contains("retried"),
+            "no retry was needed:\n{}",
+            describe(&out)
+        );
+        assert_eq!(counts(&conn, "").await?, [2, 40_000, 4, 2, 40_000]);
+        Ok(())
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Case 5: a read-only default
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn postgres_default_transaction_read_only_is_refused_before_writing() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        assert_fresh_seed(&db.seeder(&[]));
+        alter_database(&db, "default_transaction_read_only = on").await?;
+        let conn = db.connect().await?;
+        let before = counts(&conn, "").await?;
+        assert_eq!(before, DEMO_COUNTS);
+
+        // A run with something to write (a third tenant), and a plain rerun.
+        for args in [&["--tenants", "3"][..], &[][..]] {
+            let line = assert_clean_error(&db.seeder(args));
+            assert!(line.starts_with("error: refusing to write to "), "{line}");
+            assert!(line.contains("default_transaction_read_only"), "{line}");
+            assert!(
+                line.ends_with("; --dry-run and verify only read and work there"),
+                "{line}"
+            );
+        }
+        assert_eq!(counts(&conn, "").await?, before, "tables unchanged");
+        assert_eq!(
+            number(&conn, "SELECT COUNT(*) AS n FROM seaql_migrations").await?,
+            5
+        );
+
+        let text = assert_ok(&db.seeder(&["verify"]));
+        assert!(text.contains("invariants: all 6 hold"), "{text}");
+        let text = assert_ok(&db.seeder(&["--dry-run", "--tenants", "3"]));
+        assert!(
+            text.contains("tenants            would insert 1, already present 2"),
+            "{text}"
+        );
+        assert_eq!(counts(&conn, "").await?, before);
+        Ok(())
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Case 7: a lagging id sequence
+// ---------------------------------------------------------------------------
+
+async fn firmware_sequence(conn: &DatabaseConnection) -> anyhow::Result<Option<i64>> {
+    let row = rows(
+        conn,
+        "SELECT last_value FROM pg_sequences \
+         WHERE schemaname = 'public' AND sequencename = 'firmware_versions_id_seq'",
+    )
+    .await?
+    .into_iter()
+    .next()
+    .ok_or_else(|| anyhow::anyhow!("no firmware_versions_id_seq"))?;
+    Ok(row.try_get("", "last_value")?)
+}
+
+/// The `SELECT setval(...)` statement in an error line, up to its closing
+/// parenthesis.
+fn setval_fix(line: &str) -> anyhow::Result<String> {
+    let start = line
+        .find("SELECT setval(")
+        .ok_or_else(|| anyhow::anyhow!("no SELECT setval( in {line}"))?;
+    let mut depth = 0;
+    let mut in_string = false;
+    for (i, c) in line[start..].char_indices() {
+        match c {
+            '\'' => in_string = !in_string,
+            '(' if !in_string => depth += 1,
+            ')' if !in_string => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(line[start..=start + i].to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    anyhow::bail!("unbalanced setval in {line}")
+}
+
+#[tokio::test]
+async fn postgres_lagging_sequence_is_reported_with_its_fix() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let conn = db.migrate().await?;
+        // Rows written with explicit ids, as a restore or a hand-written
+        // script does: the sequence still stands at its start.
+        conn.execute_unprepared(
+            "INSERT INTO tenants (tenant_id, name) VALUES ('legacy', 'Legacy tenant');
+             INSERT INTO firmware_versions (id, tenant_id, version, file_url, device_type) VALUES
+               (1, 'legacy', '0.9.0', 'https://fw.example/legacy/0.9.0.bin', 'sensor'),
+               (2, 'legacy', '0.9.1', 'https://fw.example/legacy/0.9.1.bin', 'sensor'),
+               (3, 'legacy', '0.9.2', 'https://fw.example/legacy/0.9.2.bin', 'sensor');",
+        )
+        .await?;
+        let sequence = firmware_sequence(&conn).await?;
+        let before = counts(&conn, "").await?;
+        assert_eq!(before, [1, 0, 3, 0, 0]);
+
+        // Refused, and refused again: a failed run burns nothing.
+        let mut line = String::new();
+        for _ in 0..2 {
+            line = assert_clean_error(&db.seeder(&[]));
+            assert!(
+                line.contains("the id sequence of firmware_versions"),
+                "{line}"
+            );
+            assert!(
+                line.contains("would hand out 1, but ids up to 3 are taken"),
+                "{line}"
+            );
+            assert!(line.contains("SELECT setval("), "{line}");
+            assert_eq!(counts(&conn, "").await?, before, "nothing written");
+            assert_eq!(
+                firmware_sequence(&conn).await?,
+                sequence,
+                "the sequence did not move"
+            );
+        }
+
+        // The printed fix works, and then so does the seeder.
+        conn.execute_unprepared(&setval_fix(&line)?).await?;
+        assert_fresh_seed(&db.seeder(&[]));
+        assert_eq!(counts(&conn, "").await?, [3, 30, 7, 2, 30]);
+        assert_eq!(
+            number(
+                &conn,
+                "SELECT COUNT(*) AS n FROM firmware_versions WHERE tenant_id <> 'legacy' AND id > 3"
+            )
+            .await?,
+            4
+        );
+        Ok(())
+    })
+    .await;
+}
+
+#[test]
+fn setval_fix_is_cut_at_its_closing_parenthesis() {
+    let line = "error: ... run SELECT setval(pg_get_serial_sequence('firmware_versions', 'id'), \
+                (SELECT MAX(id) FROM firmware_versions)); then rerun";
+    assert_eq!(
+        setval_fix(line).expect("fix"),
+        "SELECT setval(pg_get_serial_sequence('firmware_versions', 'id'), \
+         (SELECT MAX(id) FROM firmware_versions))"
+    );
+}
