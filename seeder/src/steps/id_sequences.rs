@@ -26,10 +26,8 @@ pub async fn refuse_lagging(
     scope: &TenantScope<'_>,
     selection: &Selection,
 ) -> Result<(), StepError> {
-    if scope.backend != DbBackend::Postgres {
-        // MySQL's AUTO_INCREMENT and SQLite's rowid follow explicit ids.
-        return Ok(());
-    }
+    // MySQL's AUTO_INCREMENT and SQLite's rowid follow explicit ids: the
+    // caller asks on PostgreSQL only.
     let found = scope.found;
     let plan = scope.plan;
     // Only tables the tenant still lacks rows in are inserted into; a

@@ -172,6 +172,15 @@ async fn run_steps(
         tenants: vec![scope.tenant_id().to_owned()],
         ..SeedReport::default()
     };
+    // Before anything is written, even the tenant row: a lagging id
+    // sequence is refused. The counts read here, before the lock, only
+    // decide which tables will get rows and so matter.
+    if scope.backend == DbBackend::Postgres {
+        scope.found = tenant_lock::existing_rows(scope)
+            .await
+            .map_err(|e| StepError::new("counting the tenant's rows", e))?;
+        id_sequences::refuse_lagging(scope, selection).await?;
+    }
     // The tenant row comes first: the lock that serialises concurrent
     // seeders of this tenant is taken on it.
     let (counts, differing) = TenantStep
@@ -187,7 +196,6 @@ async fn run_steps(
         .await
         .map_err(|e| StepError::new("counting the tenant's rows", e))?;
     let scope: &TenantScope<'_> = scope;
-    id_sequences::refuse_lagging(scope, selection).await?;
 
     if selection.includes(Table::Devices) {
         report.add(
