@@ -37,8 +37,18 @@ pub enum SeedError {
     SchemaNewer { target: String, unknown: String },
 
     #[error(
+        "database {target} has a seaql_migrations table of another application (it records \
+         {theirs}, none of them ota-seed's) and no OTA tables: ota-seed's migrations would be \
+         recorded there and break that application's migrator. Create the OTA tables with the \
+         platform's own migrations (ota-seed then seeds them as they are), or seed another \
+         database (on PostgreSQL, or another schema with --schema)"
+    )]
+    ForeignHistory { target: String, theirs: String },
+
+    #[error(
         "database {target} has OTA tables that ota-seed cannot seed as they are ({}): {}. \
-         Nothing was written.",
+         Nothing was written. Change the tables (docs/schema.md lists what the seeder needs), \
+         or seed a database without OTA tables, where ota-seed creates its own.",
         problem_count(.problems), .problems.join("; ")
     )]
     SchemaIncompatible {

@@ -259,8 +259,12 @@ fn running_as_root() -> bool {
 fn install(install_db: &Path, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir(dir.join("scratch"))?;
     let mut cmd = Command::new(install_db);
+    // The bootstrap server gets a socket and temporary files of its own, so
+    // that installs running at once share nothing.
     cmd.arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", dir.join("install.sock").display()))
+        .arg(format!("--tmpdir={}", dir.join("scratch").display()))
         .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
         .args(BASE_ARGS);
     if running_as_root() {
@@ -271,8 +275,16 @@ fn install(install_db: &Path, dir: &Path) -> anyhow::Result<()> {
         .output()
         .with_context(|| format!("running {}", install_db.display()))?;
     if !out.status.success() {
+        // The server's own log of the bootstrap says why.
+        let log: String = std::fs::read_dir(dir.join("data"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "err"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect();
         bail!(
-            "{} failed ({}):\n{}{}",
+            "{} failed ({}):\n{}{}{log}",
             install_db.display(),
             out.status,
             String::from_utf8_lossy(&out.stdout),

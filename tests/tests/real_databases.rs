@@ -653,7 +653,10 @@ async fn assert_refused(
         let line = assert_clean_error(&out);
         assert!(line.starts_with("error: database "), "{args:?}: {line}");
         assert!(line.contains(INCOMPATIBLE), "{args:?}: {line}");
-        assert!(line.ends_with("Nothing was written."), "{args:?}: {line}");
+        assert!(
+            line.contains(". Nothing was written. Change the tables"),
+            "{args:?}: {line}"
+        );
         for problem in problems {
             assert!(line.contains(problem), "{args:?}: {problem:?} in {line}");
         }
@@ -1508,4 +1511,326 @@ fn setval_fix_is_cut_at_its_closing_parenthesis() {
         "SELECT setval(pg_get_serial_sequence('firmware_versions', 'id'), \
          (SELECT MAX(id) FROM firmware_versions))"
     );
+}
+
+// ---------------------------------------------------------------------------
+// More cases of the same kinds (found in review)
+// ---------------------------------------------------------------------------
+
+/// A column the seeder leaves NULL in some rows (a SUCCESS row has no
+/// error_message) is refused when the platform made it NOT NULL, even with
+/// a default: the seeder writes NULL explicitly.
+async fn not_null_column_the_seeder_leaves_null_is_refused(db: TestDb) -> anyhow::Result<()> {
+    let sql = edit_table(
+        platform_schema::fixture(db.backend),
+        "ota_device_status",
+        "    error_message TEXT,\n",
+        "    error_message TEXT NOT NULL DEFAULT '',\n",
+    );
+    // MariaDB cannot give a TEXT column a literal default before 10.2;
+    // 10.11 can, so the same edit serves every backend.
+    assert_refused(
+        &db,
+        &sql?,
+        &[],
+        &["column ota_device_status.error_message is NOT NULL, but the seeder leaves it NULL in some rows"],
+    )
+    .await
+}
+
+/// Another application's `seaql_migrations` is not ota-seed's history:
+/// beside the platform's tables it changes nothing (they are seeded as they
+/// are), and in a database without OTA tables the seeder refuses to record
+/// its migrations there.
+async fn another_applications_migration_history_is_left_alone(db: TestDb) -> anyhow::Result<()> {
+    let conn = db.connect().await?;
+    let history = "CREATE TABLE seaql_migrations (version VARCHAR(255) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)";
+    conn.execute_unprepared(history).await?;
+    conn.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m20240101_000001_create_users', 1704067200)",
+    )
+    .await?;
+    let line = assert_clean_error(&db.seeder(&[]));
+    assert!(
+        line.contains("has a seaql_migrations table of another application (it records m20240101_000001_create_users, none of them ota-seed's) and no OTA tables"),
+        "{line}"
+    );
+    assert_eq!(table_names(&conn).await?.len(), 1, "nothing created");
+
+    platform_schema::load(&db).await?;
+    let text = assert_fresh_seed(&db.seeder(&[]));
+    assert!(text.contains(UNMANAGED), "{text}");
+    assert_eq!(
+        number(&conn, "SELECT COUNT(*) AS n FROM seaql_migrations").await?,
+        1,
+        "their history untouched"
+    );
+    assert_demo_dataset(&conn, "").await?;
+    Ok(())
+}
+
+backend_tests!(
+    not_null_column_the_seeder_leaves_null_is_refused,
+    another_applications_migration_history_is_left_alone,
+);
+
+/// SQLite: a key column declared `COLLATE NOCASE` is named like MariaDB's
+/// case-insensitive collations.
+#[tokio::test]
+async fn sqlite_nocase_key_column_is_refused() {
+    run_case(Backend::Sqlite, |db: TestDb| async move {
+        let sql = edit_table(
+            platform_schema::fixture(db.backend),
+            "device_registry",
+            "    device_id TEXT NOT NULL,\n",
+            "    device_id TEXT NOT NULL COLLATE NOCASE,\n",
+        )?;
+        assert_refused(
+            &db,
+            &sql,
+            &[],
+            &["key column device_registry.device_id compares case-insensitively (collation NOCASE)"],
+        )
+        .await
+    })
+    .await;
+}
+
+/// PostgreSQL unique keys as ON CONFLICT sees them: INCLUDE columns are not
+/// part of the key; a deferrable key cannot be an arbiter.
+#[tokio::test]
+async fn postgres_unique_keys_are_judged_by_their_key_columns() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let status_key = "    CONSTRAINT uq_ota_device_campaign UNIQUE (tenant_id, campaign_id, device_id),\n";
+        // A covering key (INCLUDE status) is the key: accepted.
+        let covering = edit_table(
+            platform_schema::fixture(db.backend),
+            "ota_device_status",
+            status_key,
+            "    CONSTRAINT uq_ota_device_campaign UNIQUE (tenant_id, campaign_id, device_id) INCLUDE (status),\n",
+        )?;
+        platform_schema::load_sql(&db, &covering, None).await?;
+        let text = assert_fresh_seed(&db.seeder(&[]));
+        assert!(text.contains(UNMANAGED), "{text}");
+        Ok(())
+    })
+    .await;
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let deferrable = edit_table(
+            platform_schema::fixture(db.backend),
+            "ota_device_status",
+            "    CONSTRAINT uq_ota_device_campaign UNIQUE (tenant_id, campaign_id, device_id),\n",
+            "    CONSTRAINT uq_ota_device_campaign UNIQUE (tenant_id, campaign_id, device_id) DEFERRABLE,\n",
+        )?;
+        assert_refused(
+            &db,
+            &deferrable,
+            &[],
+            &["ota_device_status has no unique key on (tenant_id, campaign_id, device_id)"],
+        )
+        .await
+    })
+    .await;
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        // Unique on tenant_id alone, device_id only carried along: not the
+        // device key.
+        assert_refused(
+            &db,
+            platform_schema::fixture(db.backend),
+            &[
+                "ALTER TABLE device_registry DROP CONSTRAINT device_registry_pkey",
+                "ALTER TABLE device_registry ADD CONSTRAINT dr_u UNIQUE (tenant_id) INCLUDE (device_id)",
+            ],
+            &["device_registry has no unique key on (tenant_id, device_id)"],
+        )
+        .await
+    })
+    .await;
+}
+
+/// The issue's case 7 exactly: the explicit ids belong to a tenant that is
+/// seeded (so it already has firmware rows of its own), and a sequence
+/// restarted past them is not a lag.
+#[tokio::test]
+async fn postgres_lagging_sequence_of_a_seeded_tenant() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        platform_schema::load(&db).await?;
+        let conn = db.connect().await?;
+        conn.execute_unprepared(
+            "INSERT INTO tenants (tenant_id, name) VALUES ('tenant-a', 'Acme IoT Corp');
+             INSERT INTO firmware_versions (id, tenant_id, version, file_url, device_type) VALUES
+               (1, 'tenant-a', '0.9.0', 'https://fw.example/0.9.0.bin', 'sensor'),
+               (2, 'tenant-a', '0.9.1', 'https://fw.example/0.9.1.bin', 'sensor'),
+               (3, 'tenant-a', '0.9.2', 'https://fw.example/0.9.2.bin', 'sensor');",
+        )
+        .await?;
+        for _ in 0..3 {
+            let line = assert_clean_error(&db.seeder(&[]));
+            assert!(
+                line.contains("the id sequence of firmware_versions"),
+                "{line}"
+            );
+            assert!(
+                line.contains("would hand out 1, but ids up to 3 are taken"),
+                "{line}"
+            );
+        }
+        assert_eq!(firmware_sequence(&conn).await?, None, "no id burnt");
+        // Restarted past the taken ids (is_called false): no lag.
+        conn.execute_unprepared("ALTER SEQUENCE firmware_versions_id_seq RESTART WITH 100")
+            .await?;
+        let text = assert_ok(&db.seeder(&[]));
+        assert!(
+            text.contains("firmware_versions  inserted 4, already present 0"),
+            "{text}"
+        );
+        assert_eq!(
+            number(
+                &conn,
+                "SELECT MIN(id)::int8 AS n FROM firmware_versions WHERE version LIKE '1.%'"
+            )
+            .await?,
+            100
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// A database whose transactions default to REPEATABLE READ: seeders that
+/// start together on it still apply the migrations once and leave one
+/// dataset, without retries.
+#[tokio::test]
+async fn postgres_repeatable_read_default_and_concurrent_first_runs() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        alter_database(&db, "default_transaction_isolation = 'repeatable read'").await?;
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let mut cmd = Command::new(ota_seed_tests::seeder_bin());
+                cmd.current_dir(db.dir.path())
+                    .env("DATABASE_URL", &db.url)
+                    .env("NO_COLOR", "1")
+                    .args(["--json"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                cmd.spawn()
+            })
+            .collect::<Result<_, _>>()?;
+        for run in runs {
+            let out = run.wait_with_output()?;
+            assert_ok(&out);
+        }
+        let conn = db.connect().await?;
+        assert_demo_dataset(&conn, "").await?;
+        assert_eq!(
+            number(&conn, "SELECT COUNT(*) AS n FROM seaql_migrations").await?,
+            5
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// Through a transaction-pooling PgBouncer whose server connections hold
+/// statements other clients left under sqlx's names: the migrations (the
+/// one place the seeder sends named statements) still apply.
+#[tokio::test]
+async fn postgres_pgbouncer_with_stale_sqlx_statements() {
+    if !pgbouncer::available() {
+        return;
+    }
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let bouncer = PgBouncer::start(PoolMode::Transaction, Options::default())?;
+        let url = bouncer.url_for(&db);
+        // Every server connection of the pool gets a leftover sqlx_s_1/2.
+        let clients: Vec<DatabaseConnection> = {
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                v.push(
+                    sea_orm::Database::connect(format!("{url}?statement-cache-capacity=0")).await?,
+                );
+            }
+            v
+        };
+        let txns: Vec<_> = {
+            let mut v = Vec::new();
+            for c in &clients {
+                let t = sea_orm::TransactionTrait::begin(c).await?;
+                t.execute_unprepared("PREPARE sqlx_s_1 AS SELECT 1; PREPARE sqlx_s_2 AS SELECT 2")
+                    .await?;
+                v.push(t);
+            }
+            v
+        };
+        for t in txns {
+            t.commit().await?;
+        }
+        let out = seeder_at(&db, &url, &[]);
+        let text = assert_ok(&out);
+        assert!(
+            text.contains("migrations: applied 5"),
+            "{}\n{}",
+            describe(&out),
+            bouncer.log()
+        );
+        for c in clients {
+            c.close().await?;
+        }
+        Ok(())
+    })
+    .await;
+}
+
+/// Drops a MariaDB user when the test ends, however it ends.
+struct MariaDbUser(String);
+
+impl Drop for MariaDbUser {
+    fn drop(&mut self) {
+        let _ = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-u", "root", "-e"])
+            .arg(format!("DROP USER IF EXISTS '{}'@'%'", self.0))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A MariaDB user whose statements may run 20 ms: seeders started together
+/// on an empty database still take turns on the migration lock (whose wait
+/// that limit would cut short) and leave one dataset.
+#[tokio::test]
+async fn mysql_user_statement_limit_and_concurrent_first_runs() {
+    run_case(Backend::MySql, |db: TestDb| async move {
+        let name = db_name(&db);
+        let user = MariaDbUser(format!("u_{}", &name[name.len().saturating_sub(20)..]));
+        let conn = db.connect().await?;
+        conn.execute_unprepared(&format!(
+            "CREATE USER '{0}'@'%' IDENTIFIED BY '' WITH MAX_STATEMENT_TIME 0.02",
+            user.0
+        ))
+        .await?;
+        conn.execute_unprepared(&format!("GRANT ALL ON {name}.* TO '{}'@'%'", user.0))
+            .await?;
+        let url = db
+            .url
+            .replacen("mysql://root@", &format!("mysql://{}@", user.0), 1);
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                Command::new(ota_seed_tests::seeder_bin())
+                    .current_dir(db.dir.path())
+                    .env("DATABASE_URL", &url)
+                    .env("NO_COLOR", "1")
+                    .args(["-q"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()?;
+        for run in runs {
+            assert_ok(&run.wait_with_output()?);
+        }
+        assert_demo_dataset(&conn, "").await?;
+        Ok(())
+    })
+    .await;
 }

@@ -27,6 +27,9 @@ struct Needs {
     /// Columns the seeder gives a value when it inserts a row (see the
     /// steps); every other NOT NULL column needs a default.
     written: &'static [&'static str],
+    /// Written columns that some rows leave NULL (a pending device has no
+    /// started_at; only a failed one has an error_message).
+    null_writes: &'static [&'static str],
     /// The natural key a unique index must cover exactly (none: campaigns
     /// are kept unique by the tenant lock).
     key: &'static [&'static str],
@@ -54,6 +57,7 @@ fn needs() -> Vec<Needs> {
                 "country",
                 "data_residency_region",
             ],
+            null_writes: &[],
             key: &["tenant_id"],
         },
         Needs {
@@ -68,6 +72,7 @@ fn needs() -> Vec<Needs> {
                 "fw_version",
                 "metadata",
             ],
+            null_writes: &[],
             key: &["tenant_id", "device_id"],
         },
         Needs {
@@ -83,6 +88,7 @@ fn needs() -> Vec<Needs> {
                 "device_type",
                 "created_by",
             ],
+            null_writes: &[],
             key: &["tenant_id", "version", "device_type"],
         },
         Needs {
@@ -101,6 +107,7 @@ fn needs() -> Vec<Needs> {
                 "completed_at",
                 "created_by",
             ],
+            null_writes: &["started_at", "completed_at"],
             key: &[],
         },
         Needs {
@@ -116,6 +123,7 @@ fn needs() -> Vec<Needs> {
                 "started_at",
                 "completed_at",
             ],
+            null_writes: &["error_message", "started_at", "completed_at"],
             key: &["tenant_id", "campaign_id", "device_id"],
         },
     ]
@@ -138,13 +146,15 @@ struct LiveColumn {
     collation: Option<String>,
 }
 
-/// A unique index over plain columns.
+/// A unique index over plain columns, enforced at once (not deferrable).
 #[derive(Debug, Clone)]
 struct LiveKey {
     table: String,
+    /// Its key columns (not INCLUDE columns), sorted.
     columns: Vec<String>,
-    /// A collation under which keys compare case-insensitively.
-    case_insensitive: Option<String>,
+    /// Key columns whose collation compares case-insensitively (or
+    /// otherwise non-deterministically), with that collation.
+    folding: Vec<(String, String)>,
 }
 
 /// Type families the entity crate's column types fall in.
@@ -294,6 +304,12 @@ pub(super) async fn problems(txn: &Txn) -> Result<Vec<String>, DbErr> {
             }
         }
         for found in &live {
+            if !found.nullable && need.null_writes.contains(&found.name.as_str()) {
+                problems.push(format!(
+                    "column {}.{} is NOT NULL, but the seeder leaves it NULL in some rows",
+                    need.table, found.name
+                ));
+            }
             if !found.nullable && !found.has_default && !need.written.contains(&found.name.as_str())
             {
                 problems.push(format!(
@@ -326,28 +342,22 @@ pub(super) async fn problems(txn: &Txn) -> Result<Vec<String>, DbErr> {
         }
         // Keys compare as on PostgreSQL, case-sensitively: else the seeder
         // (which compares in Rust) and the database disagree about which
-        // rows exist.
-        for key in &matching {
-            if let Some(collation) = &key.case_insensitive {
-                problems.push(format!(
-                    "the unique key of {} on ({}) compares case-insensitively (collation {collation}), unlike PostgreSQL",
-                    need.table,
-                    need.key.join(", ")
-                ));
-            }
-        }
-        for name in need.key {
-            if let Some(collation) = live
-                .iter()
-                .find(|c| c.name == *name)
-                .and_then(|c| c.collation.as_deref())
-                .filter(|c| c.ends_with("_ci"))
-            {
-                problems.push(format!(
-                    "key column {}.{name} compares case-insensitively (collation {collation}), unlike PostgreSQL",
-                    need.table
-                ));
-            }
+        // rows exist. MySQL keeps collations on columns, the others on the
+        // index.
+        let mut folding: Vec<(String, String)> =
+            matching.iter().flat_map(|k| k.folding.clone()).collect();
+        folding.extend(need.key.iter().filter_map(|name| {
+            let column = live.iter().find(|c| c.name == *name)?;
+            let collation = column.collation.as_deref().filter(|c| c.ends_with("_ci"))?;
+            Some((column.name.clone(), collation.to_owned()))
+        }));
+        folding.sort();
+        folding.dedup();
+        for (column, collation) in folding {
+            problems.push(format!(
+                "key column {}.{column} compares case-insensitively (collation {collation}), unlike PostgreSQL",
+                need.table
+            ));
         }
     }
     Ok(problems)
@@ -405,17 +415,22 @@ async fn pg_columns(txn: &Txn, tables: &[&str]) -> Result<Vec<LiveColumn>, DbErr
 }
 
 async fn pg_keys(txn: &Txn, tables: &[&str]) -> Result<Vec<LiveKey>, DbErr> {
+    // Key columns only (INCLUDE columns follow them in indkey), and only
+    // indexes that ON CONFLICT can use: valid, immediate, not partial, not
+    // on expressions. int2vector and oidvector index from 0.
     let sql = format!(
         "SELECT c.relname::text AS table_name, \
                 (SELECT string_agg(a.attname::text, ',' ORDER BY a.attname) \
-                   FROM unnest(i.indkey::int2[]) k(attnum) \
+                   FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) k(attnum) \
                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum) AS columns, \
-                (SELECT string_agg(co.collname::text, ',') \
-                   FROM unnest(i.indcollation::oid[]) x(coll) \
+                (SELECT string_agg(a.attname::text || '=' || co.collname::text, ',') \
+                   FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1], i.indcollation::oid[]) x(attnum, coll) \
+                   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = x.attnum \
                    JOIN pg_collation co ON co.oid = x.coll \
-                  WHERE NOT co.collisdeterministic) AS nondeterministic \
+                  WHERE NOT co.collisdeterministic) AS folding \
          FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
-         WHERE i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL \
+         WHERE i.indisunique AND i.indimmediate AND i.indisvalid \
+           AND i.indpred IS NULL AND i.indexprs IS NULL \
            AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()) \
            AND c.relname IN ({})",
         in_list(tables)
@@ -425,10 +440,16 @@ async fn pg_keys(txn: &Txn, tables: &[&str]) -> Result<Vec<LiveKey>, DbErr> {
         .iter()
         .map(|r| {
             let columns: Option<String> = r.try_get("", "columns")?;
+            let folding: Option<String> = r.try_get("", "folding")?;
             Ok(LiveKey {
                 table: r.try_get("", "table_name")?,
                 columns: split_sorted(&columns.unwrap_or_default()),
-                case_insensitive: r.try_get("", "nondeterministic")?,
+                folding: folding
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(c, coll)| (c.to_owned(), coll.to_owned()))
+                    .collect(),
             })
         })
         .collect()
@@ -485,8 +506,8 @@ async fn mysql_keys(txn: &Txn, tables: &[&str]) -> Result<Vec<LiveKey>, DbErr> {
             Ok(LiveKey {
                 table: r.try_get("", "table_name")?,
                 columns: split_sorted(&columns),
-                // Case sensitivity is a column property here (see below).
-                case_insensitive: None,
+                // Collations are a column property here (see `problems`).
+                folding: Vec::new(),
             })
         })
         .collect()
@@ -549,7 +570,7 @@ async fn sqlite_schema(
             )
             .await?;
             let mut names = Vec::new();
-            let mut folding = None;
+            let mut folding = Vec::new();
             for part in &parts {
                 let Some(column) = part.try_get::<Option<String>>("", "name")? else {
                     names.clear();
@@ -557,7 +578,7 @@ async fn sqlite_schema(
                 };
                 let coll: Option<String> = part.try_get("", "coll")?;
                 if let Some(coll) = coll.filter(|c| !c.eq_ignore_ascii_case("BINARY")) {
-                    folding = Some(coll);
+                    folding.push((column.clone(), coll));
                 }
                 names.push(column);
             }
@@ -566,7 +587,7 @@ async fn sqlite_schema(
                 keys.push(LiveKey {
                     table: (*table).to_owned(),
                     columns: names,
-                    case_insensitive: folding,
+                    folding,
                 });
             }
         }
@@ -591,7 +612,7 @@ mod tests {
     #[test]
     fn every_written_column_is_an_entity_column() {
         for need in needs() {
-            for written in need.written.iter().chain(need.key) {
+            for written in need.written.iter().chain(need.key).chain(need.null_writes) {
                 assert!(
                     need.columns.iter().any(|(name, _, _)| name == written),
                     "{}.{written}",

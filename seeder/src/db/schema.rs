@@ -11,7 +11,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait};
 use super::connect::Db;
 use super::inspect;
 use super::target::DatabaseTarget;
-use super::txn::{Access, Txn, pg_literal, pg_settings_sql};
+use super::txn::{Access, Txn, mysql_session_sql, pg_literal, pg_settings_sql};
 use crate::error::SeedError;
 use crate::interrupt::{Interrupt, Phase};
 
@@ -67,7 +67,12 @@ pub struct SchemaReport {
 /// What the database holds before anything is done.
 #[derive(Debug, Clone)]
 struct SchemaState {
+    /// ota-seed's migration history: a `seaql_migrations` table naming at
+    /// least one of our migrations.
     history: Option<Vec<String>>,
+    /// A `seaql_migrations` table of another application (none of its
+    /// migrations is ours), with its first few entries.
+    foreign_history: Option<Vec<String>>,
     tables: Vec<&'static str>,
 }
 
@@ -113,6 +118,14 @@ pub async fn prepare_schema(
         return Err(SeedError::SchemaNewer {
             target: target.display.clone(),
             unknown: unknown.join(", "),
+        });
+    }
+    if let (Some(theirs), true) = (&state.foreign_history, state.tables.is_empty()) {
+        // Our migrator would record its migrations in that table, and that
+        // application's migrator would then fail on versions it lacks.
+        return Err(SeedError::ForeignHistory {
+            target: target.display.clone(),
+            theirs: theirs.join(", "),
         });
     }
     let ours = state.history.is_some() || state.tables.is_empty();
@@ -170,9 +183,10 @@ async fn locate_pg_schema(
 ) -> Result<(), SeedError> {
     let reading = |e| SeedError::database("finding the OTA tables' schema", e, target.secret());
     let txn = db.begin(Access::Read, None).await.map_err(reading)?;
+    // The five tables decide; a history table may belong to another
+    // application anywhere on the path.
     let names: Vec<String> = OTA_TABLES
         .iter()
-        .chain([&HISTORY_TABLE])
         .map(|t| format!("to_regclass({})", pg_literal(t)))
         .collect();
     let rows = txn
@@ -263,7 +277,7 @@ pub(super) fn quote_ident(name: &str) -> String {
 async fn read_state(db: &Db) -> Result<SchemaState, DbErr> {
     let txn = db.begin(Access::Read, None).await?;
     let present = present_tables(&txn).await?;
-    let history = if present.iter().any(|t| t == HISTORY_TABLE) {
+    let recorded: Option<Vec<String>> = if present.iter().any(|t| t == HISTORY_TABLE) {
         let rows = txn
             .query_all_raw(Statement::from_string(
                 db.backend,
@@ -279,8 +293,19 @@ async fn read_state(db: &Db) -> Result<SchemaState, DbErr> {
         None
     };
     txn.commit().await?;
+    let known = migration::known_migration_names();
+    let (history, foreign_history) = match recorded {
+        // Empty: another seeder is creating it right now (the migrator
+        // makes the table before its first migration).
+        Some(versions) if versions.is_empty() || versions.iter().any(|v| known.contains(v)) => {
+            (Some(versions), None)
+        }
+        Some(versions) => (None, Some(versions.into_iter().take(3).collect())),
+        None => (None, None),
+    };
     Ok(SchemaState {
         history,
+        foreign_history,
         tables: OTA_TABLES
             .into_iter()
             .filter(|t| present.iter().any(|p| p == t))
@@ -341,12 +366,29 @@ async fn migrate(
             let Some(conn) = session.orm() else {
                 return Err(applying(DbErr::Custom("no MySQL connection".to_owned())));
             };
-            let locked = conn
-                .execute_unprepared("SELECT GET_LOCK('ota_seed_migrations', 600)")
-                .await
-                .map_err(|e| {
-                    SeedError::database("waiting for the migration lock", e, target.secret())
-                });
+            // The run's session settings first: a user's max_statement_time
+            // would end the wait for the lock with NULL, not an error.
+            let locked = async {
+                conn.execute_unprepared(&mysql_session_sql(&db.session))
+                    .await?;
+                let granted = conn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::MySql,
+                        "SELECT GET_LOCK('ota_seed_migrations', 600) AS granted",
+                    ))
+                    .await?
+                    .and_then(|row| row.try_get::<Option<i64>>("", "granted").ok().flatten());
+                match granted {
+                    Some(1) => Ok(()),
+                    _ => Err(DbErr::Custom(
+                        "the migration lock (GET_LOCK('ota_seed_migrations')) was not granted \
+                         within 600 s: another seeder may be migrating; try again when it has finished"
+                            .to_owned(),
+                    )),
+                }
+            }
+            .await
+            .map_err(|e| SeedError::database("waiting for the migration lock", e, target.secret()));
             let applied = match locked {
                 Ok(_) => apply_orm(&session).await.map_err(applying),
                 Err(e) => Err(e),
@@ -383,8 +425,9 @@ async fn migrate(
 /// statements are named prepared statements (see `txn`). They stay safe
 /// behind a transaction-pooling PgBouncer because the whole migration is
 /// one transaction on a connection of its own (the server connection stays
-/// ours throughout), every statement is deallocated before that transaction
-/// ends, and the connection is closed after. DDL is transactional here: a
+/// ours throughout), sqlx's statement names are cleared on that server
+/// connection when the transaction starts and before it ends, and the
+/// connection is closed after. DDL is transactional here: a
 /// failed migration leaves nothing behind.
 async fn migrate_pg(
     db: &Db,
@@ -394,8 +437,13 @@ async fn migrate_pg(
     let conn = target.connect_orm_session(timeout).await?;
     let migrated = async {
         let txn = conn.begin().await?;
+        // One simple-protocol message: READ COMMITTED (so that a seeder that
+        // waited for the lock reads the history its predecessor committed),
+        // no statement another client left on this pooled server connection
+        // under sqlx's names, the run's settings, the lock.
         txn.execute_unprepared(&format!(
-            "{}; SELECT pg_advisory_xact_lock(7246101301); SAVEPOINT ota_seed_migrate",
+            "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; {DEALLOCATE_SQLX}; {}; \
+             SELECT pg_advisory_xact_lock(7246101301); SAVEPOINT ota_seed_migrate",
             pg_settings_sql(&db.session, None)
         ))
         .await?;
@@ -407,19 +455,21 @@ async fn migrate_pg(
             Ok::<usize, DbErr>(pending)
         }
         .await;
-        if applied.is_err() {
-            // Leaves the transaction usable for the DEALLOCATE below.
-            txn.execute_unprepared("ROLLBACK TO SAVEPOINT ota_seed_migrate")
-                .await?;
-        }
-        txn.execute_unprepared("DEALLOCATE ALL").await?;
         match applied {
             Ok(n) => {
+                txn.execute_unprepared(DEALLOCATE_SQLX).await?;
                 txn.commit().await?;
                 Ok(n)
             }
             Err(e) => {
-                txn.rollback().await?;
+                // The migration's error is what the user needs; the clean-up
+                // is best effort (the connection is closed below anyway).
+                let _ = txn
+                    .execute_unprepared(&format!(
+                        "ROLLBACK TO SAVEPOINT ota_seed_migrate; {DEALLOCATE_SQLX}"
+                    ))
+                    .await;
+                let _ = txn.rollback().await;
                 Err(e)
             }
         }
@@ -428,6 +478,13 @@ async fn migrate_pg(
     let _ = conn.close().await;
     migrated.map_err(|e| SeedError::database("applying migrations", e, target.secret()))
 }
+
+/// Deallocates this server connection's prepared statements named as sqlx
+/// names them (`sqlx_s_1`, ...), and no others: a PgBouncer that tracks
+/// prepared statements itself (1.21+) keeps its own under other names.
+const DEALLOCATE_SQLX: &str = "DO $$DECLARE s text; BEGIN \
+     FOR s IN SELECT name FROM pg_prepared_statements WHERE name LIKE 'sqlx\\_s\\_%' \
+     LOOP EXECUTE format('DEALLOCATE %I', s); END LOOP; END$$";
 
 /// SQLite and MySQL/MariaDB: SeaORM's migrator on SeaORM's connection
 /// (migrations there cannot be rolled back anyway).

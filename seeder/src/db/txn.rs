@@ -34,8 +34,8 @@ pub enum Access {
     /// Seeding and migrating. The access mode is the database's default, so
     /// a database that is read-only by default still refuses the writes
     /// (see `preflight`); each statement sees the rows committed before it
-    /// (READ COMMITTED, PostgreSQL's default and set on MySQL); SQLite takes
-    /// its write lock at BEGIN.
+    /// (READ COMMITTED, set explicitly whatever the role's default); SQLite
+    /// takes its write lock at BEGIN.
     Write,
     /// Reading one consistent snapshot (REPEATABLE READ, READ ONLY).
     Read,
@@ -123,8 +123,11 @@ impl Db {
 /// so that not even the moment after `BEGIN` runs under the role's
 /// `idle_in_transaction_session_timeout`.
 fn pg_begin_sql(access: Access, session: &Session, tenant: Option<&str>) -> String {
+    // Set explicitly: a role's default_transaction_isolation (REPEATABLE
+    // READ, SERIALIZABLE) would keep a waiter on a lock reading the
+    // snapshot taken before the holder committed.
     let begin = match access {
-        Access::Write => "BEGIN",
+        Access::Write => "BEGIN ISOLATION LEVEL READ COMMITTED",
         Access::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     };
     format!("{begin}; {}", pg_settings_sql(session, tenant))
@@ -164,7 +167,7 @@ pub(super) fn pg_literal(value: &str) -> String {
 
 /// MySQL/MariaDB have no transaction-local settings: the session's are set
 /// at the start of each transaction instead.
-fn mysql_session_sql(session: &Session) -> String {
+pub(super) fn mysql_session_sql(session: &Session) -> String {
     let secs = session.statement_timeout.map_or(0, |t| t.as_secs().max(1));
     // innodb_lock_wait_timeout has no "unlimited"; its maximum stands in.
     let lock_wait = if secs == 0 { 1_073_741_824 } else { secs };

@@ -8,12 +8,16 @@
 //! to the table's owner: the application role may not, and `setval` is not
 //! transactional, so a concurrent writer could be handed an id twice.
 //!
+//! Each selected table is checked for every tenant, whether or not rows
+//! will be inserted into it: a cheap look (the largest id through the
+//! primary key, and the sequence's position).
+//!
 //! Under row level security the application role sees only the tenant's
 //! own rows, so a lag caused by another tenant's rows shows here only when
 //! the seeder runs as the owner; otherwise the insert fails on the key,
 //! with nothing of the tenant written.
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
 use super::{StepError, TenantScope};
 use crate::error::SeedError;
@@ -26,67 +30,95 @@ pub async fn refuse_lagging(
     scope: &TenantScope<'_>,
     selection: &Selection,
 ) -> Result<(), StepError> {
-    // MySQL's AUTO_INCREMENT and SQLite's rowid follow explicit ids: the
-    // caller asks on PostgreSQL only.
-    let found = scope.found;
-    let plan = scope.plan;
-    // Only tables the tenant still lacks rows in are inserted into; a
-    // complete tenant is left alone whatever its sequences say.
-    let lacking = |table: Table| match table {
-        Table::Firmware => found.firmware < plan.firmware.len() as u64,
-        Table::Campaigns => found.campaigns < plan.campaigns.len() as u64,
-        _ => found.statuses < found.devices.max(plan.fleet.len() as u64),
-    };
-    for table in SERIAL_TABLES
-        .into_iter()
-        .filter(|t| selection.includes(*t) && lacking(*t))
-    {
+    for table in SERIAL_TABLES.into_iter().filter(|t| selection.includes(*t)) {
         let name = table.table_name();
         let reading = |source| StepError::Database {
             doing: format!("reading the id sequence of {name}"),
             source,
         };
-        // pg_sequences shows last_value to a role with USAGE (all the
-        // application role has); NULL there means not called yet.
-        let sql = format!(
-            "SELECT q.seq, (SELECT max(id) FROM {name})::int8 AS max_id, \
-                    CASE WHEN ps.last_value IS NULL THEN ps.start_value \
-                         ELSE ps.last_value + ps.increment_by END::int8 AS next, \
-                    ps.increment_by::int8 AS increment, \
-                    format('%I.%I', n.nspname, c.relname) AS qualified_table \
-             FROM (SELECT pg_get_serial_sequence('{name}', 'id') AS seq) q \
-             JOIN pg_class c ON c.oid = '{name}'::regclass \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             LEFT JOIN pg_sequences ps \
-               ON q.seq IS NOT NULL AND has_sequence_privilege(q.seq, 'USAGE, SELECT') \
-              AND format('%I.%I', ps.schemaname, ps.sequencename)::regclass = q.seq::regclass"
-        );
-        let Some(row) = scope
-            .txn
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await
-            .map_err(reading)?
-        else {
+        let Some(state) = sequence_state(scope, name).await.map_err(reading)? else {
             continue;
         };
-        let sequence: Option<String> = row.try_get("", "seq").map_err(reading)?;
-        let max_id: Option<i64> = row.try_get("", "max_id").map_err(reading)?;
-        let next: Option<i64> = row.try_get("", "next").map_err(reading)?;
-        let increment: Option<i64> = row.try_get("", "increment").map_err(reading)?;
-        let qualified_table: String = row.try_get("", "qualified_table").map_err(reading)?;
-        if let (Some(sequence), Some(max_id), Some(next), Some(1..)) =
-            (sequence, max_id, next, increment)
-            && max_id >= next
-        {
+        if state.max_id >= state.next {
             return Err(StepError::Refused(SeedError::SequenceBehind {
                 tenant: scope.tenant_id().to_owned(),
                 table: name.to_owned(),
-                qualified_table,
-                sequence,
-                next,
-                max_id,
+                qualified_table: state.qualified_table,
+                sequence: state.sequence,
+                next: state.next,
+                max_id: state.max_id,
             }));
         }
     }
     Ok(())
+}
+
+struct SequenceState {
+    sequence: String,
+    qualified_table: String,
+    /// The id the sequence hands out next.
+    next: i64,
+    /// The largest id the transaction sees in the table.
+    max_id: i64,
+}
+
+/// `None` when the table's id has no ascending sequence, the table is
+/// empty (to this role), or the sequence's position cannot be known.
+async fn sequence_state(
+    scope: &TenantScope<'_>,
+    table: &str,
+) -> Result<Option<SequenceState>, DbErr> {
+    let pg = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
+    // `table` is one of our own table names.
+    let Some(row) = scope
+        .txn
+        .query_one_raw(pg(format!(
+            "SELECT q.seq, (SELECT max(id) FROM {table})::int8 AS max_id, \
+                    format('%I.%I', n.nspname, c.relname) AS qualified_table, \
+                    has_sequence_privilege(q.seq, 'SELECT') AS readable, \
+                    ps.last_value::int8 AS last_value, ps.increment_by::int8 AS increment \
+             FROM (SELECT pg_get_serial_sequence('{table}', 'id') AS seq) q \
+             JOIN pg_class c ON c.oid = '{table}'::regclass \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_sequences ps \
+               ON format('%I.%I', ps.schemaname, ps.sequencename)::regclass = q.seq::regclass"
+        )))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let sequence: String = row.try_get("", "seq")?;
+    let max_id: Option<i64> = row.try_get("", "max_id")?;
+    let increment: i64 = row.try_get("", "increment")?;
+    let (Some(max_id), 1..) = (max_id, increment) else {
+        return Ok(None);
+    };
+    // The sequence's own row says whether its last value was handed out;
+    // pg_sequences shows NULL both for "not yet" (after a RESTART, or a
+    // setval(.., false)) and for a role that may not read it.
+    let next = if row.try_get::<bool>("", "readable")? {
+        let state = scope
+            .txn
+            .query_one_raw(pg(format!("SELECT last_value, is_called FROM {sequence}")))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(sequence.clone()))?;
+        let last: i64 = state.try_get("", "last_value")?;
+        if state.try_get::<bool>("", "is_called")? {
+            last.saturating_add(increment)
+        } else {
+            last
+        }
+    } else {
+        // USAGE alone: a value shows only once handed out.
+        match row.try_get::<Option<i64>>("", "last_value")? {
+            Some(last) => last.saturating_add(increment),
+            None => return Ok(None),
+        }
+    };
+    Ok(Some(SequenceState {
+        sequence,
+        qualified_table: row.try_get("", "qualified_table")?,
+        next,
+        max_id,
+    }))
 }

@@ -173,12 +173,9 @@ async fn run_steps(
         ..SeedReport::default()
     };
     // Before anything is written, even the tenant row: a lagging id
-    // sequence is refused. The counts read here, before the lock, only
-    // decide which tables will get rows and so matter.
+    // sequence is refused (PostgreSQL only: MySQL's AUTO_INCREMENT and
+    // SQLite's rowid follow explicit ids).
     if scope.backend == DbBackend::Postgres {
-        scope.found = tenant_lock::existing_rows(scope)
-            .await
-            .map_err(|e| StepError::new("counting the tenant's rows", e))?;
         id_sequences::refuse_lagging(scope, selection).await?;
     }
     // The tenant row comes first: the lock that serialises concurrent
