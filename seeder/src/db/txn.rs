@@ -325,7 +325,7 @@ mod tests {
         let none = Session::default();
         assert!(
             pg_begin_sql(Access::Write, &none, None)
-                .starts_with("BEGIN; SELECT set_config('statement_timeout', E'0', true)")
+                .starts_with("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT set_config('statement_timeout', E'0', true)")
         );
     }
 }
