@@ -16,11 +16,10 @@ use crate::dry_run::dry_run;
 use crate::error::SeedError;
 use crate::interrupt::{EXIT_INTERRUPTED, Interrupt, Phase};
 use crate::progress::{Progress, ProgressMode};
-use crate::run::{SeedRequest, SeedSummary, now, seed};
+use crate::report::{DifferingRow, SeedReport, SeedSummary, Stopped, TableCounts, VerifyReport};
+use crate::run::{SeedRequest, now, seed};
 use crate::selection::{Selection, select_tenants};
-use crate::steps::differing::DifferingRow;
-use crate::steps::{SeedReport, Stopped, TableCounts};
-use crate::verify::{VerifyReport, verify};
+use crate::verify::verify;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 

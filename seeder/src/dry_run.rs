@@ -16,11 +16,13 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Quer
 
 use crate::dataset::{CampaignSeed, Dataset, TenantPlan};
 use crate::db::{Access, Db, Txn};
-use crate::selection::{Selection, Table};
-use crate::steps::{
-    SeedReport, TableCounts, campaign_device_ids, count_status_rows, differing,
-    existing_device_ids, existing_firmware,
+use crate::queries::{
+    campaign_device_ids, count_status_rows, existing_device_ids, existing_firmware,
 };
+use crate::report::{SeedReport, TableCounts};
+use crate::selection::Selection;
+use crate::steps::differing;
+use crate::table::Table;
 
 /// Which of the seeded tables exist.
 struct Present<'a>(&'a [&'static str]);

@@ -1,7 +1,5 @@
 //! Seeding the selected tenants of a dataset into an open database.
 
-use std::fmt;
-
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 
 use crate::dataset::Dataset;
@@ -9,9 +7,10 @@ use crate::db::Db;
 use crate::error::SeedError;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
+use crate::report::{SeedReport, Stopped};
 use crate::retry;
-use crate::selection::{Selection, Table};
-use crate::steps::{self, SeedReport, StepError, Stopped};
+use crate::selection::Selection;
+use crate::steps::{self, StepError};
 
 /// The run's moment, at the microsecond precision every backend stores.
 pub fn now() -> DateTime<FixedOffset> {
@@ -100,54 +99,4 @@ pub async fn seed(
         report.differing.extend(tenant.differing);
     }
     Ok(report)
-}
-
-/// The per-table lines of a seeding report (or of a dry run's).
-pub struct SeedSummary<'a> {
-    pub report: &'a SeedReport,
-    pub dry_run: bool,
-}
-
-impl fmt::Display for SeedSummary<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let report = self.report;
-        let (tenants, inserted) = if self.dry_run {
-            ("would seed tenants", "would insert")
-        } else {
-            ("seeded tenants", "inserted")
-        };
-        writeln!(f, "{tenants}: {}", report.tenants.join(", "))?;
-        if report.retries > 0 {
-            writeln!(
-                f,
-                "retried {} tenant transaction(s) after transient errors (deadlock, serialization, lost connection)",
-                report.retries
-            )?;
-        }
-        for table in Table::ALL {
-            let Some(c) = report.tables.get(&table) else {
-                continue;
-            };
-            write!(
-                f,
-                "  {:<18} {inserted} {}, already present {}",
-                table.table_name(),
-                c.inserted,
-                c.present
-            )?;
-            if c.updated > 0 {
-                let what = match table {
-                    Table::Campaigns => "counters recomputed",
-                    Table::Devices => "fw_version updated",
-                    _ => "updated",
-                };
-                write!(f, ", {what} {}", c.updated)?;
-            }
-            writeln!(f)?;
-        }
-        for row in &report.differing {
-            writeln!(f, "left as found: {row}")?;
-        }
-        Ok(())
-    }
 }

@@ -14,6 +14,6 @@ mod txn;
 
 pub use connect::Db;
 pub use preflight::refuse_read_only;
-pub use schema::{OTA_TABLES, SchemaOrigin, SchemaReport, SchemaUse, prepare_schema};
+pub use schema::{SchemaOrigin, SchemaReport, SchemaUse, prepare_schema};
 pub use target::{DEFAULT_SQLITE_FILE, DatabaseTarget};
 pub use txn::{Access, Session, Txn};

@@ -14,15 +14,12 @@ use super::target::DatabaseTarget;
 use super::txn::{Access, Txn, mysql_session_sql, pg_literal, pg_settings_sql};
 use crate::error::SeedError;
 use crate::interrupt::{Interrupt, Phase};
+use crate::table::Table;
 
 /// The tables the seeder fills, as the database names them.
-pub const OTA_TABLES: [&str; 5] = [
-    "tenants",
-    "device_registry",
-    "firmware_versions",
-    "ota_campaigns",
-    "ota_device_status",
-];
+fn ota_tables() -> [&'static str; 5] {
+    Table::ALL.map(Table::table_name)
+}
 
 const HISTORY_TABLE: &str = "seaql_migrations";
 
@@ -185,7 +182,7 @@ async fn locate_pg_schema(
     let txn = db.begin(Access::Read, None).await.map_err(reading)?;
     // The five tables decide; a history table may belong to another
     // application anywhere on the path.
-    let names: Vec<String> = OTA_TABLES
+    let names: Vec<String> = ota_tables()
         .iter()
         .map(|t| format!("to_regclass({})", pg_literal(t)))
         .collect();
@@ -306,7 +303,7 @@ async fn read_state(db: &Db) -> Result<SchemaState, DbErr> {
     Ok(SchemaState {
         history,
         foreign_history,
-        tables: OTA_TABLES
+        tables: ota_tables()
             .into_iter()
             .filter(|t| present.iter().any(|p| p == t))
             .collect(),
@@ -316,7 +313,7 @@ async fn read_state(db: &Db) -> Result<SchemaState, DbErr> {
 /// Names of the tables (of interest) in the run's schema.
 pub(super) async fn present_tables(txn: &Txn) -> Result<Vec<String>, DbErr> {
     let backend = txn.get_database_backend();
-    let names = OTA_TABLES
+    let names = ota_tables()
         .iter()
         .chain([&HISTORY_TABLE])
         .map(|t| format!("'{t}'"))

@@ -1,27 +1,19 @@
 use std::collections::HashMap;
 
-use entity::{ota_campaigns, ota_device_status};
-use sea_orm::sea_query::Expr;
+use entity::ota_campaigns;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter,
 };
 
 use super::TenantScope;
+use crate::queries::{CampaignCounters, count_status_rows};
 
 /// `ota_campaigns` counters, counted from the status rows as they are in
 /// the database now, so they stay true when devices are added and the
 /// seeder runs again. Only the dataset's campaigns are touched, and only
 /// when a counter differs.
 pub struct CampaignCountersStep;
-
-/// A campaign's counters as its status rows give them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CampaignCounters {
-    pub total_devices: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-}
 
 impl CampaignCountersStep {
     /// `counted`: the rows per campaign if the caller knows them to be
@@ -74,37 +66,4 @@ impl CampaignCountersStep {
         }
         Ok(updated)
     }
-}
-
-/// The tenant's status rows counted per campaign id.
-pub async fn count_status_rows<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: &str,
-) -> Result<HashMap<i32, CampaignCounters>, DbErr> {
-    let count_where =
-        |status: &str| Expr::cust(format!("COUNT(CASE WHEN status = '{status}' THEN 1 END)"));
-    let rows: Vec<(i32, i64, i64, i64)> = ota_device_status::Entity::find()
-        .select_only()
-        .column(ota_device_status::Column::CampaignId)
-        .column_as(ota_device_status::Column::Id.count(), "total")
-        .column_as(count_where("SUCCESS"), "succeeded")
-        .column_as(count_where("FAILED"), "failed")
-        .filter(ota_device_status::Column::TenantId.eq(tenant_id))
-        .group_by(ota_device_status::Column::CampaignId)
-        .into_tuple()
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, total_devices, succeeded, failed)| {
-            (
-                id,
-                CampaignCounters {
-                    total_devices,
-                    succeeded,
-                    failed,
-                },
-            )
-        })
-        .collect())
 }

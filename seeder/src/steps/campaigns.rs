@@ -3,9 +3,10 @@ use std::collections::HashSet;
 use entity::{firmware_versions, ota_campaigns};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
+use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
-use super::{TableCounts, TenantScope};
-use crate::selection::Table;
+use crate::report::TableCounts;
+use crate::table::Table;
 
 /// `ota_campaigns`: the tenant's campaigns, identified by name. Counters
 /// start at zero here and are computed from the status rows afterwards

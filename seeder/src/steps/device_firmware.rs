@@ -5,7 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::TenantScope;
-use crate::verify::stale_device_firmware;
+use crate::queries::stale_device_firmware;
 
 /// Keeps `device_registry.fw_version` true to the OTA history: a device
 /// that got a successful update in this run (one the dataset did not create

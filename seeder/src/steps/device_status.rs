@@ -2,16 +2,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
 
+use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
-use super::campaign_counters::{CampaignCounters, count_status_rows};
-use super::{TableCounts, TenantScope};
 use crate::dataset::CampaignSeed;
-use crate::selection::Table;
+use crate::queries::{
+    CampaignCounters, campaign_device_ids, count_status_rows, existing_device_ids,
+};
+use crate::report::TableCounts;
+use crate::table::Table;
 use entity::status::DeviceUpdateStatus;
 
 /// `ota_device_status`: each campaign's rows for its slice of the tenant's
@@ -158,29 +158,11 @@ async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<Devic
     {
         return Ok(DeviceList::Planned);
     }
-    let mut ids: Vec<String> = super::devices::existing_device_ids(scope.txn, scope.tenant_id())
+    let mut ids: Vec<String> = existing_device_ids(scope.txn, scope.tenant_id())
         .await?
         .into_iter()
         .collect();
     // Byte order on every backend, whatever the database's collation.
     ids.sort_unstable();
     Ok(DeviceList::Read(ids))
-}
-
-/// The devices that have a status row in the campaign.
-pub async fn campaign_device_ids<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: &str,
-    campaign_id: i32,
-) -> Result<HashSet<String>, DbErr> {
-    Ok(ota_device_status::Entity::find()
-        .select_only()
-        .column(ota_device_status::Column::DeviceId)
-        .filter(ota_device_status::Column::TenantId.eq(tenant_id))
-        .filter(ota_device_status::Column::CampaignId.eq(campaign_id))
-        .into_tuple::<String>()
-        .all(conn)
-        .await?
-        .into_iter()
-        .collect())
 }

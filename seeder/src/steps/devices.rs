@@ -1,15 +1,14 @@
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use entity::device_registry;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, DbErr};
 
+use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
-use super::{TableCounts, TenantScope};
 use crate::dataset::DeviceSeed;
-use crate::selection::Table;
+use crate::queries::existing_device_ids;
+use crate::report::TableCounts;
+use crate::table::Table;
 
 /// `device_registry`: the tenant's sensors, running the firmware their
 /// planned OTA history leaves them on. Streamed from the generator in
@@ -81,20 +80,4 @@ impl DeviceStep {
         progress.finish(counts);
         Ok(counts)
     }
-}
-
-/// The tenant's device ids as stored.
-pub async fn existing_device_ids<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: &str,
-) -> Result<HashSet<String>, DbErr> {
-    Ok(device_registry::Entity::find()
-        .select_only()
-        .column(device_registry::Column::DeviceId)
-        .filter(device_registry::Column::TenantId.eq(tenant_id))
-        .into_tuple::<String>()
-        .all(conn)
-        .await?
-        .into_iter()
-        .collect())
 }

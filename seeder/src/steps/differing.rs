@@ -3,40 +3,10 @@
 //! say). The seeder never overwrites them: someone put them there on
 //! purpose, and campaigns may already point at them. It reports them.
 
-use std::fmt;
-
 use entity::{firmware_versions, tenants};
 
 use crate::dataset::{FirmwareSeed, TenantSeed};
-
-/// An existing row left as found although it differs from the dataset.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DifferingRow {
-    pub table: &'static str,
-    pub tenant_id: String,
-    /// The natural key, as a reader would name the row.
-    pub key: String,
-    /// The columns whose stored value is not the dataset's.
-    pub columns: Vec<&'static str>,
-}
-
-impl fmt::Display for DifferingRow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.columns.len() == 1 {
-            "differs"
-        } else {
-            "differ"
-        };
-        write!(
-            f,
-            "{} {} of {}: {} {verb} from the dataset",
-            self.table,
-            self.key,
-            self.tenant_id,
-            self.columns.join(", ")
-        )
-    }
-}
+use crate::report::DifferingRow;
 
 pub fn tenant(stored: &tenants::Model, planned: &TenantSeed) -> Option<DifferingRow> {
     let mut columns = Vec::new();

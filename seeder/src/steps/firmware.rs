@@ -1,12 +1,13 @@
-use std::collections::HashMap;
-
 use entity::firmware_versions;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, DbErr};
 
+use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
-use super::differing::{self, DifferingRow};
-use super::{TableCounts, TenantScope};
-use crate::selection::Table;
+use super::differing;
+use crate::queries::existing_firmware;
+use crate::report::DifferingRow;
+use crate::report::TableCounts;
+use crate::table::Table;
 
 /// `firmware_versions`: the tenant's builds, keyed by (version, device_type).
 /// A build already present is left as it is, and reported when its
@@ -69,18 +70,4 @@ impl FirmwareStep {
         progress.finish(counts);
         Ok((counts, differing))
     }
-}
-
-/// The tenant's builds by natural key (a handful of rows).
-pub async fn existing_firmware<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    tenant_id: &str,
-) -> Result<HashMap<(String, Option<String>), firmware_versions::Model>, DbErr> {
-    Ok(firmware_versions::Entity::find()
-        .filter(firmware_versions::Column::TenantId.eq(tenant_id))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|f| ((f.version.clone(), f.device_type.clone()), f))
-        .collect())
 }

@@ -21,7 +21,8 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
 use super::{StepError, TenantScope};
 use crate::error::SeedError;
-use crate::selection::{Selection, Table};
+use crate::selection::Selection;
+use crate::table::Table;
 
 /// The seeded tables whose `id` comes from a sequence.
 const SERIAL_TABLES: [Table; 3] = [Table::Firmware, Table::Campaigns, Table::DeviceStatus];

@@ -19,7 +19,6 @@ mod json_rows;
 mod tenant_lock;
 mod tenants;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, FixedOffset};
@@ -31,15 +30,16 @@ use crate::error::SeedError;
 use crate::dataset::TenantPlan;
 use crate::interrupt::Interrupt;
 use crate::progress::Progress;
-use crate::selection::{Selection, Table};
-use differing::DifferingRow;
+use crate::report::{SeedReport, TableCounts};
+use crate::selection::Selection;
+use crate::table::Table;
 
-pub use campaign_counters::{CampaignCountersStep, count_status_rows};
+pub use campaign_counters::CampaignCountersStep;
 pub use campaigns::CampaignStep;
 pub use device_firmware::DeviceFirmwareStep;
-pub use device_status::{DeviceStatusStep, campaign_device_ids};
-pub use devices::{DeviceStep, existing_device_ids};
-pub use firmware::{FirmwareStep, existing_firmware};
+pub use device_status::DeviceStatusStep;
+pub use devices::DeviceStep;
+pub use firmware::FirmwareStep;
 pub use tenants::TenantStep;
 
 /// What one tenant's steps work with.
@@ -71,59 +71,6 @@ pub struct ExistingRows {
 impl TenantScope<'_> {
     pub fn tenant_id(&self) -> &str {
         &self.plan.tenant.tenant_id
-    }
-}
-
-/// Rows of one table: inserted now, wanted and already there, and existing
-/// rows brought in line with the data (campaign counters, a device's
-/// firmware after a newly recorded successful update).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct TableCounts {
-    pub inserted: u64,
-    pub present: u64,
-    pub updated: u64,
-}
-
-impl std::ops::AddAssign for TableCounts {
-    fn add_assign(&mut self, other: TableCounts) {
-        self.inserted += other.inserted;
-        self.present += other.present;
-        self.updated += other.updated;
-    }
-}
-
-/// Per-table totals of a run, in dependency order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SeedReport {
-    pub tables: BTreeMap<Table, TableCounts>,
-    pub tenants: Vec<String>,
-    /// Tenant transactions started again after a transient error.
-    pub retries: u64,
-    /// Set when a stop was requested before every tenant was seeded.
-    pub stopped: Option<Stopped>,
-    /// Existing rows left as found although they differ from the dataset.
-    pub differing: Vec<DifferingRow>,
-}
-
-/// How a run that was asked to stop ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stopped {
-    /// The tenant whose open transaction was rolled back (none when the
-    /// stop came between two tenants).
-    pub rolled_back: Option<String>,
-}
-
-impl SeedReport {
-    pub fn add(&mut self, table: Table, counts: TableCounts) {
-        *self.tables.entry(table).or_default() += counts;
-    }
-
-    pub fn inserted_total(&self) -> u64 {
-        self.tables.values().map(|c| c.inserted).sum()
-    }
-
-    pub fn updated_total(&self) -> u64 {
-        self.tables.values().map(|c| c.updated).sum()
     }
 }
 

@@ -1,10 +1,12 @@
 use entity::tenants;
 use sea_orm::{ActiveValue::Set, DbBackend, DbErr, EntityTrait, SqlErr};
 
+use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
-use super::differing::{self, DifferingRow};
-use super::{TableCounts, TenantScope};
-use crate::selection::Table;
+use super::differing;
+use crate::report::DifferingRow;
+use crate::report::TableCounts;
+use crate::table::Table;
 
 /// `tenants`: the tenant's row with its demo profile. An existing row is
 /// left as it is, and reported when its profile differs from the dataset's.

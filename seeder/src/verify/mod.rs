@@ -3,31 +3,21 @@
 //! invariants of the dataset, each violation naming its row.
 
 mod invariants;
-mod report;
-mod sql;
 
-pub use invariants::{StaleDevice, stale_device_firmware};
-pub use report::{CampaignBreakdown, VerifyReport, Violation};
+use crate::report::VerifyReport;
+use crate::table::Table;
 
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::db::{Access, Db};
-use sql::Query;
-
-const TABLES: [&str; 5] = [
-    "tenants",
-    "device_registry",
-    "firmware_versions",
-    "ota_campaigns",
-    "ota_device_status",
-];
+use crate::queries::sql::Query;
 
 /// Checks the named tenants, each in a read-only transaction scoped to it:
 /// a role subject to PostgreSQL's tenant-isolation policies sees each
 /// tenant's rows only while `app.tenant_id` names it.
 pub async fn verify(db: &Db, tenants: &[String]) -> Result<VerifyReport, DbErr> {
     let mut report = VerifyReport {
-        counts: TABLES.iter().map(|t| (*t, 0)).collect(),
+        counts: Table::ALL.iter().map(|t| (t.table_name(), 0)).collect(),
         campaigns: Vec::new(),
         violations: Vec::new(),
     };
@@ -50,7 +40,7 @@ async fn verify_scope<C: ConnectionTrait>(
     tenants: Option<&[String]>,
 ) -> Result<VerifyReport, DbErr> {
     let mut counts = Vec::new();
-    for table in TABLES {
+    for table in Table::ALL.map(Table::table_name) {
         // `table` is one of our constants; tenant ids are bound values.
         let rows = Query::new(&format!(
             "SELECT COUNT(*) AS n FROM {table} t WHERE {{tenants:t}}"

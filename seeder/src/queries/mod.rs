@@ -1,0 +1,11 @@
+//! Read queries shared by the seeding steps, the dry run and `verify`.
+
+mod rows;
+pub mod sql;
+mod stale;
+
+pub use rows::{
+    CampaignCounters, campaign_device_ids, count_status_rows, existing_device_ids,
+    existing_firmware,
+};
+pub use stale::{StaleDevice, stale_device_firmware};

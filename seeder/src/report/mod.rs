@@ -1,0 +1,9 @@
+//! The reports the library returns (seeding, verification) and how they
+//! read as text. Plain data: this module depends on nothing of the seeder
+//! but the [`Table`](crate::table::Table) vocabulary.
+
+mod seed;
+mod verify;
+
+pub use seed::{DifferingRow, SeedReport, SeedSummary, Stopped, TableCounts};
+pub use verify::{CampaignBreakdown, VerifyReport, Violation};

@@ -1,0 +1,138 @@
+//! What a seeding run (or a dry run) did, per table.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::table::Table;
+
+/// Rows of one table: inserted now, wanted and already there, and existing
+/// rows brought in line with the data (campaign counters, a device's
+/// firmware after a newly recorded successful update).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TableCounts {
+    pub inserted: u64,
+    pub present: u64,
+    pub updated: u64,
+}
+
+impl std::ops::AddAssign for TableCounts {
+    fn add_assign(&mut self, other: TableCounts) {
+        self.inserted += other.inserted;
+        self.present += other.present;
+        self.updated += other.updated;
+    }
+}
+
+/// Per-table totals of a run, in dependency order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    pub tables: BTreeMap<Table, TableCounts>,
+    pub tenants: Vec<String>,
+    /// Tenant transactions started again after a transient error.
+    pub retries: u64,
+    /// Set when a stop was requested before every tenant was seeded.
+    pub stopped: Option<Stopped>,
+    /// Existing rows left as found although they differ from the dataset.
+    pub differing: Vec<DifferingRow>,
+}
+
+/// How a run that was asked to stop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The tenant whose open transaction was rolled back (none when the
+    /// stop came between two tenants).
+    pub rolled_back: Option<String>,
+}
+
+impl SeedReport {
+    pub fn add(&mut self, table: Table, counts: TableCounts) {
+        *self.tables.entry(table).or_default() += counts;
+    }
+
+    pub fn inserted_total(&self) -> u64 {
+        self.tables.values().map(|c| c.inserted).sum()
+    }
+
+    pub fn updated_total(&self) -> u64 {
+        self.tables.values().map(|c| c.updated).sum()
+    }
+}
+
+/// An existing row left as found although it differs from the dataset.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DifferingRow {
+    pub table: &'static str,
+    pub tenant_id: String,
+    /// The natural key, as a reader would name the row.
+    pub key: String,
+    /// The columns whose stored value is not the dataset's.
+    pub columns: Vec<&'static str>,
+}
+
+impl fmt::Display for DifferingRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.columns.len() == 1 {
+            "differs"
+        } else {
+            "differ"
+        };
+        write!(
+            f,
+            "{} {} of {}: {} {verb} from the dataset",
+            self.table,
+            self.key,
+            self.tenant_id,
+            self.columns.join(", ")
+        )
+    }
+}
+
+/// The per-table lines of a seeding report (or of a dry run's).
+pub struct SeedSummary<'a> {
+    pub report: &'a SeedReport,
+    pub dry_run: bool,
+}
+
+impl fmt::Display for SeedSummary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let report = self.report;
+        let (tenants, inserted) = if self.dry_run {
+            ("would seed tenants", "would insert")
+        } else {
+            ("seeded tenants", "inserted")
+        };
+        writeln!(f, "{tenants}: {}", report.tenants.join(", "))?;
+        if report.retries > 0 {
+            writeln!(
+                f,
+                "retried {} tenant transaction(s) after transient errors (deadlock, serialization, lost connection)",
+                report.retries
+            )?;
+        }
+        for table in Table::ALL {
+            let Some(c) = report.tables.get(&table) else {
+                continue;
+            };
+            write!(
+                f,
+                "  {:<18} {inserted} {}, already present {}",
+                table.table_name(),
+                c.inserted,
+                c.present
+            )?;
+            if c.updated > 0 {
+                let what = match table {
+                    Table::Campaigns => "counters recomputed",
+                    Table::Devices => "fw_version updated",
+                    _ => "updated",
+                };
+                write!(f, ", {what} {}", c.updated)?;
+            }
+            writeln!(f)?;
+        }
+        for row in &report.differing {
+            writeln!(f, "left as found: {row}")?;
+        }
+        Ok(())
+    }
+}
