@@ -1,28 +1,24 @@
 //! Errors a caller must tell apart. Each message says what is wrong and what
-//! to do; none contains a password (URLs are shown redacted).
+//! to do. Database errors keep the driver's error as their source.
+//!
+//! `target` fields name the database in messages: empty unless the caller
+//! gave a name ([`Seeder::database_name`](crate::Seeder::database_name)),
+//! which then reads "database NAME" (or just NAME where the message says
+//! "refusing to write to").
 
 use sea_orm::DbErr;
 
+use crate::table::Table;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
-    #[error("unknown table {name:?} in --only; valid names: {valid}")]
-    UnknownTable { name: String, valid: String },
-
     #[error("unknown tenant {id:?}; the dataset's tenants are: {valid}")]
     UnknownTenant { id: String, valid: String },
 
-    #[error("invalid database URL {url}: {reason}")]
-    BadUrl { url: String, reason: String },
-
-    #[error("no database at {path}: there is nothing to verify yet (run the seeder first)")]
-    NoSqliteFile { path: String },
-
-    #[error("cannot open database {target}: {reason}")]
-    Connect { target: String, reason: String },
-
     #[error(
-        "database {target} has no ota-seed schema ({pending} of {known} migrations not applied); \
-         run without --no-migrate, or apply them with `cargo run -p migration -- up`"
+        "{} has no ota-seed schema ({pending} of {known} migrations not applied); \
+         run without --no-migrate, or apply them with `cargo run -p migration -- up`",
+        named(.target)
     )]
     SchemaMissing {
         target: String,
@@ -31,25 +27,27 @@ pub enum SeedError {
     },
 
     #[error(
-        "database {target} has migrations this seeder does not know ({unknown}); \
-         it was migrated by a newer ota-seed: update this checkout before seeding it"
+        "{} has migrations this seeder does not know ({unknown}); \
+         it was migrated by a newer ota-seed: update this checkout before seeding it",
+        named(.target)
     )]
     SchemaNewer { target: String, unknown: String },
 
     #[error(
-        "database {target} has a seaql_migrations table of another application (it records \
+        "{} has a seaql_migrations table of another application (it records \
          {theirs}, none of them ota-seed's) and no OTA tables: ota-seed's migrations would be \
          recorded there and break that application's migrator. Create the OTA tables with the \
          platform's own migrations (ota-seed then seeds them as they are), or seed another \
-         database (on PostgreSQL, or another schema with --schema)"
+         database (on PostgreSQL, or another schema with --schema)",
+        named(.target)
     )]
     ForeignHistory { target: String, theirs: String },
 
     #[error(
-        "database {target} has OTA tables that ota-seed cannot seed as they are ({}): {}. \
+        "{} has OTA tables that ota-seed cannot seed as they are ({}): {}. \
          Nothing was written. Change the tables (docs/schema.md lists what the seeder needs), \
          or seed a database without OTA tables, where ota-seed creates its own.",
-        problem_count(.problems), .problems.join("; ")
+        named(.target), problem_count(.problems), .problems.join("; ")
     )]
     SchemaIncompatible {
         target: String,
@@ -57,24 +55,28 @@ pub enum SeedError {
     },
 
     #[error(
-        "schema {schema:?} does not exist in database {target}; name an existing schema with --schema"
+        "schema {schema:?} does not exist in {}; name an existing schema with --schema",
+        named(.target)
     )]
     NoSuchSchema { target: String, schema: String },
 
     #[error(
-        "no schema of the search_path ({search_path}) exists in database {target}, so there is \
-         nowhere to find or create the OTA tables; name one with --schema"
+        "no schema of the search_path ({search_path}) exists in {}, so there is \
+         nowhere to find or create the OTA tables; name one with --schema",
+        named(.target)
     )]
     NoSchemaOnPath { target: String, search_path: String },
 
     #[error(
-        "the OTA tables of database {target} resolve to more than one schema through the \
-         search_path ({spread}); name the schema that holds them with --schema"
+        "the OTA tables of {} resolve to more than one schema through the \
+         search_path ({spread}); name the schema that holds them with --schema",
+        named(.target)
     )]
     SchemaSpread { target: String, spread: String },
 
     #[error(
-        "refusing to write to {target}: {reason}; --dry-run and verify only read and work there"
+        "refusing to write to {}: {reason}; --dry-run and verify only read and work there",
+        bare(.target)
     )]
     ReadOnly { target: String, reason: String },
 
@@ -93,31 +95,52 @@ pub enum SeedError {
         max_id: i64,
     },
 
-    #[error(
-        "refusing to write to {target}: it is not on this machine, and seeding is meant for \
-         development and staging databases; pass --allow-remote if this is the database you mean \
-         (--dry-run and `verify` only read, and need no flag)"
-    )]
-    RemoteRefused { target: String },
-
-    #[error("database error while {doing}: {reason}")]
-    Database { doing: String, reason: String },
+    /// A database error, with what the seeder was doing, and for which
+    /// tenant and table where it was seeding one.
+    #[error("database error while {doing}: {}", with_hint(source.to_string()))]
+    Database {
+        doing: String,
+        tenant: Option<String>,
+        table: Option<Table>,
+        #[source]
+        source: DbErr,
+    },
 }
 
 impl SeedError {
-    /// Wraps a database error with what we were doing, scrubbing any secret.
-    pub fn database(doing: impl Into<String>, err: DbErr, secret: Option<&str>) -> Self {
+    /// Wraps a database error with what the seeder was doing.
+    pub(crate) fn database(doing: impl Into<String>, source: DbErr) -> Self {
         SeedError::Database {
             doing: doing.into(),
-            reason: with_hint(scrub(&err.to_string(), secret)),
+            tenant: None,
+            table: None,
+            source,
         }
     }
 }
 
+/// "database NAME", or "the database" when no name was given.
+fn named(target: &str) -> String {
+    if target.is_empty() {
+        "the database".to_owned()
+    } else {
+        format!("database {target}")
+    }
+}
+
+/// "NAME", or "the database" when no name was given.
+fn bare(target: &str) -> &str {
+    if target.is_empty() {
+        "the database"
+    } else {
+        target
+    }
+}
+
 /// Adds what to do to the driver messages a user is likeliest to meet.
-pub fn with_hint(mut reason: String) -> String {
+fn with_hint(mut reason: String) -> String {
     // Each hint applies when all of its fragments occur in the message.
-    const HINTS: [(&[&str], &str); 10] = [
+    const HINTS: [(&[&str], &str); 5] = [
         (
             &["statement pooling mode"],
             "the seeder needs transactions: set pool_mode = transaction (or session) for this \
@@ -128,32 +151,12 @@ pub fn with_hint(mut reason: String) -> String {
             "the role lacks a privilege; the README lists the grants an application role needs",
         ),
         (
-            &["database \"", "does not exist"],
-            "create the database first, or name an existing one in the URL",
-        ),
-        (
-            &["Unknown database"],
-            "create the database first, or name an existing one in the URL",
-        ),
-        (
-            &["role \"", "does not exist"],
-            "check the user name in the URL",
-        ),
-        (
-            &["file is not a database"],
-            "the file is not a SQLite database; name another file",
-        ),
-        (
             &["database is locked"],
             "another process holds a lock on the file; try again when it has finished",
         ),
         (
             &["readonly database"],
             "the file or its directory is read-only for this user",
-        ),
-        (
-            &["unable to open database file"],
-            "does the directory exist and is it writable?",
         ),
         (
             &["max_allowed_packet"],
@@ -169,14 +172,6 @@ pub fn with_hint(mut reason: String) -> String {
         reason.push_str(&format!(" ({hint})"));
     }
     reason
-}
-
-/// Removes a password from a message, wherever a driver may have echoed it.
-pub fn scrub(message: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(s) if !s.is_empty() => message.replace(s, "***"),
-        _ => message.to_owned(),
-    }
 }
 
 fn problem_count(problems: &[String]) -> String {

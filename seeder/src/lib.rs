@@ -1,22 +1,64 @@
-//! ota-seed: fills a Pulse database with coherent OTA demo data.
+//! ota-seed: fills a Pulse database with coherent OTA (over-the-air
+//! firmware update) data, idempotently, and checks it.
 //!
-//! Three parts, kept apart: [`dataset`] (pure generation: which rows should
-//! exist), [`steps`] (one seeding step per table, per tenant transaction)
-//! and [`verify`] (read-only checks of the invariants). [`run`] wires them
-//! for the command line.
+//! The library behind the `seeder` command, for the platform's own tests:
+//! open a database with SeaORM, seed the demo (or a fleet), assert through
+//! the `entity` crate, reset.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use seeder::{Dataset, Seeder, Table};
+//!
+//! let db = sea_orm::Database::connect("sqlite::memory:").await?;
+//! seeder::migrate(&db).await?;
+//! let dataset = Dataset::demo();
+//! let report = Seeder::new(&dataset).run(&db).await?;
+//! assert_eq!(report.table(Table::Firmware).inserted, 4);
+//! assert!(seeder::verify(&db, &dataset).await?.passed());
+//! seeder::reset(&db, &dataset).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Inside, three parts are kept apart: a pure dataset generator (which rows
+//! should exist, from the spec and its seed), seeding steps (one per table,
+//! run for each tenant inside that tenant's transaction) and verification
+//! (read-only queries for the invariants of docs/dataset.md).
 
+// The command line is written against the public API below, through the
+// crate's own name, as any application would use it.
+extern crate self as seeder;
+
+mod cancel;
+#[doc(hidden)]
 pub mod cli;
-pub mod dataset;
-pub mod db;
-pub mod dry_run;
-pub mod error;
-pub mod interrupt;
-pub mod progress;
-pub mod queries;
-pub mod report;
-pub mod retry;
-pub mod run;
-pub mod selection;
-pub mod steps;
-pub mod table;
-pub mod verify;
+mod dataset;
+mod db;
+mod dry_run;
+mod error;
+mod progress;
+mod queries;
+mod report;
+mod reset;
+mod retry;
+mod run;
+mod selection;
+mod steps;
+mod table;
+mod verify;
+
+pub use cancel::{Cancel, Phase};
+pub use dataset::{DEFAULT_SEED, Dataset, DatasetSpec};
+pub use error::SeedError;
+pub use progress::Progress;
+pub use report::{
+    CampaignBreakdown, DifferingRow, ResetReport, SchemaOrigin, SchemaReport, SeedReport,
+    SeedSummary, Stopped, TableCounts, VerifyReport, Violation,
+};
+pub use run::{DEFAULT_STATEMENT_TIMEOUT, Seeder, migrate, reset, verify};
+pub use table::Table;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;

@@ -11,32 +11,36 @@ use crate::report::TableCounts;
 use crate::table::Table;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressMode {
+enum ProgressMode {
     Bars,
     Lines,
     Quiet,
 }
 
-impl ProgressMode {
-    /// Bars when stderr is a terminal, lines when it is not.
-    pub fn detect(quiet: bool) -> ProgressMode {
-        if quiet {
-            ProgressMode::Quiet
-        } else if std::io::stderr().is_terminal() {
-            ProgressMode::Bars
-        } else {
-            ProgressMode::Lines
-        }
-    }
-}
-
+/// Where a seeding run shows its progress: nowhere (the default), one
+/// line on stderr per finished step, or live bars on stderr.
+#[derive(Clone)]
 pub struct Progress {
     mode: ProgressMode,
     bars: MultiProgress,
 }
 
 impl Progress {
-    pub fn new(mode: ProgressMode) -> Progress {
+    /// Bars when stderr is a terminal, lines when it is not.
+    pub fn on_stderr() -> Progress {
+        Progress::new(if std::io::stderr().is_terminal() {
+            ProgressMode::Bars
+        } else {
+            ProgressMode::Lines
+        })
+    }
+
+    /// One plain line on stderr per finished step.
+    pub fn lines() -> Progress {
+        Progress::new(ProgressMode::Lines)
+    }
+
+    fn new(mode: ProgressMode) -> Progress {
         let target = if mode == ProgressMode::Bars {
             ProgressDrawTarget::stderr()
         } else {
@@ -48,12 +52,13 @@ impl Progress {
         }
     }
 
+    /// Nothing shown.
     pub fn quiet() -> Progress {
         Progress::new(ProgressMode::Quiet)
     }
 
     /// A step of one tenant that expects to look at `expected` rows.
-    pub fn step(&self, tenant: &str, table: Table, expected: u64) -> StepProgress {
+    pub(crate) fn step(&self, tenant: &str, table: Table, expected: u64) -> StepProgress {
         let bar = (self.mode == ProgressMode::Bars).then(|| {
             let bar = self.bars.add(ProgressBar::new(expected));
             bar.set_style(

@@ -1,74 +1,361 @@
-//! Seeding the selected tenants of a dataset into an open database.
+//! [`Seeder`]: what a run covers and how it behaves, and the operations on
+//! a database the caller already has open: seed, preview, verify, reset.
+
+use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
+use sea_orm::DatabaseConnection;
 
+use crate::cancel::{Cancel, Phase};
 use crate::dataset::Dataset;
-use crate::db::Db;
+use crate::db::{Db, SchemaUse, Session, prepare_schema, refuse_read_only};
 use crate::error::SeedError;
-use crate::interrupt::Interrupt;
 use crate::progress::Progress;
-use crate::report::{SeedReport, Stopped};
+use crate::report::{ResetReport, SchemaReport, SeedReport, Stopped, VerifyReport};
 use crate::retry;
-use crate::selection::Selection;
+use crate::selection::{Selection, select_tenants};
 use crate::steps::{self, StepError};
+use crate::table::Table;
+
+/// How long the seeder's statements may run by default (see
+/// [`Seeder::statement_timeout`]).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How long to wait for a connection of the seeder's own (migrations).
+const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Seeds a [`Dataset`] into a database, idempotently, and reads it back.
+///
+/// A builder: every setting has a default, so `Seeder::new(&dataset)` seeds
+/// every table of every tenant of the dataset, applying migrations first
+/// where the OTA tables are missing.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use seeder::{Dataset, Seeder, Table};
+///
+/// let db = sea_orm::Database::connect("sqlite::memory:").await?;
+/// let dataset = Dataset::demo();
+/// let report = Seeder::new(&dataset).run(&db).await?;
+/// assert_eq!(report.table(Table::DeviceStatus).inserted, 30);
+///
+/// // One tenant's devices only (and the tenant row they need).
+/// Seeder::new(&dataset)
+///     .tenants(["tenant-a"])
+///     .only([Table::Devices])
+///     .run(&db)
+///     .await?;
+/// assert!(Seeder::new(&dataset).verify(&db).await?.passed());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Seeder<'a> {
+    dataset: &'a Dataset,
+    only: Option<Vec<Table>>,
+    tenants: Vec<String>,
+    progress: Progress,
+    cancel: Cancel,
+    migrate: bool,
+    pg_schema: Option<String>,
+    statement_timeout: Option<Duration>,
+    database_name: String,
+}
+
+impl<'a> Seeder<'a> {
+    pub fn new(dataset: &'a Dataset) -> Seeder<'a> {
+        Seeder {
+            dataset,
+            only: None,
+            tenants: Vec::new(),
+            progress: Progress::quiet(),
+            cancel: Cancel::new(),
+            migrate: true,
+            pg_schema: None,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+            database_name: String::new(),
+        }
+    }
+
+    /// Seeds only these tables, and the tables they reference (devices and
+    /// firmware need their tenant row; status rows their campaign, which
+    /// needs its firmware). Status rows are made for the devices that
+    /// exist, so `DeviceStatus` does not pull in `Devices`.
+    pub fn only(mut self, tables: impl IntoIterator<Item = Table>) -> Self {
+        self.only = Some(tables.into_iter().collect());
+        self
+    }
+
+    /// Covers only these tenants of the dataset (all of them by default).
+    /// A tenant id that is not the dataset's makes every operation fail
+    /// with [`SeedError::UnknownTenant`] before anything is opened.
+    pub fn tenants<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tenants = ids.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Where progress is shown (nowhere by default).
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// A token the caller may cancel to stop a seeding run at the next
+    /// batch boundary (see [`Cancel`]).
+    pub fn cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Whether seeding may apply pending migrations (default `true`). With
+    /// `false`, a database lacking the OTA tables is an error.
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+
+    /// PostgreSQL: the schema that holds (or is to hold) the OTA tables.
+    /// By default it is where the tables resolve through the search_path.
+    pub fn pg_schema(mut self, schema: impl Into<String>) -> Self {
+        self.pg_schema = Some(schema.into());
+        self
+    }
+
+    /// Longest a statement of the seeder may run, a lock be waited for, or
+    /// a transaction sit idle (`None`: no limit; default 30 minutes),
+    /// overriding the role's and the database's own settings.
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// How errors name the database (e.g. its URL without the password);
+    /// "the database" by default.
+    pub fn database_name(mut self, name: impl Into<String>) -> Self {
+        self.database_name = name.into();
+        self
+    }
+
+    /// The tenants this seeder covers, in dataset order.
+    ///
+    /// Errors: [`SeedError::UnknownTenant`] for an id the dataset lacks
+    /// (compared, never put into SQL).
+    pub fn tenant_ids(&self) -> Result<Vec<String>, SeedError> {
+        select_tenants(self.dataset, &self.tenants)
+    }
+
+    /// Seeds the selected tenants, each in its own transaction, in dataset
+    /// order, after checking that the database accepts writes and bringing
+    /// its schema up to date (or judging the platform's own tables, see
+    /// docs/schema.md). A failing tenant is rolled back whole and ends the
+    /// run with its error; tenants committed before it stay. A cancelled
+    /// run returns the report of what was committed, with
+    /// [`SeedReport::stopped`] set.
+    ///
+    /// Errors: an unknown tenant, a read-only database, a schema that
+    /// cannot be seeded as it is or that a newer ota-seed migrated, pending
+    /// migrations with [`Seeder::migrate`] `false`, a lagging id sequence,
+    /// or a database error that retries did not cure.
+    pub async fn run(&self, conn: &DatabaseConnection) -> Result<SeedReport, SeedError> {
+        let tenants = select_tenants(self.dataset, &self.tenants)?;
+        let mut db = self.open(conn).await?;
+        refuse_read_only(&db, &self.database_name).await?;
+        let schema = self
+            .prepare(
+                &mut db,
+                SchemaUse::Seed {
+                    migrate: self.migrate,
+                },
+            )
+            .await?;
+        let _seeding = self.cancel.enter(Phase::Seeding);
+        let mut report = seed_tenants(&db, self, &tenants, now()).await?;
+        report.schema = Some(schema);
+        Ok(report)
+    }
+
+    /// What [`Seeder::run`] would insert now, per table, found by reading
+    /// alone: no migration, no row, no lock, no sequence value. Updates a
+    /// run would make (counters, a device's firmware) are not previewed.
+    pub async fn dry_run(&self, conn: &DatabaseConnection) -> Result<SeedReport, SeedError> {
+        let tenants = select_tenants(self.dataset, &self.tenants)?;
+        let mut db = self.open(conn).await?;
+        let schema = self
+            .prepare(
+                &mut db,
+                SchemaUse::DryRun {
+                    migrate: self.migrate,
+                },
+            )
+            .await?;
+        let mut report = crate::dry_run::dry_run(
+            &db,
+            &schema.tables,
+            self.dataset,
+            &self.selection(),
+            &tenants,
+        )
+        .await
+        .map_err(|e| SeedError::database("reading the existing rows", e))?;
+        report.schema = Some(schema);
+        Ok(report)
+    }
+
+    /// How the database's schema stands for this seeder, judged without
+    /// changing anything (what [`Seeder::verify`] checks first).
+    pub async fn schema(&self, conn: &DatabaseConnection) -> Result<SchemaReport, SeedError> {
+        let mut db = self.open(conn).await?;
+        self.prepare(&mut db, SchemaUse::Verify).await
+    }
+
+    /// Reads the selected tenants back: row counts, each campaign's stored
+    /// counters beside its status rows, and every row that breaks one of
+    /// the invariants (docs/dataset.md), each tenant in a read-only
+    /// transaction scoped to it. Works on any database with the OTA
+    /// tables, seeded by ota-seed or not.
+    pub async fn verify(&self, conn: &DatabaseConnection) -> Result<VerifyReport, SeedError> {
+        let tenants = select_tenants(self.dataset, &self.tenants)?;
+        let mut db = self.open(conn).await?;
+        self.prepare(&mut db, SchemaUse::Verify).await?;
+        crate::verify::verify(&db, &tenants)
+            .await
+            .map_err(|e| SeedError::database("verifying", e))
+    }
+
+    /// Deletes the selected dataset tenants (their status rows, campaigns,
+    /// firmware, devices and tenant row), one transaction per tenant, and
+    /// nothing else: rows of any other tenant are never touched. With
+    /// `dry_run`, only counts what would be deleted. For test isolation
+    /// and for starting over; the role needs DELETE on the five tables.
+    pub async fn reset(
+        &self,
+        conn: &DatabaseConnection,
+        dry_run: bool,
+    ) -> Result<ResetReport, SeedError> {
+        let tenants = select_tenants(self.dataset, &self.tenants)?;
+        let mut db = self.open(conn).await?;
+        if !dry_run {
+            refuse_read_only(&db, &self.database_name).await?;
+        }
+        let schema = self
+            .prepare(&mut db, SchemaUse::DryRun { migrate: true })
+            .await?;
+        crate::reset::reset(&db, &schema.tables, &tenants, dry_run).await
+    }
+
+    fn selection(&self) -> Selection {
+        match &self.only {
+            Some(tables) => Selection::of(tables.iter().copied()),
+            None => Selection::default(),
+        }
+    }
+
+    async fn open(&self, conn: &DatabaseConnection) -> Result<Db, SeedError> {
+        let session = Session {
+            statement_timeout: self.statement_timeout,
+            ..Session::default()
+        };
+        Db::new(conn, session)
+            .await
+            .map_err(|e| SeedError::database("connecting", e))
+    }
+
+    async fn prepare(&self, db: &mut Db, usage: SchemaUse) -> Result<SchemaReport, SeedError> {
+        prepare_schema(
+            db,
+            &self.database_name,
+            usage,
+            self.pg_schema.as_deref(),
+            SESSION_TIMEOUT,
+            &self.cancel,
+        )
+        .await
+    }
+}
+
+/// Applies pending migrations to the database (creating the OTA tables
+/// where there are none), with default settings; the report says whose
+/// schema it is and how many migrations were applied.
+pub async fn migrate(conn: &DatabaseConnection) -> Result<SchemaReport, SeedError> {
+    let dataset = Dataset::demo();
+    let seeder = Seeder::new(&dataset);
+    let mut db = seeder.open(conn).await?;
+    refuse_read_only(&db, "").await?;
+    seeder
+        .prepare(&mut db, SchemaUse::Seed { migrate: true })
+        .await
+}
+
+/// [`Seeder::verify`] of every tenant of `dataset`, with default settings.
+pub async fn verify(
+    conn: &DatabaseConnection,
+    dataset: &Dataset,
+) -> Result<VerifyReport, SeedError> {
+    Seeder::new(dataset).verify(conn).await
+}
+
+/// [`Seeder::reset`] of every tenant of `dataset`, with default settings.
+pub async fn reset(conn: &DatabaseConnection, dataset: &Dataset) -> Result<ResetReport, SeedError> {
+    Seeder::new(dataset).reset(conn, false).await
+}
 
 /// The run's moment, at the microsecond precision every backend stores.
-pub fn now() -> DateTime<FixedOffset> {
+fn now() -> DateTime<FixedOffset> {
     Utc::now().trunc_subsecs(6).fixed_offset()
 }
 
-/// What a seeding run covers.
-pub struct SeedRequest<'a> {
-    pub dataset: &'a Dataset,
-    pub selection: &'a Selection,
-    /// Ids of `dataset` tenants, seeded in dataset order.
-    pub tenants: &'a [String],
-    /// The run's moment; every relative time of the dataset hangs off it.
-    pub now: DateTime<FixedOffset>,
+/// Seeds each of the tenants in its own transaction, in dataset order,
+/// retrying a transaction the database aborted for a reason a retry cures.
+async fn seed_tenants(
+    db: &Db,
+    seeder: &Seeder<'_>,
+    tenants: &[String],
+    now: DateTime<FixedOffset>,
+) -> Result<SeedReport, SeedError> {
+    let selection = seeder.selection();
+    let cancel = &seeder.cancel;
+    let mut report = SeedReport::default();
+    let started = std::time::Instant::now();
+    let result = seed_each(db, seeder, tenants, now, &selection, cancel, &mut report).await;
+    report.seconds = started.elapsed().as_secs_f64();
+    result.map(|()| report)
 }
 
-/// Seeds each of the request's tenants in its own transaction, in
-/// dataset order. A failing tenant is rolled back whole and stops the run;
-/// tenants committed before it stay.
-///
-/// A stop requested through `interrupt` ends the run at the next batch
-/// boundary: the open tenant is rolled back and the report, with
-/// [`SeedReport::stopped`] set, covers the tenants committed before it.
-pub async fn seed(
+async fn seed_each(
     db: &Db,
-    request: &SeedRequest<'_>,
-    secret: Option<&str>,
-    progress: &Progress,
-    interrupt: &Interrupt,
-) -> Result<SeedReport, SeedError> {
-    let SeedRequest {
-        dataset,
-        selection,
-        tenants,
-        now,
-    } = *request;
-    let mut report = SeedReport::default();
-    for plan in dataset
+    seeder: &Seeder<'_>,
+    tenants: &[String],
+    now: DateTime<FixedOffset>,
+    selection: &Selection,
+    cancel: &Cancel,
+    report: &mut SeedReport,
+) -> Result<(), SeedError> {
+    for plan in seeder
+        .dataset
         .tenants
         .iter()
         .filter(|p| tenants.contains(&p.tenant.tenant_id))
     {
-        if interrupt.requested() {
+        if cancel.is_cancelled() {
             report.stopped = Some(Stopped { rolled_back: None });
-            return Ok(report);
+            return Ok(());
         }
         let started = std::time::Instant::now();
         let mut attempt = 0;
         let tenant = loop {
             attempt += 1;
-            match steps::seed_tenant(db, plan, selection, now, progress, interrupt).await {
+            match steps::seed_tenant(db, plan, selection, now, &seeder.progress, cancel).await {
                 Ok(report) => break report,
                 // Whatever the error, a requested stop explains it.
-                Err(_) if interrupt.requested() => {
+                Err(_) if cancel.is_cancelled() => {
                     report.stopped = Some(Stopped {
                         rolled_back: Some(plan.tenant.tenant_id.clone()),
                     });
-                    return Ok(report);
+                    return Ok(());
                 }
                 Err(StepError::Database { source, .. })
                     if retry::is_transient(&source)
@@ -79,15 +366,20 @@ pub async fn seed(
                     report.retries += 1;
                     tokio::time::sleep(retry::backoff(attempt)).await;
                 }
-                Err(StepError::Database { doing, source }) => {
-                    return Err(SeedError::database(
-                        format!(
+                Err(StepError::Database {
+                    doing,
+                    table,
+                    source,
+                }) => {
+                    return Err(SeedError::Database {
+                        doing: format!(
                             "{doing} for tenant {} (nothing of this tenant was written; {attempt} tries)",
                             plan.tenant.tenant_id
                         ),
+                        tenant: Some(plan.tenant.tenant_id.clone()),
+                        table,
                         source,
-                        secret,
-                    ));
+                    });
                 }
                 Err(StepError::Refused(refusal)) => return Err(refusal),
             }
@@ -98,5 +390,5 @@ pub async fn seed(
         report.tenants.extend(tenant.tenants);
         report.differing.extend(tenant.differing);
     }
-    Ok(report)
+    Ok(())
 }

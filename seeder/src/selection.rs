@@ -1,12 +1,9 @@
-//! What a run covers: `--only` tables (closed over their dependencies) and
-//! `--tenant` ids, validated before anything is opened or written.
+//! What a run covers: tables (closed over their dependencies) and tenant
+//! ids, validated before anything is opened or written.
 
 use crate::dataset::Dataset;
 use crate::error::SeedError;
 use crate::table::Table;
-
-/// `ota` names the three OTA tables at once.
-const OTA_GROUP: &str = "ota";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
@@ -22,49 +19,26 @@ impl Default for Selection {
 }
 
 impl Selection {
-    /// Parses `--only` values (each may be comma-separated).
-    pub fn parse(names: &[String]) -> Result<Selection, SeedError> {
-        if names.is_empty() {
-            return Ok(Selection::default());
+    /// The tables, each with the tables it references.
+    pub fn of(tables: impl IntoIterator<Item = Table>) -> Selection {
+        let mut all = Vec::new();
+        for t in tables {
+            all.push(t);
+            all.extend_from_slice(t.requires());
         }
-        let mut tables = Vec::new();
-        for name in names.iter().flat_map(|n| n.split(',')).map(str::trim) {
-            let named: Vec<Table> = if name == OTA_GROUP {
-                vec![Table::Firmware, Table::Campaigns, Table::DeviceStatus]
-            } else {
-                match Table::ALL.iter().find(|t| t.cli_name() == name) {
-                    Some(t) => vec![*t],
-                    None => {
-                        return Err(SeedError::UnknownTable {
-                            name: name.to_owned(),
-                            valid: valid_table_names(),
-                        });
-                    }
-                }
-            };
-            for t in named {
-                tables.push(t);
-                tables.extend_from_slice(t.requires());
-            }
-        }
-        tables.sort();
-        tables.dedup();
-        Ok(Selection { tables })
+        all.sort();
+        all.dedup();
+        Selection { tables: all }
     }
 
     pub fn includes(&self, table: Table) -> bool {
         self.tables.contains(&table)
     }
 
+    #[cfg(test)]
     pub fn tables(&self) -> &[Table] {
         &self.tables
     }
-}
-
-fn valid_table_names() -> String {
-    let mut names: Vec<&str> = Table::ALL.iter().map(|t| t.cli_name()).collect();
-    names.push(OTA_GROUP);
-    names.join(", ")
 }
 
 /// Checks `--tenant` ids against the dataset. Empty means every tenant.
@@ -104,14 +78,11 @@ mod tests {
     use super::*;
     use crate::dataset::DatasetSpec;
 
-    fn parse(s: &str) -> Result<Vec<Table>, SeedError> {
-        Selection::parse(&[s.to_owned()]).map(|s| s.tables().to_vec())
-    }
-
     #[test]
-    fn ota_without_devices_keeps_devices_out() {
+    fn tables_bring_what_they_reference() {
+        let of = |t: &[Table]| Selection::of(t.iter().copied()).tables().to_vec();
         assert_eq!(
-            parse("ota").expect("valid"),
+            of(&[Table::Firmware, Table::Campaigns, Table::DeviceStatus]),
             [
                 Table::Tenants,
                 Table::Firmware,
@@ -119,22 +90,10 @@ mod tests {
                 Table::DeviceStatus
             ]
         );
+        assert_eq!(of(&[Table::Devices]), [Table::Tenants, Table::Devices]);
         assert_eq!(
-            parse("tenants,devices").expect("valid"),
-            [Table::Tenants, Table::Devices]
-        );
-        assert_eq!(
-            parse("campaigns").expect("valid"),
+            of(&[Table::Campaigns]),
             [Table::Tenants, Table::Firmware, Table::Campaigns]
-        );
-    }
-
-    #[test]
-    fn unknown_names_list_the_valid_ones() {
-        let err = parse("tenants,firmwares").unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "unknown table \"firmwares\" in --only; valid names: tenants, devices, firmware, campaigns, device-status, ota"
         );
     }
 

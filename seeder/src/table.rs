@@ -55,3 +55,17 @@ impl Table {
         }
     }
 }
+
+impl Table {
+    /// The table's short name, as `seeder --only` takes it.
+    pub fn from_cli_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.cli_name() == name)
+    }
+}
+
+/// Serialised by the database's table name (`"device_registry"`).
+impl serde::Serialize for Table {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.table_name())
+    }
+}

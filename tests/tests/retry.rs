@@ -24,7 +24,6 @@ use ota_seed_tests::{Backend, TestDb, assert_ok, describe, run_case, seeder_bin}
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set, Statement, TransactionTrait,
 };
-use seeder::dataset::{Dataset, DatasetSpec};
 
 /// Whether a session of this database is waiting for a row lock. Asked on a
 /// connection of its own: PostgreSQL caches pg_stat_activity for the rest
@@ -76,12 +75,9 @@ async fn a_disrupted_tenant_transaction_is_retried(
     disruption: Disruption,
 ) -> anyhow::Result<()> {
     assert_ok(&db.seeder(&["-q", "--only", "tenants"]));
-    let dataset = Dataset::generate(&DatasetSpec::default());
-    let first_device = dataset.tenants[0]
-        .fleet
-        .device_ids()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no device"))?;
+    // tenant-a's first device in byte order (docs/dataset.md): the first
+    // the seeder inserts.
+    let first_device = "cold-storage-1-sensor-01";
 
     let conn = db.connect().await?;
     let txn = conn.begin().await?;
@@ -97,7 +93,7 @@ async fn a_disrupted_tenant_transaction_is_retried(
             .insert(&txn)
             .await?;
     }
-    device("tenant-a", &first_device).insert(&txn).await?;
+    device("tenant-a", first_device).insert(&txn).await?;
 
     let child = Command::new(seeder_bin())
         .args(["--tenant", "tenant-a"])

@@ -176,9 +176,7 @@ async fn a_statement_over_the_packet_is_not_retried() -> anyhow::Result<()> {
         .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
         .unwrap_or_else(|| panic!("not a MySQL error: {err:?}"));
     assert_eq!((mysql.number(), mysql.code()), (1153, Some("08S01")));
-    assert!(!seeder::retry::is_transient(&err), "{err:?}");
-    let reason = seeder::error::with_hint(err.to_string());
-    assert!(reason.contains(HINT), "{reason}");
+    // (seeder's unit tests classify this very error: not transient, hinted.)
 
     // The seeder meets such a statement inside a tenant transaction (the
     // batches fit; some of its queries do not): one try, exit 2, the hint.

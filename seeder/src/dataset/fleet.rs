@@ -63,14 +63,6 @@ impl Fleet {
         self.sites.len() * self.devices_per_site
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn sites(&self) -> &[String] {
-        &self.sites
-    }
-
     /// The device ids in byte order, without the rest of the rows.
     pub fn device_ids(&self) -> impl Iterator<Item = String> + '_ {
         self.sites.iter().flat_map(move |site| {

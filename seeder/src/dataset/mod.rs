@@ -11,10 +11,10 @@ mod firmware;
 mod fleet;
 mod tenants;
 
-pub use campaigns::{CampaignSeed, DeviceStatusSeed};
+pub use campaigns::CampaignSeed;
 pub use firmware::FirmwareSeed;
 pub use fleet::{DeviceSeed, Fleet};
-pub use tenants::{DEMO_TENANT_IDS, TenantSeed};
+pub use tenants::TenantSeed;
 
 use rand::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
@@ -22,13 +22,19 @@ use rand_chacha::ChaCha8Rng;
 /// Default `--seed`.
 pub const DEFAULT_SEED: u64 = 42;
 
-/// What to generate. The defaults give exactly the demo dataset.
+/// What to generate. The defaults give exactly the demo dataset
+/// (docs/dataset.md); larger values scale it into a fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetSpec {
+    /// Seed of the random parts (device models, generated tenant profiles):
+    /// same seed, same rows, on every backend.
     pub seed: u64,
+    /// Tenants: `tenant-a` and `tenant-b`, then generated `tenant-0003`, ...
     pub tenants: usize,
     pub sites_per_tenant: usize,
     pub devices_per_site: usize,
+    /// Campaign 0 is the demo's completed rollout; the next take RUNNING,
+    /// PAUSED, ABORTED, CREATED in turn, each on its own slice of the fleet.
     pub campaigns_per_tenant: usize,
 }
 
@@ -45,6 +51,7 @@ impl Default for DatasetSpec {
 }
 
 impl DatasetSpec {
+    /// Sites × devices per site.
     pub fn devices_per_tenant(&self) -> usize {
         self.sites_per_tenant * self.devices_per_site
     }
@@ -73,13 +80,26 @@ impl TenantPlan {
     }
 }
 
-/// The whole dataset, tenant by tenant.
+/// The rows that should exist, tenant by tenant: a plan, generated without
+/// a database; devices are produced as they are written, so a plan of
+/// millions of devices takes little memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    pub tenants: Vec<TenantPlan>,
+    pub(crate) tenants: Vec<TenantPlan>,
 }
 
 impl Dataset {
+    /// The platform's demo: two tenants of 15 devices, two firmware
+    /// versions each, one completed campaign (docs/dataset.md).
+    pub fn demo() -> Dataset {
+        Dataset::generate(&DatasetSpec::default())
+    }
+
+    /// A dataset of the given size (see [`DatasetSpec`]).
+    pub fn fleet(spec: &DatasetSpec) -> Dataset {
+        Dataset::generate(spec)
+    }
+
     /// The plan of every tenant. Cheap even for huge fleets: devices are
     /// generated later, as they are written.
     pub fn generate(spec: &DatasetSpec) -> Dataset {
@@ -89,6 +109,7 @@ impl Dataset {
         Dataset { tenants }
     }
 
+    /// The tenants' ids, in dataset order.
     pub fn tenant_ids(&self) -> Vec<&str> {
         self.tenants
             .iter()

@@ -1,5 +1,5 @@
-//! The database side of a run, one job per module: which database, and
-//! whether it may be written (`target`); opening it (`connect`); the
+//! The database side of a run, one job per module: the caller's
+//! connection as the seeder uses it (`connect`); the
 //! transactions every statement runs in, with the run's settings (`txn`);
 //! the schema: where it is, whose, whether it can be seeded as it stands,
 //! and migrating ours (`schema`, `inspect`); and the checks made
@@ -9,11 +9,9 @@ mod connect;
 mod inspect;
 mod preflight;
 mod schema;
-mod target;
 mod txn;
 
 pub use connect::Db;
 pub use preflight::refuse_read_only;
-pub use schema::{SchemaOrigin, SchemaReport, SchemaUse, prepare_schema};
-pub use target::{DEFAULT_SQLITE_FILE, DatabaseTarget};
+pub use schema::{SchemaUse, prepare_schema};
 pub use txn::{Access, Session, Txn};

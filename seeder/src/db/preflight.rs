@@ -3,7 +3,6 @@
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
 use super::connect::Db;
-use super::target::DatabaseTarget;
 use super::txn::Access;
 use crate::error::SeedError;
 
@@ -12,14 +11,8 @@ use crate::error::SeedError;
 /// standby, or a MySQL/MariaDB server in read-only mode. The seeder's write
 /// transactions take the database's default access mode, so a setting that
 /// changes after this check still stops them.
-pub async fn refuse_read_only(db: &Db, target: &DatabaseTarget) -> Result<(), SeedError> {
-    let reading = |e| {
-        SeedError::database(
-            "checking that the database accepts writes",
-            e,
-            target.secret(),
-        )
-    };
+pub async fn refuse_read_only(db: &Db, target: &str) -> Result<(), SeedError> {
+    let reading = |e| SeedError::database("checking that the database accepts writes", e);
     let txn = db.begin(Access::Write, None).await.map_err(reading)?;
     let reason = match db.backend {
         DbBackend::Postgres => {
@@ -79,7 +72,7 @@ pub async fn refuse_read_only(db: &Db, target: &DatabaseTarget) -> Result<(), Se
     txn.rollback().await.map_err(reading)?;
     match reason {
         Some(reason) => Err(SeedError::ReadOnly {
-            target: target.display.clone(),
+            target: target.to_owned(),
             reason,
         }),
         None => Ok(()),

@@ -6,14 +6,14 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 
 use super::connect::Db;
 use super::inspect;
-use super::target::DatabaseTarget;
 use super::txn::{Access, Txn, mysql_session_sql, pg_literal, pg_settings_sql};
+use crate::cancel::{Cancel, Phase};
 use crate::error::SeedError;
-use crate::interrupt::{Interrupt, Phase};
+use crate::report::{SchemaOrigin, SchemaReport};
 use crate::table::Table;
 
 /// The tables the seeder fills, as the database names them.
@@ -33,32 +33,6 @@ pub enum SchemaUse {
     Verify,
     /// `--dry-run`: read only; say what would be applied.
     DryRun { migrate: bool },
-}
-
-/// Whose schema it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SchemaOrigin {
-    /// There were no OTA tables: our migrations create (or would create)
-    /// them.
-    Created,
-    /// Made by ota-seed's migrations (a history table records them).
-    Managed,
-    /// Made by someone else (the platform's own SQL migrations): seeded as
-    /// it is, nothing created or recorded.
-    Unmanaged,
-}
-
-/// Where the schema stands once prepared.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaReport {
-    pub origin: SchemaOrigin,
-    /// Migrations applied by this run.
-    pub applied: usize,
-    /// Migrations still pending (a dry run's "would apply").
-    pub pending: usize,
-    /// Which OTA tables exist now (a dry run reads only these).
-    pub tables: Vec<&'static str>,
 }
 
 /// What the database holds before anything is done.
@@ -99,13 +73,13 @@ impl SchemaState {
 /// cannot be seeded as they are.
 pub async fn prepare_schema(
     db: &mut Db,
-    target: &DatabaseTarget,
+    target: &str,
     usage: SchemaUse,
     pg_schema: Option<&str>,
     timeout: Duration,
-    interrupt: &Interrupt,
+    interrupt: &Cancel,
 ) -> Result<SchemaReport, SeedError> {
-    let reading = |e| SeedError::database("reading the schema", e, target.secret());
+    let reading = |e| SeedError::database("reading the schema", e);
     if db.backend == DbBackend::Postgres {
         locate_pg_schema(db, target, pg_schema).await?;
     }
@@ -113,7 +87,7 @@ pub async fn prepare_schema(
     let unknown = state.unknown();
     if !unknown.is_empty() {
         return Err(SeedError::SchemaNewer {
-            target: target.display.clone(),
+            target: target.to_owned(),
             unknown: unknown.join(", "),
         });
     }
@@ -121,7 +95,7 @@ pub async fn prepare_schema(
         // Our migrator would record its migrations in that table, and that
         // application's migrator would then fail on versions it lacks.
         return Err(SeedError::ForeignHistory {
-            target: target.display.clone(),
+            target: target.to_owned(),
             theirs: theirs.join(", "),
         });
     }
@@ -138,18 +112,19 @@ pub async fn prepare_schema(
         applied: 0,
         pending,
         tables: state.tables.clone(),
+        pg_schema: db.session.pg_schema.clone(),
     };
     if pending > 0 {
         match usage {
             SchemaUse::Seed { migrate: true } => {
-                report.applied = migrate(db, target, timeout, interrupt).await?;
+                report.applied = migrate(db, timeout, interrupt).await?;
                 report.pending = 0;
                 report.tables = read_state(db).await.map_err(reading)?.tables;
             }
             SchemaUse::DryRun { migrate: true } => return Ok(report),
             _ => {
                 return Err(SeedError::SchemaMissing {
-                    target: target.display.clone(),
+                    target: target.to_owned(),
                     pending,
                     known: migration::known_migration_names().len(),
                 });
@@ -161,7 +136,7 @@ pub async fn prepare_schema(
     txn.commit().await.map_err(reading)?;
     if !problems.is_empty() {
         return Err(SeedError::SchemaIncompatible {
-            target: target.display.clone(),
+            target: target.to_owned(),
             problems,
         });
     }
@@ -173,12 +148,8 @@ pub async fn prepare_schema(
 /// OTA tables resolve through the session's own search_path (as psql would
 /// find them), or, with none of them there yet, the schema in which
 /// unqualified CREATE TABLE would put them.
-async fn locate_pg_schema(
-    db: &mut Db,
-    target: &DatabaseTarget,
-    named: Option<&str>,
-) -> Result<(), SeedError> {
-    let reading = |e| SeedError::database("finding the OTA tables' schema", e, target.secret());
+async fn locate_pg_schema(db: &mut Db, target: &str, named: Option<&str>) -> Result<(), SeedError> {
+    let reading = |e| SeedError::database("finding the OTA tables' schema", e);
     let txn = db.begin(Access::Read, None).await.map_err(reading)?;
     // The five tables decide; a history table may belong to another
     // application anywhere on the path.
@@ -226,7 +197,7 @@ async fn locate_pg_schema(
                 .is_some();
             if !exists {
                 return Err(SeedError::NoSuchSchema {
-                    target: target.display.clone(),
+                    target: target.to_owned(),
                     schema: name.to_owned(),
                 });
             }
@@ -240,7 +211,7 @@ async fn locate_pg_schema(
                 ([], Some(current)) => current,
                 ([], None) => {
                     return Err(SeedError::NoSchemaOnPath {
-                        target: target.display.clone(),
+                        target: target.to_owned(),
                         search_path: path,
                     });
                 }
@@ -251,7 +222,7 @@ async fn locate_pg_schema(
                         .collect::<Vec<_>>()
                         .join(", ");
                     return Err(SeedError::SchemaSpread {
-                        target: target.display.clone(),
+                        target: target.to_owned(),
                         spread,
                     });
                 }
@@ -347,22 +318,15 @@ pub(super) async fn present_tables(txn: &Txn) -> Result<Vec<String>, DbErr> {
 /// named lock held by a connection of its own that also runs the
 /// migrations. SQLite serialises writers itself. Each re-reads the history
 /// once it holds the lock, so the later ones find nothing left to do.
-/// Signals wait for the migrations (see `interrupt`).
-async fn migrate(
-    db: &Db,
-    target: &DatabaseTarget,
-    timeout: Duration,
-    interrupt: &Interrupt,
-) -> Result<usize, SeedError> {
-    let applying = |e| SeedError::database("applying migrations", e, target.secret());
+/// A cancelled run waits for the migrations (see `cancel`).
+async fn migrate(db: &Db, timeout: Duration, interrupt: &Cancel) -> Result<usize, SeedError> {
+    let applying = |e| SeedError::database("applying migrations", e);
     let _migrating = interrupt.enter(Phase::Migrating);
     match db.backend {
-        DbBackend::Postgres => migrate_pg(db, target, timeout).await,
+        DbBackend::Postgres => migrate_pg(db, timeout).await,
         DbBackend::MySql => {
-            let session = target.connect_session(timeout).await?;
-            let Some(conn) = session.orm() else {
-                return Err(applying(DbErr::Custom("no MySQL connection".to_owned())));
-            };
+            let conn = db.session_connection(timeout).await.map_err(applying)?;
+            let conn = &conn;
             // The run's session settings first: a user's max_statement_time
             // would end the wait for the lock with NULL, not an error.
             let locked = async {
@@ -385,19 +349,19 @@ async fn migrate(
                 }
             }
             .await
-            .map_err(|e| SeedError::database("waiting for the migration lock", e, target.secret()));
+            .map_err(|e| SeedError::database("waiting for the migration lock", e));
             let applied = match locked {
-                Ok(_) => apply_orm(&session).await.map_err(applying),
+                Ok(_) => apply_orm(conn).await.map_err(applying),
                 Err(e) => Err(e),
             };
             // Closing the session releases the lock too; unlocking first is tidier.
             let _ = conn
                 .execute_unprepared("SELECT RELEASE_LOCK('ota_seed_migrations')")
                 .await;
-            session.close().await;
+            let _ = conn.clone().close().await;
             applied
         }
-        _ => match apply_orm(db).await {
+        _ => match apply_orm(&db.conn).await {
             Ok(n) => Ok(n),
             Err(error) => {
                 // SQLite has no lock to wait on: a seeder started at the
@@ -426,12 +390,11 @@ async fn migrate(
 /// connection when the transaction starts and before it ends, and the
 /// connection is closed after. DDL is transactional here: a
 /// failed migration leaves nothing behind.
-async fn migrate_pg(
-    db: &Db,
-    target: &DatabaseTarget,
-    timeout: Duration,
-) -> Result<usize, SeedError> {
-    let conn = target.connect_orm_session(timeout).await?;
+async fn migrate_pg(db: &Db, timeout: Duration) -> Result<usize, SeedError> {
+    let conn = db
+        .session_connection(timeout)
+        .await
+        .map_err(|e| SeedError::database("opening a connection for the migrations", e))?;
     let migrated = async {
         let txn = conn.begin().await?;
         // One simple-protocol message: READ COMMITTED (so that a seeder that
@@ -473,7 +436,7 @@ async fn migrate_pg(
     }
     .await;
     let _ = conn.close().await;
-    migrated.map_err(|e| SeedError::database("applying migrations", e, target.secret()))
+    migrated.map_err(|e| SeedError::database("applying migrations", e))
 }
 
 /// Deallocates this server connection's prepared statements named as sqlx
@@ -485,10 +448,7 @@ const DEALLOCATE_SQLX: &str = "DO $$DECLARE s text; BEGIN \
 
 /// SQLite and MySQL/MariaDB: SeaORM's migrator on SeaORM's connection
 /// (migrations there cannot be rolled back anyway).
-async fn apply_orm(db: &Db) -> Result<usize, DbErr> {
-    let Some(conn) = db.orm() else {
-        return Err(DbErr::Custom("expected a SeaORM connection".to_owned()));
-    };
+async fn apply_orm(conn: &DatabaseConnection) -> Result<usize, DbErr> {
     let pending = Migrator::get_pending_migrations(conn).await?.len();
     if pending > 0 {
         Migrator::up(conn, None).await?;

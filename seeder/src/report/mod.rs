@@ -2,8 +2,12 @@
 //! read as text. Plain data: this module depends on nothing of the seeder
 //! but the [`Table`](crate::table::Table) vocabulary.
 
+mod reset;
+mod schema;
 mod seed;
 mod verify;
 
+pub use reset::ResetReport;
+pub use schema::{SchemaOrigin, SchemaReport};
 pub use seed::{DifferingRow, SeedReport, SeedSummary, Stopped, TableCounts};
 pub use verify::{CampaignBreakdown, VerifyReport, Violation};

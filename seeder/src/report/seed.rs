@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::SchemaReport;
 use crate::table::Table;
 
 /// Rows of one table: inserted now, wanted and already there, and existing
@@ -24,7 +25,7 @@ impl std::ops::AddAssign for TableCounts {
 }
 
 /// Per-table totals of a run, in dependency order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SeedReport {
     pub tables: BTreeMap<Table, TableCounts>,
     pub tenants: Vec<String>,
@@ -34,6 +35,10 @@ pub struct SeedReport {
     pub stopped: Option<Stopped>,
     /// Existing rows left as found although they differ from the dataset.
     pub differing: Vec<DifferingRow>,
+    /// How the schema stood (and what was migrated) before seeding.
+    pub schema: Option<SchemaReport>,
+    /// Wall time of the seeding itself, in seconds (not migrations).
+    pub seconds: f64,
 }
 
 /// How a run that was asked to stop ended.
@@ -55,6 +60,11 @@ impl SeedReport {
 
     pub fn updated_total(&self) -> u64 {
         self.tables.values().map(|c| c.updated).sum()
+    }
+
+    /// One table's figures (zero where the run did not cover it).
+    pub fn table(&self, table: Table) -> TableCounts {
+        self.tables.get(&table).copied().unwrap_or_default()
     }
 }
 

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::json_rows;
-use crate::interrupt::Interrupt;
+use crate::cancel::Cancel;
 use crate::progress::StepProgress;
 
 /// Most bind parameters one statement may carry.
@@ -53,7 +53,7 @@ pub async fn insert_rows<A, C, I>(
     rows: I,
     conflicts: Conflicts<'_, <A::Entity as EntityTrait>::Column>,
     progress: &StepProgress,
-    interrupt: &Interrupt,
+    interrupt: &Cancel,
 ) -> Result<u64, DbErr>
 where
     A: ActiveModelTrait + Send,

@@ -35,6 +35,7 @@ pub async fn refuse_lagging(
         let name = table.table_name();
         let reading = |source| StepError::Database {
             doing: format!("reading the id sequence of {name}"),
+            table: Some(table),
             source,
         };
         let Some(state) = sequence_state(scope, name).await.map_err(reading)? else {

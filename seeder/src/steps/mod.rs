@@ -27,8 +27,8 @@ use sea_orm::{DbBackend, DbErr};
 use crate::db::{Db, Txn};
 use crate::error::SeedError;
 
+use crate::cancel::Cancel;
 use crate::dataset::TenantPlan;
-use crate::interrupt::Interrupt;
 use crate::progress::Progress;
 use crate::report::{SeedReport, TableCounts};
 use crate::selection::Selection;
@@ -51,7 +51,7 @@ pub struct TenantScope<'a> {
     pub now: DateTime<FixedOffset>,
     pub progress: &'a Progress,
     /// Checked between batches: a stop request rolls the tenant back.
-    pub interrupt: &'a Interrupt,
+    pub interrupt: &'a Cancel,
     /// The tenant's rows as found once its lock was held.
     pub found: ExistingRows,
     /// Set by the devices step: the tenant's devices are exactly the
@@ -81,7 +81,7 @@ pub async fn seed_tenant(
     selection: &Selection,
     now: DateTime<FixedOffset>,
     progress: &Progress,
-    interrupt: &Interrupt,
+    interrupt: &Cancel,
 ) -> Result<SeedReport, StepError> {
     let txn = tenant_lock::begin(db, &plan.tenant.tenant_id)
         .await
@@ -208,8 +208,12 @@ async fn run_steps(
 /// Why a tenant's seeding stopped; its transaction was rolled back.
 #[derive(Debug)]
 pub enum StepError {
-    /// A database error, with what the step was doing.
-    Database { doing: String, source: DbErr },
+    /// A database error, with what the step was doing, and in which table.
+    Database {
+        doing: String,
+        table: Option<Table>,
+        source: DbErr,
+    },
     /// A condition found before writing under which the seeder will not
     /// write (see `id_sequences`).
     Refused(SeedError),
@@ -219,6 +223,7 @@ impl StepError {
     fn new(doing: &str, source: DbErr) -> StepError {
         StepError::Database {
             doing: doing.to_owned(),
+            table: None,
             source,
         }
     }
@@ -226,6 +231,7 @@ impl StepError {
     fn at(table: Table) -> impl FnOnce(DbErr) -> StepError {
         move |source| StepError::Database {
             doing: format!("seeding {}", table.table_name()),
+            table: Some(table),
             source,
         }
     }

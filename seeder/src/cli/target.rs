@@ -1,12 +1,14 @@
-//! Which database a run names: its URL (parsed, redacted for display) and
-//! whether it is on this machine (the wrong-database guard).
+//! Which database a run names: its URL (parsed, redacted for display),
+//! whether it is on this machine (the wrong-database guard), and opening
+//! it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use sea_orm::DbBackend;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 use url::Url;
 
-use crate::error::{SeedError, scrub};
+use super::error::{CliError, scrub};
 
 /// File used when no database is named.
 pub const DEFAULT_SQLITE_FILE: &str = "ota-seed.sqlite";
@@ -14,7 +16,7 @@ pub const DEFAULT_SQLITE_FILE: &str = "ota-seed.sqlite";
 /// A database named by URL (or the default SQLite file).
 #[derive(Debug, Clone)]
 pub struct DatabaseTarget {
-    pub(super) url: String,
+    url: String,
     /// The URL with any password replaced by `***`: the only form printed.
     pub display: String,
     pub backend: DbBackend,
@@ -39,8 +41,8 @@ impl DatabaseTarget {
         }
     }
 
-    pub fn parse(raw: &str) -> Result<DatabaseTarget, SeedError> {
-        let parsed = Url::parse(raw).map_err(|e| SeedError::BadUrl {
+    pub fn parse(raw: &str) -> Result<DatabaseTarget, CliError> {
+        let parsed = Url::parse(raw).map_err(|e| CliError::BadUrl {
             url: redact_unparsed(raw),
             reason: format!("{e} (expected e.g. postgres://user@localhost/db, mysql://root@localhost/db or sqlite://path/to/file.sqlite)"),
         })?;
@@ -50,7 +52,7 @@ impl DatabaseTarget {
             "mysql" | "mariadb" => DbBackend::MySql,
             "sqlite" => DbBackend::Sqlite,
             other => {
-                return Err(SeedError::BadUrl {
+                return Err(CliError::BadUrl {
                     url: display,
                     reason: format!(
                         "unsupported scheme {other:?}; use postgres://, mysql:// or sqlite://"
@@ -74,7 +76,7 @@ impl DatabaseTarget {
         });
         let local = match backend {
             DbBackend::Sqlite => true,
-            _ => on_this_machine(backend, &url).map_err(|reason| SeedError::BadUrl {
+            _ => on_this_machine(backend, &url).map_err(|reason| CliError::BadUrl {
                 url: display.clone(),
                 reason: scrub(&reason, password.as_deref()),
             })?,
@@ -169,6 +171,111 @@ fn redact_unparsed(raw: &str) -> String {
         }
         _ => raw.to_owned(),
     }
+}
+
+impl DatabaseTarget {
+    /// Opens the database for a run that writes.
+    pub async fn connect(&self, timeout: Duration) -> Result<DatabaseConnection, CliError> {
+        self.open(&self.url, timeout).await
+    }
+
+    /// Opens the database for reading only. A SQLite file is opened
+    /// read-only and never created: `None` when it does not exist.
+    pub async fn connect_read_only(
+        &self,
+        timeout: Duration,
+    ) -> Result<Option<DatabaseConnection>, CliError> {
+        let Some(file) = &self.sqlite_file else {
+            return self.connect(timeout).await.map(Some);
+        };
+        if !file.exists() {
+            return Ok(None);
+        }
+        let url = format!("sqlite://{}?mode=ro", file.display());
+        self.open(&url, timeout).await.map(Some)
+    }
+
+    /// Opens a pool and makes sure one connection answers now (pools
+    /// connect lazily on some backends).
+    async fn open(&self, url: &str, timeout: Duration) -> Result<DatabaseConnection, CliError> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .connect_timeout(timeout)
+            .acquire_timeout(timeout)
+            .sqlx_logging(false)
+            // sqlx sends extra_float_digits at startup, which PgBouncer
+            // refuses unless told to ignore it; values come back in binary,
+            // where the setting plays no part.
+            .map_sqlx_postgres_opts(|o| o.extra_float_digits(None).application_name("ota-seed"))
+            // How long to wait for another process's lock on a SQLite file.
+            .map_sqlx_sqlite_opts(move |o| o.busy_timeout(timeout));
+        // SQLite allows one writer at a time; a single connection makes that
+        // explicit and keeps IMMEDIATE transactions simple. Elsewhere two:
+        // the seeder's transactions run one at a time.
+        options.max_connections(if self.backend == DbBackend::Sqlite {
+            1
+        } else {
+            2
+        });
+        let connect = async {
+            let db = Database::connect(options).await?;
+            db.execute_unprepared("SELECT 1").await?;
+            Ok::<_, sea_orm::DbErr>(db)
+        };
+        match tokio::time::timeout(timeout + Duration::from_secs(1), connect).await {
+            Ok(Ok(db)) => Ok(db),
+            Ok(Err(e)) => Err(self.connect_error(&e.to_string())),
+            Err(_) => Err(self.connect_error(&format!(
+                "no answer within {} s (is the server running and reachable?)",
+                timeout.as_secs()
+            ))),
+        }
+    }
+
+    fn connect_error(&self, reason: &str) -> CliError {
+        CliError::Connect {
+            target: self.display.clone(),
+            reason: connect_hint(scrub(reason, self.secret())),
+        }
+    }
+}
+
+/// Adds what to do to the connection errors a user is likeliest to meet.
+fn connect_hint(mut reason: String) -> String {
+    // Each hint applies when all of its fragments occur in the message.
+    const HINTS: [(&[&str], &str); 6] = [
+        (
+            &["database \"", "does not exist"],
+            "create the database first, or name an existing one in the URL",
+        ),
+        (
+            &["Unknown database"],
+            "create the database first, or name an existing one in the URL",
+        ),
+        (
+            &["role \"", "does not exist"],
+            "check the user name in the URL",
+        ),
+        (
+            &["file is not a database"],
+            "the file is not a SQLite database; name another file",
+        ),
+        (
+            &["database is locked"],
+            "another process holds a lock on the file; try again when it has finished",
+        ),
+        (
+            &["unable to open database file"],
+            "does the directory exist and is it writable?",
+        ),
+    ];
+    if let Some((_, hint)) = HINTS
+        .iter()
+        .find(|(fragments, _)| fragments.iter().all(|f| reason.contains(f)))
+    {
+        reason.push_str(&format!(" ({hint})"));
+    }
+    reason
 }
 
 #[cfg(test)]

@@ -1,0 +1,205 @@
+//! One function per database command: open, call the library, print.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use seeder::{Progress, SeedSummary, Stopped, Table};
+
+use super::args::{ResetArgs, SeedArgs};
+use super::error::CliError;
+use super::output::{Output, RunSummary};
+use super::{Context, Outcome, listen_for_signals};
+
+/// `seeder [seed]`: migrate, seed, verify (or, with `--dry-run`, preview).
+pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::Result<Outcome> {
+    if !args.dry_run {
+        ctx.guard_remote(args.allow_remote)?;
+    }
+    listen_for_signals(&mut ctx)?;
+    let output = ctx.output;
+    output.human(format_args!("database: {}\n", ctx.target.display));
+    let mut summary = RunSummary::new(&ctx.target.display, "seed", &ctx.tenants);
+    let seeder = ctx.seeder(only).migrate(!args.no_migrate);
+    if args.dry_run {
+        summary.dry_run = true;
+        // A SQLite file that does not exist yet is read as an empty
+        // in-memory database: a dry run creates nothing.
+        let db = match ctx.target.connect_read_only(ctx.connect_timeout).await? {
+            Some(db) => db,
+            None => sea_orm::Database::connect("sqlite::memory:").await?,
+        };
+        let preview = seeder.dry_run(&db).await;
+        db.close().await.ok();
+        let preview = preview?;
+        output.human("dry run: nothing is written\n");
+        if let Some(schema) = &preview.schema {
+            summary.record_schema(schema, output);
+            if schema.pending > 0 {
+                output.human(format_args!("migrations: would apply {}\n", schema.pending));
+            }
+        }
+        summary.record(&preview);
+        output.human(SeedSummary {
+            report: &preview,
+            dry_run: true,
+        });
+        output.json(&summary)?;
+        return Ok(Outcome::Ok);
+    }
+
+    let db = ctx.target.connect(ctx.connect_timeout).await?;
+    let progress = if output == Output::Human {
+        Progress::on_stderr()
+    } else {
+        Progress::quiet()
+    };
+    let report = seeder.clone().progress(progress).run(&db).await?;
+    if let Some(schema) = &report.schema {
+        summary.record_schema(schema, output);
+        if schema.applied > 0 {
+            output.human(format_args!("migrations: applied {}\n", schema.applied));
+        }
+    }
+    summary.record(&report);
+    output.human(SeedSummary {
+        report: &report,
+        dry_run: false,
+    });
+    // A signal after the last tenant committed: everything is in, but the
+    // user asked to stop, so the verification is skipped.
+    let stopped = report.stopped.clone().or_else(|| {
+        ctx.cancel
+            .is_cancelled()
+            .then_some(Stopped { rolled_back: None })
+    });
+    if let Some(stopped) = &stopped {
+        summary.interrupted = true;
+        summary.rolled_back_tenant = stopped.rolled_back.clone();
+        let committed = if report.tenants.is_empty() {
+            "no tenant was committed".to_owned()
+        } else {
+            format!("committed before it: {}", report.tenants.join(", "))
+        };
+        let rolled_back = match &stopped.rolled_back {
+            Some(t) => format!("tenant {t} was rolled back whole"),
+            None if report.tenants.len() == ctx.tenants.len() => {
+                "stopped after the last tenant, before verification".to_owned()
+            }
+            None => "stopped between tenants".to_owned(),
+        };
+        eprintln!("interrupted: {rolled_back}; {committed}. Run the same command again to finish.");
+        db.close().await.ok();
+        output.json(&summary)?;
+        return Ok(Outcome::Interrupted);
+    }
+    if report.inserted_total() == 0 && report.updated_total() == 0 {
+        output.human("nothing to do: every row was already present\n");
+    }
+    output.human(format_args!(
+        "seeded in {:.2} s ({:.0} rows/s)\n",
+        summary.seconds, summary.rows_per_second
+    ));
+    let outcome = if args.no_verify {
+        Outcome::Ok
+    } else {
+        let verification = seeder.verify(&db).await?;
+        output.human(&verification);
+        let outcome = if verification.passed() {
+            Outcome::Ok
+        } else {
+            Outcome::InvariantsBroken
+        };
+        summary.verification = Some(verification);
+        outcome
+    };
+    db.close().await.ok();
+    output.json(&summary)?;
+    Ok(outcome)
+}
+
+/// `seeder verify`: read-only counts, breakdown and invariants.
+pub async fn verify(mut ctx: Context) -> anyhow::Result<Outcome> {
+    listen_for_signals(&mut ctx)?;
+    let output = ctx.output;
+    output.human(format_args!("database: {}\n", ctx.target.display));
+    let Some(db) = ctx.target.connect_read_only(ctx.connect_timeout).await? else {
+        return Err(CliError::NoSqliteFile {
+            path: ctx.target.display.clone(),
+        }
+        .into());
+    };
+    let seeder = ctx.seeder(&[]);
+    let checked = async {
+        let schema = seeder.schema(&db).await?;
+        let report = seeder.verify(&db).await?;
+        Ok::<_, seeder::SeedError>((schema, report))
+    }
+    .await;
+    db.close().await.ok();
+    let (schema, report) = checked?;
+    let mut summary = RunSummary::new(&ctx.target.display, "verify", &ctx.tenants);
+    summary.record_schema(&schema, output);
+    output.human(&report);
+    let outcome = if report.passed() {
+        Outcome::Ok
+    } else {
+        Outcome::InvariantsBroken
+    };
+    summary.verification = Some(report);
+    output.json(&summary)?;
+    Ok(outcome)
+}
+
+/// `seeder reset`: deletes the selected dataset tenants, after saying what
+/// it will delete and asking (or `--yes`).
+pub async fn reset(mut ctx: Context, args: &ResetArgs) -> anyhow::Result<Outcome> {
+    if !args.dry_run {
+        ctx.guard_remote(args.allow_remote)?;
+    }
+    listen_for_signals(&mut ctx)?;
+    let output = ctx.output;
+    output.human(format_args!("database: {}\n", ctx.target.display));
+    let Some(db) = ctx.target.connect_read_only(ctx.connect_timeout).await? else {
+        output.human("nothing to reset: the SQLite file does not exist\n");
+        return Ok(Outcome::Ok);
+    };
+    let seeder = ctx.seeder(&[]);
+    let preview = seeder.reset(&db, true).await;
+    db.close().await.ok();
+    let preview = preview?;
+    if args.dry_run || preview.total() == 0 {
+        output.human(&preview);
+        if preview.total() == 0 && !args.dry_run {
+            output.human("nothing to delete\n");
+        }
+        output.json(&preview)?;
+        return Ok(Outcome::Ok);
+    }
+    if !args.yes {
+        confirm(&preview)?;
+    }
+    let db = ctx.target.connect(ctx.connect_timeout).await?;
+    let deleted = seeder.reset(&db, false).await;
+    db.close().await.ok();
+    let deleted = deleted?;
+    output.human(&deleted);
+    output.json(&deleted)?;
+    Ok(Outcome::Ok)
+}
+
+/// Shows what a reset deletes and asks on the terminal; refuses without
+/// one (scripts pass `--yes`).
+fn confirm(preview: &seeder::ResetReport) -> Result<(), CliError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::ResetUnconfirmed);
+    }
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{preview}delete these rows? [y/N] ");
+    let _ = err.flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        Err(CliError::ResetUnconfirmed)
+    }
+}

@@ -1,0 +1,45 @@
+//! Errors of the command line itself (what the library cannot know: URLs,
+//! files, flags), beside the library's own [`SeedError`]. Messages never
+//! carry a password: URLs are shown redacted, and every printed message is
+//! scrubbed of the password ([`scrub`]).
+
+use seeder::SeedError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("unknown table {name:?} in --only; valid names: {valid}")]
+    UnknownTable { name: String, valid: String },
+
+    #[error("invalid database URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+
+    #[error("no database at {path}: there is nothing to verify yet (run the seeder first)")]
+    NoSqliteFile { path: String },
+
+    #[error("cannot open database {target}: {reason}")]
+    Connect { target: String, reason: String },
+
+    #[error(
+        "refusing to write to {target}: it is not on this machine, and seeding is meant for \
+         development and staging databases; pass --allow-remote if this is the database you mean \
+         (--dry-run and `verify` only read, and need no flag)"
+    )]
+    RemoteRefused { target: String },
+
+    #[error(
+        "reset not confirmed, nothing was deleted: it asks on a terminal, and needs --yes \
+         anywhere else (--dry-run shows what it would delete)"
+    )]
+    ResetUnconfirmed,
+
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+}
+
+/// Removes a password from a message, wherever a driver may have echoed it.
+pub fn scrub(message: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() => message.replace(s, "***"),
+        _ => message.to_owned(),
+    }
+}

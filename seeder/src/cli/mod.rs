@@ -1,0 +1,207 @@
+//! The `seeder` command line, on top of the library's public API only
+//! (every `seeder::` path below is one an application could use): it
+//! parses, opens the database, calls the library, and prints. Hidden from
+//! the library's documentation; `seeder/src/main.rs` calls [`main`].
+//!
+//! Exit status: 0 success, 1 verification found violations, 2 an error
+//! (bad input, unreachable database, schema problems), 130 stopped by
+//! Ctrl-C or SIGTERM.
+
+mod args;
+mod commands;
+mod docs;
+mod error;
+mod output;
+mod signals;
+mod target;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use seeder::{Cancel, Dataset, Seeder, Table};
+
+use args::{Cli, Command, Common};
+use error::{CliError, scrub};
+use output::Output;
+use signals::EXIT_INTERRUPTED;
+use target::DatabaseTarget;
+
+/// How a run ends, beyond plain success.
+pub enum Outcome {
+    Ok,
+    InvariantsBroken,
+    Interrupted,
+}
+
+/// Runs the command line with the process's arguments and environment.
+pub fn main() -> ExitCode {
+    if let Err(e) = load_dotenv() {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    let cli = match Cli::parse_checked(std::env::args_os()) {
+        Ok(cli) => cli,
+        // --help and --version.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{}", one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut secret = None;
+    match runtime.block_on(run(cli, &mut secret)) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::InvariantsBroken) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
+        Err(e) => {
+            // A driver may echo the password in its message.
+            eprintln!("error: {}", scrub(&format!("{e:#}"), secret.as_deref()));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// clap's first line says what is wrong; its usage block below would bury
+/// that line in a script's log, so it is replaced by a pointer to --help.
+fn one_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error: invalid arguments");
+    format!("{first} (see --help)")
+}
+
+fn load_dotenv() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        Err(e) => Err(e).context("reading .env"),
+    }
+}
+
+/// What every database command works with, checked before anything is
+/// opened.
+pub struct Context {
+    pub target: DatabaseTarget,
+    pub dataset: Dataset,
+    /// The tenants covered, validated against the dataset.
+    pub tenants: Vec<String>,
+    pub output: Output,
+    pub cancel: Cancel,
+    pub connect_timeout: Duration,
+    common: Common,
+}
+
+impl Context {
+    /// A seeder with the run's settings; `only` as `--only` named them.
+    pub fn seeder(&self, only: &[Table]) -> Seeder<'_> {
+        let mut seeder = Seeder::new(&self.dataset)
+            .tenants(self.tenants.iter().cloned())
+            .cancel(self.cancel.clone())
+            .statement_timeout(
+                (self.common.statement_timeout > 0)
+                    .then(|| Duration::from_secs(self.common.statement_timeout)),
+            )
+            .database_name(self.target.display.clone());
+        if !only.is_empty() {
+            seeder = seeder.only(only.iter().copied());
+        }
+        if let Some(schema) = &self.common.schema {
+            seeder = seeder.pg_schema(schema.clone());
+        }
+        seeder
+    }
+
+    /// Refuses writing to a database on another machine without
+    /// `--allow-remote`.
+    pub fn guard_remote(&self, allow_remote: bool) -> Result<(), CliError> {
+        if !self.target.local && !allow_remote {
+            return Err(CliError::RemoteRefused {
+                target: self.target.display.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+async fn run(cli: Cli, secret: &mut Option<String>) -> anyhow::Result<Outcome> {
+    let Cli {
+        command,
+        seed,
+        common,
+    } = cli;
+    match &command {
+        Some(Command::Completions { shell }) => return docs::completions(*shell),
+        Some(Command::Man) => return docs::man(),
+        _ => {}
+    }
+    // Everything the user typed is checked before any database is opened.
+    let dataset = Dataset::fleet(&common.dataset_spec()?);
+    let seed_args = match &command {
+        None => Some(&seed),
+        Some(Command::Seed(args)) => Some(args),
+        _ => None,
+    };
+    let only = match seed_args {
+        Some(args) => args::parse_only(&args.only)?,
+        None => Vec::new(),
+    };
+    let tenants = Seeder::new(&dataset)
+        .tenants(common.tenant_ids.iter().cloned())
+        .tenant_ids()?;
+    let target = match common
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(url) => DatabaseTarget::parse(url)?,
+        None => DatabaseTarget::default_sqlite(
+            &std::env::current_dir().context("reading the working directory")?,
+        ),
+    };
+    *secret = target.secret().map(str::to_owned);
+    if common.schema.is_some() && target.backend != sea_orm::DbBackend::Postgres {
+        anyhow::bail!(
+            "--schema applies to PostgreSQL only; {} has no schemas to choose from",
+            target.display
+        );
+    }
+    let ctx = Context {
+        target,
+        dataset,
+        tenants,
+        output: Output::from_flags(common.quiet, common.json),
+        cancel: Cancel::new(),
+        connect_timeout: Duration::from_secs(common.connect_timeout),
+        common,
+    };
+    match command {
+        Some(Command::Verify) => commands::verify(ctx).await,
+        Some(Command::Reset(args)) => commands::reset(ctx, &args).await,
+        Some(Command::Seed(args)) => commands::seed(ctx, &args, &only).await,
+        None => commands::seed(ctx, &seed, &only).await,
+        // Answered before any of the above.
+        Some(Command::Completions { .. } | Command::Man) => Ok(Outcome::Ok),
+    }
+}
+
+/// Listens for Ctrl-C and SIGTERM; the token cancels the run.
+pub fn listen_for_signals(ctx: &mut Context) -> anyhow::Result<()> {
+    ctx.cancel = signals::cancel_on_signals().context("listening for Ctrl-C and SIGTERM")?;
+    Ok(())
+}
