@@ -2,11 +2,10 @@
 //! alone. Nothing is written: no migration, no row, no sequence value, no
 //! lock. Tables that do not exist yet (migrations pending) count as empty.
 //!
-//! The counts follow the seeding steps' own rules (devices are found by
-//! key; a campaign with as many status rows as its slice of the fleet is
-//! complete; status rows are made for every device the tenant will have, in
-//! device_id byte order), so the preview matches what a run started at the
-//! same moment inserts. Updates
+//! The counts come from the seeding steps' own rules, asked here with what
+//! the database holds (firmware by natural key, campaigns by name, each
+//! campaign's slice of the fleet, when device ids are the planned ones), so
+//! the preview matches what a run started at the same moment inserts. Updates
 //! the run would make (counters, a device's fw_version) are not previewed.
 
 use std::collections::{HashMap, HashSet};
@@ -14,14 +13,17 @@ use std::collections::{HashMap, HashSet};
 use entity::{device_registry, ota_campaigns, tenants};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 
-use crate::dataset::{CampaignSeed, Dataset, TenantPlan};
+use crate::dataset::{Dataset, TenantPlan};
 use crate::db::{Access, Db, Txn};
 use crate::queries::{
     campaign_device_ids, count_status_rows, existing_device_ids, existing_firmware,
 };
 use crate::report::{SeedReport, TableCounts};
 use crate::selection::Selection;
-use crate::steps::differing;
+use crate::steps::{
+    CampaignSlice, campaign_slices, compare_firmware, differing, fleet_is_planned,
+    missing_campaigns,
+};
 use crate::table::Table;
 
 /// Which of the seeded tables exist.
@@ -111,14 +113,12 @@ async fn preview_tenant(
         } else {
             HashMap::new()
         };
-        let mut missing = 0;
-        for f in &plan.firmware {
-            match stored.get(&(f.version.clone(), Some(f.device_type.to_owned()))) {
-                Some(row) => report.differing.extend(differing::firmware(row, f)),
-                None => missing += 1,
-            }
-        }
-        report.add(Table::Firmware, counts(plan.firmware.len() as u64, missing));
+        let (missing, differing) = compare_firmware(&plan.firmware, &stored);
+        report.differing.extend(differing);
+        report.add(
+            Table::Firmware,
+            counts(plan.firmware.len() as u64, missing.len() as u64),
+        );
     }
 
     // Campaign name -> its status rows now (None: the campaign is missing).
@@ -145,11 +145,8 @@ async fn preview_tenant(
         }
     }
     if selection.includes(Table::Campaigns) {
-        let missing = plan
-            .campaigns
-            .iter()
-            .filter(|c| !campaigns.contains_key(&c.name))
-            .count() as u64;
+        let missing =
+            missing_campaigns(&plan.campaigns, |name| campaigns.contains_key(name)).count() as u64;
         report.add(
             Table::Campaigns,
             counts(plan.campaigns.len() as u64, missing),
@@ -160,15 +157,24 @@ async fn preview_tenant(
         let mut wanted = 0;
         let mut missing = 0;
         let mut device_list: Option<Vec<String>> = None;
-        for (index, seed) in plan.campaigns.iter().enumerate() {
-            let slice = CampaignSeed::slice(index, plan.campaigns.len(), devices_after as usize);
+        let rows: HashMap<i32, u64> = campaigns.values().copied().collect();
+        let slices = campaign_slices(
+            &plan.campaigns,
+            |name| campaigns.get(name).map(|&(id, _)| id),
+            |id| rows.get(&id).copied().unwrap_or(0),
+            devices_after,
+        );
+        for CampaignSlice {
+            id,
+            devices: slice,
+            have,
+            ..
+        } in slices
+        {
             wanted += slice.len() as u64;
-            let (id, have) = match campaigns.get(&seed.name) {
-                Some(&(id, have)) if have > 0 => (id, have),
-                _ => {
-                    missing += slice.len() as u64;
-                    continue;
-                }
+            let Some(id) = id.filter(|_| have > 0) else {
+                missing += slice.len() as u64;
+                continue;
             };
             if have == slice.len() as u64 {
                 continue;
@@ -208,9 +214,11 @@ fn devices_after_run(
     mut ids: HashSet<String>,
     devices_after: u64,
 ) -> Vec<String> {
-    // The step's rule: after the devices step, as many devices as planned
-    // are exactly the planned fleet (it inserted every missing one).
-    if selection.includes(Table::Devices) && devices_after == plan.fleet.len() as u64 {
+    if fleet_is_planned(
+        selection.includes(Table::Devices),
+        devices_after,
+        plan.fleet.len() as u64,
+    ) {
         return plan.fleet.device_ids().collect();
     }
     if selection.includes(Table::Devices) {

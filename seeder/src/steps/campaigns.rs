@@ -5,6 +5,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, Qu
 
 use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
+use crate::dataset::CampaignSeed;
 use crate::report::TableCounts;
 use crate::table::Table;
 
@@ -26,10 +27,10 @@ impl CampaignStep {
             .collect();
         let wanted = &scope.plan.campaigns;
         let created_by = scope.plan.created_by();
-        let mut missing = Vec::new();
-        for c in wanted.iter().filter(|c| !existing.contains(&c.name)) {
+        let mut rows = Vec::new();
+        for c in missing(wanted, |name| existing.contains(name)) {
             let firmware = firmware_id(scope, &c.firmware_version, c.device_type).await?;
-            missing.push(ota_campaigns::ActiveModel {
+            rows.push(ota_campaigns::ActiveModel {
                 tenant_id: Set(scope.tenant_id().to_owned()),
                 name: Set(c.name.clone()),
                 firmware_version_id: Set(firmware),
@@ -52,7 +53,7 @@ impl CampaignStep {
                 .step(scope.tenant_id(), Table::Campaigns, wanted.len() as u64);
         let inserted = insert_rows(
             scope.txn,
-            missing,
+            rows,
             Conflicts::SkipOn(&[]),
             &progress,
             scope.interrupt,
@@ -89,4 +90,13 @@ async fn firmware_id(
                 scope.tenant_id()
             ))
         })
+}
+
+/// The step's rule, which the dry run asks too: campaigns are identified by
+/// name within the tenant (the platform's schema has no key for them).
+pub(crate) fn missing(
+    wanted: &[CampaignSeed],
+    exists: impl Fn(&str) -> bool,
+) -> impl Iterator<Item = &CampaignSeed> {
+    wanted.iter().filter(move |c| !exists(&c.name))
 }

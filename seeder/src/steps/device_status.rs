@@ -1,4 +1,5 @@
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
@@ -60,21 +61,32 @@ impl DeviceStatusStep {
                 .collect();
         let counted = count_status_rows(scope.txn, tenant).await?;
 
-        let planned = &scope.plan.campaigns;
+        let slices = campaign_slices(
+            &scope.plan.campaigns,
+            |name| campaigns.get(name).map(|(c, _)| c.id),
+            |id| {
+                counted
+                    .get(&id)
+                    .map_or(0, |c| c.total_devices.max(0) as u64)
+            },
+            device_count,
+        );
         let mut devices: Option<DeviceList> = None;
         let mut counts = TableCounts::default();
         let mut devices_with_new_rows = HashSet::new();
-        for (index, seed) in planned.iter().enumerate() {
-            let Some((campaign, _firmware)) = campaigns.get(&seed.name) else {
+        for CampaignSlice {
+            seed,
+            id,
+            devices: slice,
+            have,
+        } in slices
+        {
+            let Some(campaign_id) = id else {
                 return Err(DbErr::RecordNotFound(format!(
                     "campaign {:?} of tenant {tenant} (include `campaigns` in --only)",
                     seed.name
                 )));
             };
-            let slice = CampaignSeed::slice(index, planned.len(), device_count as usize);
-            let have = counted
-                .get(&campaign.id)
-                .map_or(0, |c| c.total_devices.max(0) as u64);
             if have == slice.len() as u64 {
                 // Complete: a rerun reads no keys and sends no rows.
                 counts.present += have;
@@ -88,7 +100,7 @@ impl DeviceStatusStep {
             let existing = if have == 0 {
                 HashSet::new()
             } else {
-                campaign_device_ids(scope.txn, tenant, campaign.id).await?
+                campaign_device_ids(scope.txn, tenant, campaign_id).await?
             };
             let slice_len = slice.len();
             let ids: Box<dyn Iterator<Item = String> + Send + '_> = match list {
@@ -117,7 +129,7 @@ impl DeviceStatusStep {
                     }
                     ota_device_status::ActiveModel {
                         tenant_id: Set(tenant.to_owned()),
-                        campaign_id: Set(campaign.id),
+                        campaign_id: Set(campaign_id),
                         device_id: Set(device_id),
                         status: Set(row.status.into()),
                         progress_pct: Set(row.progress_pct),
@@ -150,12 +162,14 @@ impl DeviceStatusStep {
     }
 }
 
-/// The planned fleet when the devices step found the tenant's devices to be
-/// exactly the planned ones, else the ids in the database.
+/// The planned fleet when the tenant's devices are exactly the planned
+/// ones, else the ids in the database.
 async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<DeviceList, DbErr> {
-    if scope.fleet_is_planned.load(Ordering::SeqCst)
-        && device_count == scope.plan.fleet.len() as u64
-    {
+    if fleet_is_planned(
+        scope.devices_step_ran.load(Ordering::SeqCst),
+        device_count,
+        scope.plan.fleet.len() as u64,
+    ) {
         return Ok(DeviceList::Planned);
     }
     let mut ids: Vec<String> = existing_device_ids(scope.txn, scope.tenant_id())
@@ -165,4 +179,46 @@ async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<Devic
     // Byte order on every backend, whatever the database's collation.
     ids.sort_unstable();
     Ok(DeviceList::Read(ids))
+}
+
+/// One planned campaign as the status step sees it: its slice of the
+/// tenant's devices (in device_id byte order) and its status rows.
+pub(crate) struct CampaignSlice<'p> {
+    pub seed: &'p CampaignSeed,
+    /// The campaign's id; `None` while it does not exist.
+    pub id: Option<i32>,
+    pub devices: Range<usize>,
+    /// The campaign's status rows now.
+    pub have: u64,
+}
+
+/// The step's rule, which the dry run asks too: each planned campaign
+/// targets its own slice of the tenant's `device_count` devices; one whose
+/// row count matches its slice is complete (neither read nor re-sent).
+pub(crate) fn campaign_slices<'p>(
+    campaigns: &'p [CampaignSeed],
+    id_of: impl Fn(&str) -> Option<i32>,
+    rows_of: impl Fn(i32) -> u64,
+    device_count: u64,
+) -> Vec<CampaignSlice<'p>> {
+    campaigns
+        .iter()
+        .enumerate()
+        .map(|(index, seed)| {
+            let id = id_of(&seed.name);
+            CampaignSlice {
+                seed,
+                id,
+                devices: CampaignSeed::slice(index, campaigns.len(), device_count as usize),
+                have: id.map_or(0, &rows_of),
+            }
+        })
+        .collect()
+}
+
+/// The rule for generating device ids instead of reading them: after the
+/// devices step (which inserts every missing planned device), as many
+/// devices as planned are exactly the planned fleet.
+pub(crate) fn fleet_is_planned(devices_step_ran: bool, device_count: u64, planned: u64) -> bool {
+    devices_step_ran && device_count == planned
 }

@@ -74,9 +74,7 @@ impl DeviceStep {
             present: planned - inserted,
             updated: 0,
         };
-        scope
-            .fleet_is_planned
-            .store(scope.found.devices + inserted == planned, Ordering::SeqCst);
+        scope.devices_step_ran.store(true, Ordering::SeqCst);
         progress.finish(counts);
         Ok(counts)
     }

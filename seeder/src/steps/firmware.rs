@@ -1,9 +1,12 @@
+use std::collections::HashMap;
+
 use entity::firmware_versions;
 use sea_orm::{ActiveValue::Set, DbErr};
 
 use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
 use super::differing;
+use crate::dataset::FirmwareSeed;
 use crate::queries::existing_firmware;
 use crate::report::DifferingRow;
 use crate::report::TableCounts;
@@ -21,19 +24,10 @@ impl FirmwareStep {
     ) -> Result<(TableCounts, Vec<DifferingRow>), DbErr> {
         let existing = existing_firmware(scope.txn, scope.tenant_id()).await?;
         let wanted = &scope.plan.firmware;
-        let differing = wanted
-            .iter()
-            .filter_map(|f| {
-                let stored = existing.get(&(f.version.clone(), Some(f.device_type.to_owned())))?;
-                differing::firmware(stored, f)
-            })
-            .collect();
+        let (missing, differing) = compare(wanted, &existing);
         let created_by = scope.plan.created_by();
-        let missing: Vec<firmware_versions::ActiveModel> = wanted
-            .iter()
-            .filter(|f| {
-                !existing.contains_key(&(f.version.clone(), Some(f.device_type.to_owned())))
-            })
+        let missing: Vec<firmware_versions::ActiveModel> = missing
+            .into_iter()
             .map(|f| firmware_versions::ActiveModel {
                 tenant_id: Set(scope.tenant_id().to_owned()),
                 version: Set(f.version.clone()),
@@ -70,4 +64,22 @@ impl FirmwareStep {
         progress.finish(counts);
         Ok((counts, differing))
     }
+}
+
+/// The step's rule, which the dry run asks too: the builds missing by
+/// natural key, and the present ones whose contents differ from the
+/// dataset (left as found, reported).
+pub(crate) fn compare<'p>(
+    wanted: &'p [FirmwareSeed],
+    existing: &HashMap<(String, Option<String>), firmware_versions::Model>,
+) -> (Vec<&'p FirmwareSeed>, Vec<DifferingRow>) {
+    let mut missing = Vec::new();
+    let mut differing = Vec::new();
+    for f in wanted {
+        match existing.get(&(f.version.clone(), Some(f.device_type.to_owned()))) {
+            Some(stored) => differing.extend(differing::firmware(stored, f)),
+            None => missing.push(f),
+        }
+    }
+    (missing, differing)
 }

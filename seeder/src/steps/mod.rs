@@ -42,6 +42,11 @@ pub use devices::DeviceStep;
 pub use firmware::FirmwareStep;
 pub use tenants::TenantStep;
 
+// The steps' rules for what is missing, which the dry run asks as well.
+pub(crate) use campaigns::missing as missing_campaigns;
+pub(crate) use device_status::{CampaignSlice, campaign_slices, fleet_is_planned};
+pub(crate) use firmware::compare as compare_firmware;
+
 /// What one tenant's steps work with.
 pub struct TenantScope<'a> {
     pub txn: &'a Txn,
@@ -54,9 +59,9 @@ pub struct TenantScope<'a> {
     pub interrupt: &'a Cancel,
     /// The tenant's rows as found once its lock was held.
     pub found: ExistingRows,
-    /// Set by the devices step: the tenant's devices are exactly the
-    /// planned ones, so their ids can be generated instead of read.
-    pub fleet_is_planned: AtomicBool,
+    /// Set once the devices step has run (see
+    /// `device_status::fleet_is_planned`).
+    pub devices_step_ran: AtomicBool,
 }
 
 /// How many rows of a tenant each table held when its lock was taken.
@@ -94,7 +99,7 @@ pub async fn seed_tenant(
         progress,
         interrupt,
         found: ExistingRows::default(),
-        fleet_is_planned: AtomicBool::new(false),
+        devices_step_ran: AtomicBool::new(false),
     };
     let report = match run_steps(&mut scope, selection).await {
         Ok(report) => report,
