@@ -71,7 +71,7 @@ impl CampaignSeed {
 
     /// The row of the device at `index` of the campaign's `count` targeted
     /// devices (in device_id byte order). Every state's rows satisfy the
-    /// invariants of dataset.md.
+    /// invariants of docs/dataset.md.
     pub fn outcome(&self, index: usize, count: usize) -> DeviceStatusSeed {
         let start = self.started_offset.unwrap_or_default();
         // The dataset's 10-minute step, narrowed for large fleets so the
@@ -90,7 +90,7 @@ impl CampaignSeed {
             }
         };
         match self.status {
-            // dataset.md: the first device failed, all others succeeded;
+            // docs/dataset.md: the first device failed, all others succeeded;
             // device i started 10 min × i after the campaign and finished
             // 5 min × i after its completion.
             CampaignStatus::Completed => {

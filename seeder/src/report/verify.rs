@@ -17,7 +17,7 @@ pub struct CampaignBreakdown {
 }
 
 /// A row that breaks one of the dataset's invariants (numbered as in
-/// dataset.md).
+/// docs/dataset.md).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
     pub invariant: u8,

@@ -1,4 +1,4 @@
-//! The invariants of dataset.md as queries that return the rows breaking
+//! The invariants of docs/dataset.md as queries that return the rows breaking
 //! them. Each check is one small query with a fixed description, so a
 //! violation always says which row and what is wrong with it.
 
