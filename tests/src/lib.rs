@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub mod cleanup;
+pub mod gate;
 pub mod mariadb_server;
 pub mod pgbouncer;
 pub mod platform_schema;
