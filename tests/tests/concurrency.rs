@@ -8,7 +8,7 @@
 
 use entity::prelude::*;
 use ota_seed_tests::gate::seeders_at_once;
-use ota_seed_tests::{DEMO_COUNTS, TestDb, assert_verified, backend_tests, json_summary};
+use ota_seed_tests::{Backend, DEMO_COUNTS, TestDb, assert_verified, backend_tests, json_summary};
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
 
 const SEEDERS: usize = 4;
@@ -23,14 +23,27 @@ async fn four_seeders_at_once_make_one_dataset(db: TestDb) -> anyhow::Result<()>
         &["--no-verify", "--json", "--connect-timeout", "120"],
     )
     .await?;
-    // The migrations were applied once, by one of them.
+    // On the servers the migrations are applied under the lock, all by
+    // the first seeder through the gate. (SQLite applies them one by one
+    // without a lock: a seeder that loses the race part-way reports 0, so
+    // only the history below is exact there.)
     let applied: Vec<i64> = outputs
         .iter()
-        .map(|out| json_summary(out, 0)["migrations_applied"].as_i64().unwrap_or(-1))
+        .map(|out| {
+            json_summary(out, 0)["migrations_applied"]
+                .as_i64()
+                .unwrap_or(-1)
+        })
         .collect();
-    let mut sorted = applied.clone();
-    sorted.sort_unstable();
-    assert_eq!(sorted, [0, 0, 0, 5], "migrations applied per seeder: {applied:?}");
+    if db.backend != Backend::Sqlite {
+        let mut sorted = applied.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            [0, 0, 0, 5],
+            "migrations applied per seeder: {applied:?}"
+        );
+    }
 
     let conn = db.connect().await?;
     assert_eq!(Tenants::find().count(&conn).await?, 2);
