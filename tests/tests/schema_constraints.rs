@@ -248,7 +248,7 @@ async fn device_status_checks_reject_unknown_status_and_out_of_range_progress(
 
     let bad_cases: [(&str, &str, i32); 5] = [
         (
-            "status SUCCEEDED (the guess in original-task.md)",
+            "status SUCCEEDED (what the platform's old seed script wrote)",
             "SUCCEEDED",
             100,
         ),
