@@ -179,7 +179,7 @@ impl Spawned {
                 .try_wait()
                 .ok()
                 .flatten()
-                .unwrap_or_else(|| ExitStatus::default())
+                .unwrap_or_default()
         });
         Output {
             status,
