@@ -174,13 +174,8 @@ impl Spawned {
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
-        let status = status.unwrap_or_else(|| {
-            self.child
-                .try_wait()
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        });
+        let status =
+            status.unwrap_or_else(|| self.child.try_wait().ok().flatten().unwrap_or_default());
         Output {
             status,
             stdout: std::mem::take(&mut *self.stdout.lock().expect("stdout buffer")),
@@ -209,4 +204,54 @@ pub fn output_within(cmd: &mut Command, what: &str, limit: Duration) -> Output {
     Spawned::start(cmd, what)
         .unwrap_or_else(|e| panic!("could not start {what}: {e}"))
         .wait(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gone(pid: u32) -> bool {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    #[test]
+    fn a_child_past_its_deadline_is_killed_and_the_failure_says_so() {
+        let child = Spawned::start(Command::new("sleep").arg("300"), "sleep 300").expect("start");
+        let pid = child.id();
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            child.wait(Duration::from_millis(200))
+        }))
+        .expect_err("the wait must fail");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("sleep 300 was still running after 200ms: killed it"),
+            "{message}"
+        );
+        assert!(gone(pid), "the child was killed and reaped");
+    }
+
+    #[test]
+    fn a_dropped_child_is_killed() {
+        let child = Spawned::start(Command::new("sleep").arg("300"), "sleep 300").expect("start");
+        let pid = child.id();
+        drop(child);
+        assert!(gone(pid));
+    }
+
+    #[test]
+    fn output_and_lines_are_collected() {
+        let mut child = Spawned::start(
+            Command::new("sh").args(["-c", "echo out; echo one >&2; echo two >&2"]),
+            "sh",
+        )
+        .expect("start");
+        let line = child
+            .wait_for_stderr_line(Duration::from_secs(60), "two", |l| l == "two")
+            .expect("the line");
+        assert_eq!(line, "two");
+        let out = child.wait(Duration::from_secs(60));
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"one\ntwo\n");
+    }
 }
