@@ -115,18 +115,62 @@ impl CampaignStatus {
 mod tests {
     use super::*;
 
+    // The values the platform's CHECK constraints allow, typed out from
+    // docs/schema.md rather than taken from the macro, in its order.
+    // (tests/tests/schema_constraints.rs compares the enums with the CHECKs
+    // of a live schema on every backend.)
+    const DEVICE_UPDATE_STATUSES: [&str; 6] = [
+        "PENDING",
+        "DOWNLOADING",
+        "INSTALLING",
+        "SUCCESS",
+        "FAILED",
+        "SKIPPED",
+    ];
+    const CAMPAIGN_STATUSES: [&str; 5] = ["CREATED", "RUNNING", "PAUSED", "COMPLETED", "ABORTED"];
+    const ROLLOUT_STRATEGIES: [&str; 2] = ["linear", "canary"];
+
     #[test]
-    fn values_round_trip_through_their_database_spelling() {
-        for s in DeviceUpdateStatus::ALL {
-            assert_eq!(s.as_str().parse::<DeviceUpdateStatus>(), Ok(*s));
+    fn every_schema_value_has_exactly_one_variant_that_spells_it() {
+        fn check<T: FromStr<Err = UnknownValue> + Copy + PartialEq + fmt::Debug>(
+            values: &[&str],
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+        ) {
+            for v in values {
+                let parsed: T = v.parse().unwrap_or_else(|e| panic!("{v}: {e}"));
+                assert_eq!(as_str(parsed), *v, "{v} reads back as another value");
+            }
+            let spelled: Vec<&str> = all.iter().map(|t| as_str(*t)).collect();
+            assert_eq!(spelled, values, "ALL lists exactly the schema's values");
         }
-        for s in CampaignStatus::ALL {
-            assert_eq!(s.as_str().parse::<CampaignStatus>(), Ok(*s));
-        }
-        assert_eq!(
-            "canary".parse::<RolloutStrategy>(),
-            Ok(RolloutStrategy::Canary)
+        check(
+            &DEVICE_UPDATE_STATUSES,
+            DeviceUpdateStatus::ALL,
+            DeviceUpdateStatus::as_str,
         );
+        check(
+            &CAMPAIGN_STATUSES,
+            CampaignStatus::ALL,
+            CampaignStatus::as_str,
+        );
+        check(
+            &ROLLOUT_STRATEGIES,
+            RolloutStrategy::ALL,
+            RolloutStrategy::as_str,
+        );
+    }
+
+    #[test]
+    fn spellings_are_exact() {
+        // Case and neighbours of the real values are refused.
+        for v in [
+            "success", "Success", "SUCCESS ", "LINEAR", "Canary", "created",
+        ] {
+            assert!(v.parse::<DeviceUpdateStatus>().is_err(), "{v:?}");
+            assert!(v.parse::<CampaignStatus>().is_err(), "{v:?}");
+            assert!(v.parse::<RolloutStrategy>().is_err(), "{v:?}");
+        }
     }
 
     #[test]

@@ -67,91 +67,329 @@ pub fn backoff(attempt: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    //! `is_transient` judged on the errors the drivers really return: sqlx's
+    //! own `PgDatabaseError` and `MySqlDatabaseError` (which only the
+    //! drivers can build) come from a loopback server of the test's that
+    //! answers the connection with a given error packet, exactly as a
+    //! PostgreSQL or MariaDB server sends one; I/O errors from a refused and
+    //! a dropped connection; a unique violation from a real SQLite database.
+    //! The expected verdicts are the SQLSTATEs and numbers themselves, never
+    //! derived from the function under test.
+
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    use sea_orm::sqlx::Connection as _;
+    use sea_orm::sqlx::mysql::{MySqlConnection, MySqlDatabaseError};
+    use sea_orm::sqlx::postgres::{PgConnection, PgDatabaseError};
+    use sea_orm::sqlx::sqlite::{SqliteConnection, SqliteError};
+
     use super::*;
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) <= Duration::from_millis(40));
-        assert!(backoff(30) <= Duration::from_secs(2));
-        assert!(backoff(30) >= Duration::from_secs(1));
+        for _ in 0..20 {
+            let first = backoff(1);
+            assert!(
+                first >= Duration::from_millis(20) && first <= Duration::from_millis(40),
+                "{first:?}"
+            );
+            let late = backoff(30);
+            assert!(
+                late >= Duration::from_secs(1) && late <= Duration::from_secs(2),
+                "{late:?}"
+            );
+        }
+    }
+
+    /// A loopback server that reads the client's first message (when the
+    /// protocol has the client speak first), answers `reply`, and keeps
+    /// the connection until the client closes it. Returns its port.
+    fn answering_server(client_speaks_first: bool, reply: Vec<u8>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("address").port();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            if client_speaks_first {
+                // PostgreSQL's startup message: its length (itself
+                // included), then the rest.
+                let mut len = [0u8; 4];
+                if stream.read_exact(&mut len).is_err() {
+                    return;
+                }
+                let mut rest = vec![0u8; (u32::from_be_bytes(len) as usize).saturating_sub(4)];
+                if stream.read_exact(&mut rest).is_err() {
+                    return;
+                }
+            }
+            let _ = stream.write_all(&reply);
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+        });
+        port
+    }
+
+    /// An ErrorResponse as a PostgreSQL server sends it.
+    fn pg_error_response(code: &str, message: &str) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (field, value) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', code),
+            (b'M', message),
+        ] {
+            body.push(field);
+            body.extend_from_slice(value.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut msg = vec![b'E'];
+        msg.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        msg.extend_from_slice(&body);
+        msg
+    }
+
+    /// An ERR packet as a MySQL/MariaDB server sends it (sequence 0).
+    fn mysql_err_packet(number: u16, sqlstate: &str, message: &str) -> Vec<u8> {
+        let mut payload = vec![0xff];
+        payload.extend_from_slice(&number.to_le_bytes());
+        payload.push(b'#');
+        payload.extend_from_slice(sqlstate.as_bytes());
+        payload.extend_from_slice(message.as_bytes());
+        let len = payload.len() as u32;
+        let mut packet = len.to_le_bytes()[..3].to_vec();
+        packet.push(0);
+        packet.extend_from_slice(&payload);
+        packet
+    }
+
+    /// What sqlx's PostgreSQL driver returns when the server sends `code`.
+    async fn postgres_error(code: &str, message: &str) -> sqlx::Error {
+        let port = answering_server(true, pg_error_response(code, message));
+        let err = PgConnection::connect(&format!(
+            "postgres://ota@127.0.0.1:{port}/ota?sslmode=disable"
+        ))
+        .await
+        .expect_err("the server answers with an error");
+        // The driver's own type, with the code the server sent.
+        let sqlx::Error::Database(db) = &err else {
+            panic!("not a database error: {err:?}");
+        };
+        assert_eq!(
+            db.try_downcast_ref::<PgDatabaseError>().map(|e| e.code()),
+            Some(code),
+            "{err:?}"
+        );
+        err
+    }
+
+    /// What sqlx's MySQL driver returns when the server sends error
+    /// `number` with `sqlstate`.
+    async fn mysql_error(number: u16, sqlstate: &str, message: &str) -> sqlx::Error {
+        let port = answering_server(false, mysql_err_packet(number, sqlstate, message));
+        let err = MySqlConnection::connect(&format!(
+            "mysql://ota@127.0.0.1:{port}/ota?ssl-mode=disabled"
+        ))
+        .await
+        .expect_err("the server answers with an error");
+        let sqlx::Error::Database(db) = &err else {
+            panic!("not a database error: {err:?}");
+        };
+        assert_eq!(
+            db.try_downcast_ref::<MySqlDatabaseError>()
+                .map(|e| (e.number(), e.code())),
+            Some((number, Some(sqlstate))),
+            "{err:?}"
+        );
+        err
+    }
+
+    /// The error wrapped as SeaORM wraps it for a statement (exec and
+    /// query) and for a connection; `is_transient` must judge all alike.
+    fn as_db_errs(err: sqlx::Error) -> [DbErr; 3] {
+        let err = std::sync::Arc::new(err);
+        [
+            DbErr::Exec(RuntimeErr::SqlxError(err.clone())),
+            DbErr::Query(RuntimeErr::SqlxError(err.clone())),
+            DbErr::Conn(RuntimeErr::SqlxError(err)),
+        ]
+    }
+
+    fn assert_transient(err: sqlx::Error, transient: bool, what: &str) {
+        for e in as_db_errs(err) {
+            assert_eq!(is_transient(&e), transient, "{what}: {e:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_aborts_a_retry_cures_are_transient() {
+        for (code, message) in [
+            (
+                "40001",
+                "could not serialize access due to concurrent update",
+            ),
+            ("40P01", "deadlock detected"),
+            (
+                "57P01",
+                "terminating connection due to administrator command",
+            ),
+            ("08006", "connection failure"),
+        ] {
+            assert_transient(postgres_error(code, message).await, true, code);
+        }
+    }
+
+    #[tokio::test]
+    async fn postgres_errors_a_retry_repeats_are_not_transient() {
+        for (code, message) in [
+            (
+                "23505",
+                "duplicate key value violates unique constraint \"uq_firmware_tenant_version\"",
+            ),
+            ("42501", "permission denied for table tenants"),
+            ("25006", "cannot execute INSERT in a read-only transaction"),
+            ("57014", "canceling statement due to statement timeout"),
+        ] {
+            assert_transient(postgres_error(code, message).await, false, code);
+        }
+    }
+
+    #[tokio::test]
+    async fn mysql_deadlock_and_lost_connection_are_transient() {
+        assert_transient(
+            mysql_error(
+                1213,
+                "40001",
+                "Deadlock found when trying to get lock; try restarting transaction",
+            )
+            .await,
+            true,
+            "1213",
+        );
+        assert_transient(
+            mysql_error(2013, "08S01", "Lost connection to server during query").await,
+            true,
+            "2013",
+        );
+    }
+
+    #[tokio::test]
+    async fn mysql_packet_too_large_is_not_a_lost_connection() {
+        // MariaDB reports it under the SQLSTATE of a connection failure,
+        // but sending the statement again fails the same way.
+        assert_transient(
+            mysql_error(
+                1153,
+                "08S01",
+                "Got a packet bigger than 'max_allowed_packet' bytes",
+            )
+            .await,
+            false,
+            "1153",
+        );
+        assert_transient(
+            mysql_error(
+                1301,
+                "HY000",
+                "Result of repeat() was larger than max_allowed_packet (1024) - truncated",
+            )
+            .await,
+            false,
+            "1301",
+        );
+        // A proxy passing the server's text on under a number of its own.
+        assert_transient(
+            mysql_error(
+                1105,
+                "08S01",
+                "Got a packet bigger than 'max_allowed_packet' bytes",
+            )
+            .await,
+            false,
+            "1105 with the packet text",
+        );
+    }
+
+    #[tokio::test]
+    async fn mysql_duplicate_key_is_not_transient() {
+        assert_transient(
+            mysql_error(
+                1062,
+                "23000",
+                "Duplicate entry 'tenant-a-1.1.0-sensor' for key 'uq_firmware_tenant_version'",
+            )
+            .await,
+            false,
+            "1062",
+        );
+    }
+
+    #[tokio::test]
+    async fn io_errors_of_a_lost_connection_are_transient() {
+        // Refused: a port nobody listens on any more.
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("address").port()
+        };
+        let refused = PgConnection::connect(&format!(
+            "postgres://ota@127.0.0.1:{port}/ota?sslmode=disable"
+        ))
+        .await
+        .expect_err("nobody listens");
+        assert!(matches!(refused, sqlx::Error::Io(_)), "{refused:?}");
+        assert_transient(refused, true, "connection refused");
+
+        // Reset: the server closes the connection mid-conversation.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        std::thread::spawn(move || {
+            if let Ok((mut stream, _)) = listener.accept() {
+                let mut first = [0u8; 8];
+                let _ = stream.read_exact(&mut first);
+                drop(stream);
+            }
+        });
+        let dropped = PgConnection::connect(&format!(
+            "postgres://ota@127.0.0.1:{port}/ota?sslmode=disable"
+        ))
+        .await
+        .expect_err("the server hung up");
+        assert!(matches!(dropped, sqlx::Error::Io(_)), "{dropped:?}");
+        assert_transient(dropped, true, "connection closed by the server");
+    }
+
+    #[tokio::test]
+    async fn a_real_unique_violation_is_not_transient() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .expect("create");
+        sqlx::query("INSERT INTO t VALUES ('a')")
+            .execute(&mut conn)
+            .await
+            .expect("first insert");
+        let err = sqlx::query("INSERT INTO t VALUES ('a')")
+            .execute(&mut conn)
+            .await
+            .expect_err("a duplicate key");
+        let sqlx::Error::Database(db) = &err else {
+            panic!("not a database error: {err:?}");
+        };
+        assert!(db.try_downcast_ref::<SqliteError>().is_some(), "{err:?}");
+        assert_eq!(db.kind(), sqlx::error::ErrorKind::UniqueViolation);
+        assert_transient(err, false, "SQLite unique violation");
     }
 
     #[test]
-    fn only_transient_errors_are_retried() {
+    fn errors_that_are_not_the_database_s_are_not_transient() {
         assert!(!is_transient(&DbErr::Custom("nope".into())));
         assert!(!is_transient(&DbErr::RecordNotFound("x".into())));
-    }
-
-    /// A database error as a driver hands it over: SQLSTATE and message.
-    #[derive(Debug)]
-    struct ServerError {
-        code: &'static str,
-        message: &'static str,
-    }
-
-    impl std::fmt::Display for ServerError {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "({}): {}", self.code, self.message)
-        }
-    }
-
-    impl std::error::Error for ServerError {}
-
-    impl sqlx::error::DatabaseError for ServerError {
-        fn message(&self) -> &str {
-            self.message
-        }
-        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
-            Some(self.code.into())
-        }
-        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-            self
-        }
-        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-            self
-        }
-        fn kind(&self) -> sqlx::error::ErrorKind {
-            sqlx::error::ErrorKind::Other
-        }
-    }
-
-    fn exec_error(e: sqlx::Error) -> DbErr {
-        DbErr::Exec(RuntimeErr::SqlxError(std::sync::Arc::new(e)))
-    }
-
-    fn server_error(code: &'static str, message: &'static str) -> DbErr {
-        exec_error(sqlx::Error::Database(Box::new(ServerError {
-            code,
-            message,
-        })))
-    }
-
-    #[test]
-    fn a_packet_too_large_is_not_a_lost_connection() {
-        // MariaDB 10.11's text for error 1153, under the SQLSTATE of a
-        // connection failure. (The driver's own MySqlDatabaseError, with
-        // its number, cannot be built here: tests/tests/server_limits_mysql.rs
-        // checks the one a real server returns.)
-        assert!(!is_transient(&server_error(
-            "08S01",
-            "Got a packet bigger than 'max_allowed_packet' bytes"
-        )));
-        // The same SQLSTATE for a connection that really broke.
-        assert!(is_transient(&server_error(
-            "08S01",
-            "Lost connection to server during query"
-        )));
-        assert!(is_transient(&server_error(
-            "40001",
-            "Deadlock found when trying to get lock; try restarting transaction"
-        )));
-        // What the driver returns when the server closes the connection
-        // while a much larger statement is still being written.
-        assert!(is_transient(&exec_error(sqlx::Error::Io(
-            std::io::Error::from(std::io::ErrorKind::ConnectionReset)
+        assert!(!is_transient(&DbErr::Exec(RuntimeErr::Internal(
+            "connection reset".into()
         ))));
     }
 }

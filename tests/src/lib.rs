@@ -21,11 +21,16 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+pub mod cleanup;
+pub mod gate;
 pub mod mariadb_server;
 pub mod pgbouncer;
 pub mod platform_schema;
 pub mod private_postgres;
+pub mod process;
 pub mod snapshot;
+
+pub use process::{SEEDER_LIMIT, Spawned, output_within};
 
 use futures::FutureExt as _;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
@@ -229,9 +234,22 @@ impl TestDb {
         Ok(db)
     }
 
-    /// Runs the seeder binary against this database, in the scratch directory.
+    /// Runs the seeder binary against this database, in the scratch
+    /// directory (bounded by [`SEEDER_LIMIT`]).
     pub fn seeder(&self, args: &[&str]) -> Output {
         run_seeder(args, &[("DATABASE_URL", &self.url)], self.dir.path())
+    }
+
+    /// Starts the seeder against this database in the background.
+    pub fn start_seeder(&self, args: &[&str]) -> std::io::Result<Spawned> {
+        start_seeder(args, &[("DATABASE_URL", &self.url)], self.dir.path())
+    }
+
+    /// Runs `seeder ARGS --json`, expects exit status `code`, and returns
+    /// the parsed summary.
+    pub fn seeder_json(&self, args: &[&str], code: i32) -> serde_json::Value {
+        let out = self.seeder(&[args, &["--json"]].concat());
+        json_summary(&out, code)
     }
 }
 
@@ -273,8 +291,22 @@ where
 
 /// Declares `async fn case(db: TestDb) -> anyhow::Result<()>` functions as
 /// tests, one per backend: `case::sqlite`, `case::postgres`, `case::mysql`.
+///
+/// `backend_tests!(postgres_only: case, ...)` declares PostgreSQL-only
+/// cases the same way (`case::postgres`), for what only PostgreSQL has
+/// (its catalog, row level security).
 #[macro_export]
 macro_rules! backend_tests {
+    (postgres_only: $($case:ident),+ $(,)?) => {
+        $(
+            mod $case {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    $crate::run_case($crate::Backend::Postgres, super::$case).await
+                }
+            }
+        )+
+    };
     ($($case:ident),+ $(,)?) => {
         $(
             mod $case {
@@ -308,9 +340,9 @@ pub fn seeder_bin() -> PathBuf {
         .join(format!("ota-seeder{}", std::env::consts::EXE_SUFFIX))
 }
 
-/// Runs the seeder with exactly the given environment additions (the
-/// caller's DATABASE_URL is removed) in `cwd`.
-pub fn run_seeder(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) -> Output {
+/// The seeder as a command with exactly the given environment additions
+/// (the caller's DATABASE_URL is removed), in `cwd`, without colour.
+pub fn seeder_command(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) -> Command {
     let mut cmd = Command::new(seeder_bin());
     cmd.args(args)
         .current_dir(cwd)
@@ -319,7 +351,31 @@ pub fn run_seeder(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) ->
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run the seeder binary")
+    cmd
+}
+
+/// Runs the seeder with exactly the given environment additions (the
+/// caller's DATABASE_URL is removed) in `cwd`, for at most
+/// [`SEEDER_LIMIT`]: a run still going then is killed and the test fails,
+/// saying so.
+pub fn run_seeder(args: &[&str], env: &[(&str, &str)], cwd: &std::path::Path) -> Output {
+    output_within(
+        &mut seeder_command(args, env, cwd),
+        &format!("seeder {args:?}"),
+        SEEDER_LIMIT,
+    )
+}
+
+/// Starts the seeder in the background (see [`Spawned`]).
+pub fn start_seeder(
+    args: &[&str],
+    env: &[(&str, &str)],
+    cwd: &std::path::Path,
+) -> std::io::Result<Spawned> {
+    Spawned::start(
+        &mut seeder_command(args, env, cwd),
+        &format!("seeder {args:?}"),
+    )
 }
 
 /// Asserts exit status 2 with exactly one `error:` line on stderr and no
@@ -353,4 +409,173 @@ pub fn describe(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// The `--json` summary of a run that exited with `code`.
+pub fn json_summary(out: &Output, code: i32) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(code), "{}", describe(out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", describe(out)))
+}
+
+/// `(inserted, present, updated)` of one table in a `--json` summary;
+/// `(0, 0, 0)` for a table the run did not touch.
+pub fn table_counts(summary: &serde_json::Value, table: &str) -> (u64, u64, u64) {
+    let counts = &summary["tables"][table];
+    if counts.is_null() {
+        return (0, 0, 0);
+    }
+    let n = |k: &str| {
+        counts[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {k} count for {table}: {summary}"))
+    };
+    (n("inserted"), n("present"), n("updated"))
+}
+
+/// The verification's row counts of a `--json` summary, in the report's
+/// order: tenants, devices, firmware, campaigns, status rows.
+pub fn verified_counts(summary: &serde_json::Value) -> Vec<(String, i64)> {
+    summary["verification"]["counts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no verification counts: {summary}"))
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().expect("table name").to_owned(),
+                pair[1].as_i64().expect("row count"),
+            )
+        })
+        .collect()
+}
+
+/// The violations of a `--json` summary as `invariant N: row: problem`
+/// lines (the report's own wording of each).
+pub fn violations(summary: &serde_json::Value) -> Vec<String> {
+    summary["verification"]["violations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no verification in the summary: {summary}"))
+        .iter()
+        .map(|v| {
+            format!(
+                "invariant {}: {}: {}",
+                v["invariant"],
+                v["row"].as_str().unwrap_or_default(),
+                v["problem"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+/// Asserts that the summary's verification ran over `counts` rows
+/// (tenants, devices, firmware, campaigns, status rows) and found no
+/// violation.
+pub fn assert_verified(summary: &serde_json::Value, counts: [i64; 5]) {
+    let tables = [
+        "tenants",
+        "device_registry",
+        "firmware_versions",
+        "ota_campaigns",
+        "ota_device_status",
+    ];
+    let want: Vec<(String, i64)> = tables
+        .iter()
+        .zip(counts)
+        .map(|(t, n)| ((*t).to_owned(), n))
+        .collect();
+    assert_eq!(verified_counts(summary), want, "{summary:#}");
+    assert_eq!(violations(summary), Vec::<String>::new(), "{summary:#}");
+}
+
+/// The demo dataset's rows per table: tenants, devices, firmware,
+/// campaigns, status rows (docs/dataset.md).
+pub const DEMO_COUNTS: [i64; 5] = [2, 30, 4, 2, 30];
+
+/// Polls `probe` until it holds, for at most `limit` (a readiness signal
+/// with a deadline, never a fixed sleep). The bound is generous: failing
+/// it means the awaited state never came.
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut probe: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if probe().await? {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!("{what}: not within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A loopback TCP port that accepts connections and never answers: a
+/// database client connecting to it waits for a reply until its own
+/// timeout (the same on every machine, unlike an unrouted address).
+pub struct SilentServer {
+    listener: std::net::TcpListener,
+    /// Accepted connections, held open (closing them would answer).
+    accepted: Vec<TcpStream>,
+}
+
+impl SilentServer {
+    pub fn start() -> SilentServer {
+        Self::bind(std::net::IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// On one of this machine's addresses (see [`this_machine_by_name`]).
+    pub fn bind(ip: std::net::IpAddr) -> SilentServer {
+        let listener = std::net::TcpListener::bind((ip, 0)).expect("bind a loopback port");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        SilentServer {
+            listener,
+            accepted: Vec::new(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().expect("local address").port()
+    }
+
+    /// Connections accepted so far (those already waiting are accepted
+    /// first).
+    pub fn connections(&mut self) -> usize {
+        while let Ok((stream, _)) = self.listener.accept() {
+            self.accepted.push(stream);
+        }
+        self.accepted.len()
+    }
+
+    /// Waits until a client has connected (a readiness signal: whoever
+    /// connects is now waiting for an answer), at most `limit`.
+    pub fn wait_for_connection(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + limit;
+        while self.connections() == 0 {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "nobody connected to port {} within {limit:?}",
+                self.port()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+}
+
+/// This machine's own name, if it resolves, with the address it resolves
+/// to. The seeder's wrong-database guard counts it as remote (only
+/// loopback names and addresses, sockets and files are local), yet a
+/// connection to it reaches this machine: a deterministic "remote" host.
+pub fn this_machine_by_name() -> Option<(String, std::net::IpAddr)> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_owned();
+    if name.is_empty() || name.eq_ignore_ascii_case("localhost") {
+        return None;
+    }
+    let ip = (name.as_str(), 0).to_socket_addrs().ok()?.next()?.ip();
+    Some((name, ip))
 }

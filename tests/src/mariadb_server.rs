@@ -270,10 +270,12 @@ fn install(install_db: &Path, dir: &Path) -> anyhow::Result<()> {
     if running_as_root() {
         cmd.arg("--user=root");
     }
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {}", install_db.display()))?;
+    // Bounded: a bootstrap that hangs is killed and the test fails, saying so.
+    let out = crate::output_within(
+        &mut cmd,
+        &install_db.display().to_string(),
+        Duration::from_secs(300),
+    );
     if !out.status.success() {
         // The server's own log of the bootstrap says why.
         let log: String = std::fs::read_dir(dir.join("data"))

@@ -203,11 +203,10 @@ fn as_postgres(command: &mut Command, drop_privileges: bool) -> anyhow::Result<(
     if drop_privileges {
         command.uid_postgres();
     }
-    let out = command
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {command:?}"))?;
+    // Bounded: a server tool that hangs is killed and the test fails,
+    // saying so.
+    let what = format!("{command:?}");
+    let out = crate::output_within(command.current_dir("/"), &what, Duration::from_secs(300));
     if !out.status.success() {
         bail!(
             "{command:?} failed ({}): {}{}",

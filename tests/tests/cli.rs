@@ -1,8 +1,14 @@
 //! The command line's manners: the default SQLite run, and bad input
 //! answered with one clear line, exit status 2, no panic, nothing written,
 //! and no password echoed.
+//!
+//! The human report's layout (column padding, the invariants line) is
+//! asserted here, deliberately and line by line, and nowhere else: the
+//! other tests read values through `--json`.
 
-use ota_seed_tests::{Backend, TestDb, assert_clean_error, backend_tests, describe, run_seeder};
+use ota_seed_tests::{
+    Backend, TestDb, assert_clean_error, assert_ok, backend_tests, describe, run_seeder,
+};
 use sea_orm::ConnectionTrait;
 
 #[test]
@@ -16,27 +22,79 @@ fn default_run_uses_a_sqlite_file_in_the_working_directory() {
         "the SQLite file is created in the working directory"
     );
     let out = String::from_utf8_lossy(&first.stdout);
-    assert!(
-        out.contains(&format!("database: {}", file.display())),
-        "the path is printed:\n{out}"
-    );
-    assert!(out.contains("migrations: applied 5"), "{out}");
-    assert!(
-        out.contains("ota_device_status  inserted 30, already present 0"),
-        "{out}"
-    );
+    // The README's example report, line by line.
+    let database = format!("database: {}", file.display());
+    for line in [
+        database.as_str(),
+        "migrations: applied 5",
+        "seeded tenants: tenant-a, tenant-b",
+        "  tenants            inserted 2, already present 0",
+        "  device_registry    inserted 30, already present 0",
+        "  firmware_versions  inserted 4, already present 0",
+        "  ota_campaigns      inserted 2, already present 0, counters recomputed 2",
+        "  ota_device_status  inserted 30, already present 0",
+        "invariants: all 6 hold",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "no line {line:?} in:\n{out}"
+        );
+    }
 
     let second = run_seeder(&[], &[], dir.path());
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
     let out = String::from_utf8_lossy(&second.stdout);
-    assert!(
-        out.contains("ota_device_status  inserted 0, already present 30"),
-        "{out}"
-    );
+    for line in [
+        "  tenants            inserted 0, already present 2",
+        "  device_registry    inserted 0, already present 30",
+        "  firmware_versions  inserted 0, already present 4",
+        "  ota_campaigns      inserted 0, already present 2",
+        "  ota_device_status  inserted 0, already present 30",
+        "invariants: all 6 hold",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "no line {line:?} in:\n{out}"
+        );
+    }
     assert!(!out.contains("migrations: applied"), "{out}");
 
     let verify = run_seeder(&["verify"], &[], dir.path());
     assert_eq!(verify.status.code(), Some(0), "{}", describe(&verify));
+}
+
+/// A failed verification, as a person reads it: the count of violations
+/// on a line of its own, then each violation indented, exit status 1.
+#[test]
+fn a_failed_verification_lists_each_violation_under_a_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert_ok(&run_seeder(&["-q"], &[], dir.path()));
+    let sqlite = format!("sqlite://{}", dir.path().join("ota-seed.sqlite").display());
+    let fix = |sql: &str| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                let conn = sea_orm::Database::connect(&sqlite).await?;
+                conn.execute_unprepared(sql).await?;
+                conn.close().await
+            })
+            .expect("corrupt the database");
+    };
+    fix("UPDATE ota_campaigns SET succeeded = 13 WHERE tenant_id = 'tenant-a'");
+    let out = run_seeder(&["verify"], &[], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tail: Vec<&str> = text.lines().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        [
+            "  invariant 1: ota_campaigns id=1 (tenant-a, \"Fleet Update to v1.1.0\"): counters say 15 total / 13 succeeded / 1 failed, its status rows say 15 / 14 / 1",
+            "invariants: 1 violation(s):",
+        ],
+        "{text}"
+    );
 }
 
 #[test]

@@ -3,12 +3,13 @@
 //! back whole; SIGKILL stops it dead. Either way the next run completes the
 //! fleet, nothing duplicated, and verify passes.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use entity::prelude::*;
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status, tenants};
-use ota_seed_tests::{TestDb, assert_ok, backend_tests, run_case, seeder_bin};
+use ota_seed_tests::{
+    SilentServer, Spawned, TestDb, assert_verified, backend_tests, run_case, start_seeder,
+};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
 /// 20,000 devices per tenant, 3 tenants. The signal is sent when tenant-b's
@@ -27,47 +28,19 @@ const DEVICES_PER_TENANT: u64 = 20_000;
 const TENANT_B_STARTED: &str = "tenant-b tenants:";
 const TENANTS: [&str; 3] = ["tenant-a", "tenant-b", "tenant-0003"];
 
-fn start_seeder(db: &TestDb) -> std::io::Result<Child> {
-    Command::new(seeder_bin())
-        .args(FLEET)
-        .env("DATABASE_URL", &db.url)
-        .env("NO_COLOR", "1")
-        .current_dir(db.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-}
+/// How long a seeder may take to react to a signal, or to print the line
+/// the test waits for: far more than it needs, so only a hang fails it.
+const REACT: Duration = Duration::from_secs(120);
 
-/// Reads the seeder's progress lines (stderr is not a terminal, so it
-/// prints one per finished step) until `line_start` appears; returns the
-/// lines read, and the rest of stderr keeps flowing into a thread.
-fn wait_for_progress(child: &mut Child, line_start: &str) -> std::thread::JoinHandle<String> {
-    let stderr = child.stderr.take().expect("piped stderr");
-    let mut reader = BufReader::new(stderr);
-    let mut seen = String::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line).expect("read stderr");
-        assert!(n > 0, "the seeder ended before {line_start:?}:\n{seen}");
-        seen.push_str(&line);
-        if line.starts_with(line_start) {
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        let mut rest = seen;
-        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
-        rest
-    })
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} failed");
+/// Starts the fleet run and waits (bounded) until tenant-b's first
+/// progress line: stderr is not a terminal, so the seeder prints one line
+/// per finished step, and tenant-b's tenant row is its first.
+fn seeder_in_tenant_b(db: &TestDb) -> anyhow::Result<Spawned> {
+    let mut seeder = db.start_seeder(&FLEET)?;
+    seeder.wait_for_stderr_line(REACT, "tenant-b's first progress line", |line| {
+        line.starts_with(TENANT_B_STARTED)
+    })?;
+    Ok(seeder)
 }
 
 /// Every tenant's rows: (tenants, devices, firmware, campaigns, statuses).
@@ -102,25 +75,23 @@ async fn tenant_rows(
 const COMPLETE: (u64, u64, u64, u64, u64) = (1, DEVICES_PER_TENANT, 2, 1, DEVICES_PER_TENANT);
 const ABSENT: (u64, u64, u64, u64, u64) = (0, 0, 0, 0, 0);
 
-/// The rerun completes the fleet exactly, and verify passes.
+/// The rerun completes the fleet exactly, and its verification passes.
 async fn rerun_completes(db: &TestDb, conn: &DatabaseConnection) -> anyhow::Result<()> {
-    let out = db.seeder(&[&FLEET[..], &["-q"]].concat());
-    assert_ok(&out);
+    let summary = db.seeder_json(&FLEET, 0);
     for tenant in TENANTS {
         assert_eq!(tenant_rows(conn, tenant).await?, COMPLETE, "{tenant}");
     }
-    let out = db.seeder(&[&FLEET[..], &["verify"]].concat());
-    assert!(assert_ok(&out).contains("invariants: all 6 hold"));
+    let devices = 3 * DEVICES_PER_TENANT as i64;
+    assert_verified(&summary, [3, devices, 6, 3, devices]);
     Ok(())
 }
 
 async fn stop_on(db: TestDb, signal_name: &str) -> anyhow::Result<()> {
-    let mut child = start_seeder(&db)?;
-    let stderr = wait_for_progress(&mut child, TENANT_B_STARTED);
-    signal(&child, signal_name);
-    let status = child.wait()?;
-    let stderr = stderr.join().expect("stderr thread");
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    let seeder = seeder_in_tenant_b(&db)?;
+    seeder.signal(signal_name)?;
+    let out = seeder.wait(REACT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains(
             "interrupted: tenant tenant-b was rolled back whole; committed before it: tenant-a. \
@@ -146,12 +117,11 @@ async fn ctrl_c_stops_at_a_batch_boundary_and_rolls_back(db: TestDb) -> anyhow::
 }
 
 async fn sigkill_mid_fleet_then_rerun_completes(db: TestDb) -> anyhow::Result<()> {
-    let mut child = start_seeder(&db)?;
-    let stderr = wait_for_progress(&mut child, TENANT_B_STARTED);
-    child.kill()?; // SIGKILL
-    let status = child.wait()?;
-    let stderr = stderr.join().expect("stderr thread");
-    assert_eq!(status.code(), None, "killed by a signal:\n{stderr}");
+    let mut seeder = seeder_in_tenant_b(&db)?;
+    seeder.kill()?; // SIGKILL
+    let out = seeder.wait(REACT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), None, "killed by a signal:\n{stderr}");
 
     let conn = db.connect().await?;
     assert_eq!(tenant_rows(&conn, "tenant-a").await?, COMPLETE);
@@ -171,28 +141,33 @@ async fn sigterm_stops_like_ctrl_c() {
 }
 
 #[test]
-fn a_signal_while_only_reading_ends_at_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // 192.0.2.10 never answers: the seeder sits in connect.
-    let mut child = Command::new(seeder_bin())
-        .args(["verify", "--connect-timeout", "30"])
-        .env("DATABASE_URL", "postgres://u@192.0.2.10/x")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let started = std::time::Instant::now();
-    signal(&child, "INT");
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(130));
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
-        .expect("read");
+fn a_signal_while_only_reading_ends_at_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // A loopback port that accepts and never answers: once the seeder has
+    // connected, it sits in connect (for up to an hour) waiting for the
+    // server's reply. It listens for signals before it connects.
+    let mut server = SilentServer::start();
+    let url = format!("postgres://u@127.0.0.1:{}/x", server.port());
+    let seeder = start_seeder(
+        &["verify", "--connect-timeout", "3600"],
+        &[("DATABASE_URL", &url)],
+        dir.path(),
+    )?;
+    server.wait_for_connection(REACT)?;
+    seeder.signal("INT")?;
+    // Bounded: a seeder that ignored the signal is killed and the test
+    // fails saying so.
+    let out = seeder.wait(REACT);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        ota_seed_tests::describe(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("interrupted: nothing was being written"),
         "{err}"
     );
+    Ok(())
 }

@@ -6,7 +6,11 @@
 //!
 //! The grants are exactly those the README documents.
 
-use ota_seed_tests::{Backend, TestDb, assert_ok, describe, run_case, run_seeder};
+use ota_seed_tests::cleanup::PgRole;
+use ota_seed_tests::{
+    Backend, DEMO_COUNTS, TestDb, assert_verified, json_summary, run_case, run_seeder,
+    table_counts, violations,
+};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
 
 /// The README's grants for the application role (`{role}`, `{database}`).
@@ -32,20 +36,23 @@ async fn count(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
 async fn as_application_role(
     db: &TestDb,
     owner: &DatabaseConnection,
-    role: &str,
+    role: &PgRole,
 ) -> anyhow::Result<()> {
-    let role_url = db
-        .url
-        .replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
-    let seed = |args: &[&str]| run_seeder(args, &[("DATABASE_URL", &role_url)], db.dir.path());
+    let role_url = role.url(db);
+    let seed = |args: &[&str], code: i32| {
+        let out = run_seeder(
+            &[args, &["--json"]].concat(),
+            &[("DATABASE_URL", &role_url)],
+            db.dir.path(),
+        );
+        json_summary(&out, code)
+    };
 
     // Seeding as the role: every row lands, under its own tenant.
-    let out = seed(&[]);
-    let text = assert_ok(&out);
-    assert!(text.contains("ota_device_status  inserted 30"), "{text}");
-    assert!(text.contains("invariants: all 6 hold"), "{text}");
+    let summary = seed(&[], 0);
+    assert_eq!(table_counts(&summary, "ota_device_status"), (30, 0, 0));
     // The closing verification saw the rows (it does not pass vacuously).
-    assert!(text.contains("ota_device_status        30"), "{text}");
+    assert_verified(&summary, DEMO_COUNTS);
     for (table, n) in [
         ("tenants", 2),
         ("device_registry", 30),
@@ -69,29 +76,26 @@ async fn as_application_role(
         0
     );
     // A rerun as the role finds everything in place.
-    let text = assert_ok(&seed(&[]));
-    assert!(
-        text.contains("nothing to do: every row was already present"),
-        "{text}"
-    );
+    let summary = seed(&[], 0);
+    assert_eq!(summary["rows_inserted"], 0, "{summary:#}");
+    assert_eq!(table_counts(&summary, "ota_device_status"), (0, 30, 0));
 
     // verify as the role sees each tenant: a broken counter of tenant-b's
-    // campaign is found.
+    // campaign is found, and nothing else.
     owner
         .execute_unprepared("UPDATE ota_campaigns SET succeeded = 13 WHERE tenant_id = 'tenant-b'")
         .await?;
-    let out = seed(&["verify"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(
-            "counters say 15 total / 13 succeeded / 1 failed, its status rows say 15 / 14 / 1"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("(tenant-b, \"Fleet Update to v1.1.0\")"),
-        "{text}"
+    let b_id = count(
+        owner,
+        "SELECT id::int8 AS n FROM ota_campaigns WHERE tenant_id = 'tenant-b'",
+    )
+    .await?;
+    assert_eq!(
+        violations(&seed(&["verify"], 1)),
+        [format!(
+            "invariant 1: ota_campaigns id={b_id} (tenant-b, \"Fleet Update to v1.1.0\"): \
+             counters say 15 total / 13 succeeded / 1 failed, its status rows say 15 / 14 / 1"
+        )]
     );
 
     // The role, scoped to tenant-a, can neither write nor change tenant-b's
@@ -128,23 +132,14 @@ async fn as_application_role(
     Ok(())
 }
 
-/// Roles belong to the cluster, not the test's database: each test drops
-/// its own, from the server's maintenance database.
-async fn drop_role(db: &TestDb, database: &str, role: &str) -> anyhow::Result<()> {
-    let admin = Database::connect(db.url.replacen(database, "postgres", 1)).await?;
-    admin
-        .execute_unprepared(&format!("DROP ROLE {role}"))
-        .await?;
-    admin.close().await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security() {
     run_case(Backend::Postgres, |db: TestDb| async move {
         let owner = db.migrate().await?;
         let database = db.url.rsplit('/').next().unwrap_or_default().to_owned();
-        let role = format!("{database}_app");
+        // Roles belong to the cluster: the guard drops it (and what it was
+        // granted) however the test ends.
+        let role = PgRole::guard(&db, "app");
         owner
             .execute_unprepared(&format!(
                 "CREATE ROLE {role} LOGIN;
@@ -153,20 +148,14 @@ async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security(
                  ALTER TABLE ota_device_status FORCE ROW LEVEL SECURITY;
                  {}",
                 GRANTS
-                    .replace("{role}", &role)
-                    .replace("{database}", &database)
+                    .replace("{role}", &role.name)
+                    .replace("{database}", &database),
+                role = role.name,
             ))
             .await?;
-        let outcome = as_application_role(&db, &owner, &role).await;
-        // What the role was granted in this database goes first.
-        owner
-            .execute_unprepared(&format!(
-                "DROP OWNED BY {role}; REVOKE CONNECT ON DATABASE {database} FROM {role};"
-            ))
-            .await?;
+        as_application_role(&db, &owner, &role).await?;
         owner.close().await?;
-        drop_role(&db, &database, &role).await?;
-        outcome
+        Ok(())
     })
     .await;
 }
@@ -175,18 +164,13 @@ async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security(
 async fn a_role_without_the_grants_gets_a_clear_error() {
     run_case(Backend::Postgres, |db: TestDb| async move {
         let owner = db.migrate().await?;
-        let database = db.url.rsplit('/').next().unwrap_or_default().to_owned();
-        let role = format!("{database}_bare");
+        let role = PgRole::guard(&db, "bare");
         owner
-            .execute_unprepared(&format!("CREATE ROLE {role} LOGIN"))
+            .execute_unprepared(&format!("CREATE ROLE {} LOGIN", role.name))
             .await?;
-        let role_url = db
-            .url
-            .replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
-        let out = run_seeder(&[], &[("DATABASE_URL", &role_url)], db.dir.path());
-        let line = ota_seed_tests::assert_clean_error(&out);
         owner.close().await?;
-        drop_role(&db, &database, &role).await?;
+        let out = run_seeder(&[], &[("DATABASE_URL", &role.url(&db))], db.dir.path());
+        let line = ota_seed_tests::assert_clean_error(&out);
         assert!(line.contains("permission denied"), "{line}");
         assert!(line.contains("README"), "{line}");
         Ok(())

@@ -7,18 +7,20 @@
 //! The fixtures are `tests/fixtures/platform_schema.*.sql`; PgBouncer is
 //! started per test by `ota_seed_tests::pgbouncer`.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status, tenants};
+use ota_seed_tests::cleanup::{MySqlUser, PgRole};
+use ota_seed_tests::gate::seeders_at_once;
 use ota_seed_tests::pgbouncer::{self, Options, PgBouncer, PoolMode};
 use ota_seed_tests::platform_schema::{self, TABLES, edit_table, table_names};
 use ota_seed_tests::{
-    Backend, TestDb, assert_clean_error, assert_ok, backend_tests, describe, run_case, run_seeder,
-    seeder_bin,
+    Backend, SEEDER_LIMIT, TestDb, assert_clean_error, assert_ok, assert_verified, backend_tests,
+    describe, run_case, run_seeder,
 };
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryResult, Set,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryResult, Set,
     Statement, TransactionTrait,
 };
 use serde_json::Value;
@@ -26,9 +28,6 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// The line every run on a schema we did not create prints.
-const UNMANAGED: &str = "schema: OTA tables found, not managed by ota-seed; migrations not applied";
 
 /// Rows per table of the demo dataset, in `TABLES` order.
 const DEMO_COUNTS: [i64; 5] = [2, 30, 4, 2, 30];
@@ -195,96 +194,36 @@ fn assert_rerun_inserts_nothing(out: &Output, unmanaged: bool) {
     );
 }
 
-fn assert_fresh_seed(out: &Output) -> String {
-    let text = assert_ok(out);
-    assert!(
-        text.contains("ota_device_status  inserted 30, already present 0"),
-        "{text}"
+/// A first run of the demo (`--json`): every status row inserted, and its
+/// verification clean over the whole dataset. Returns the summary.
+fn assert_fresh_seed(out: &Output) -> Value {
+    let summary = json(out);
+    assert_eq!(
+        ota_seed_tests::table_counts(&summary, "ota_device_status"),
+        (30, 0, 0),
+        "{summary:#}"
     );
-    assert!(text.contains("invariants: all 6 hold"), "{text}");
-    text
+    assert_verified(&summary, DEMO_COUNTS);
+    summary
+}
+
+/// `verify --json` passes over the whole demo dataset.
+fn assert_verifies(out: &Output) {
+    assert_verified(&json(out), DEMO_COUNTS);
+}
+
+/// `--dry-run --json` on a complete demo: nothing to insert, every row
+/// found. Returns the summary.
+fn assert_dry_run_finds_everything(out: &Output) -> Value {
+    let summary = json(out);
+    assert_eq!(summary["rows_inserted"], 0, "{summary:#}");
+    assert_eq!(present(&summary), [2, 30, 4, 2, 30], "{summary:#}");
+    summary
 }
 
 /// Runs the seeder on `url` in the test's scratch directory.
 fn seeder_at(db: &TestDb, url: &str, args: &[&str]) -> Output {
     run_seeder(args, &[("DATABASE_URL", url)], db.dir.path())
-}
-
-/// Starts the seeder in the background, its output going to files (no pipe
-/// can fill up while the test polls the server).
-struct Background {
-    child: std::process::Child,
-    stdout: std::path::PathBuf,
-    stderr: std::path::PathBuf,
-}
-
-impl Background {
-    fn start(db: &TestDb, args: &[&str]) -> anyhow::Result<Background> {
-        let stdout = db.dir.path().join("seeder.stdout");
-        let stderr = db.dir.path().join("seeder.stderr");
-        let child = Command::new(seeder_bin())
-            .args(args)
-            .current_dir(db.dir.path())
-            .env_remove("DATABASE_URL")
-            .env("DATABASE_URL", &db.url)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout)?)
-            .stderr(std::fs::File::create(&stderr)?)
-            .spawn()?;
-        Ok(Background {
-            child,
-            stdout,
-            stderr,
-        })
-    }
-
-    fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    fn signal(&self, name: &str) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -{name} failed");
-        Ok(())
-    }
-
-    /// Waits for the exit (bounded), killing the seeder if it overruns.
-    async fn finish(mut self, limit: Duration) -> anyhow::Result<Output> {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait()? {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.signal("CONT");
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                anyhow::bail!(
-                    "the seeder did not finish within {limit:?}:\n{}",
-                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        Ok(Output {
-            status,
-            stdout: std::fs::read(&self.stdout)?,
-            stderr: std::fs::read(&self.stderr)?,
-        })
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        // A panicking test must not leave a stopped or running seeder.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -590,16 +529,14 @@ async fn platform_schema_is_seeded_as_it_is(db: TestDb) -> anyhow::Result<()> {
     let tables = table_names(&conn).await?;
 
     // --dry-run predicts the whole dataset and writes nothing.
-    let text = assert_ok(&db.seeder(&["--dry-run"]));
-    assert!(text.contains(UNMANAGED), "{text}");
     let preview = json(&db.seeder(&["--dry-run", "--json"]));
     assert_eq!(preview["schema"], "unmanaged", "{preview}");
     assert_eq!(inserted(&preview), [2, 30, 4, 2, 30], "{preview}");
     assert_eq!(counts(&conn, "").await?, [0; 5]);
 
-    let text = assert_fresh_seed(&db.seeder(&[]));
-    assert!(text.contains(UNMANAGED), "{text}");
-    assert!(!text.contains("migrations: applied"), "{text}");
+    let summary = assert_fresh_seed(&db.seeder(&["--json"]));
+    assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
+    assert_eq!(summary["migrations_applied"], 0, "{summary:#}");
     assert_eq!(
         table_names(&conn).await?,
         tables,
@@ -611,22 +548,13 @@ async fn platform_schema_is_seeded_as_it_is(db: TestDb) -> anyhow::Result<()> {
     assert_rerun_inserts_nothing(&db.seeder(&["--json"]), true);
     // --no-migrate is satisfied: nothing is pending on a schema we do not
     // manage.
-    let text = assert_ok(&db.seeder(&["--no-migrate"]));
-    assert!(text.contains(UNMANAGED), "{text}");
-    assert!(
-        text.contains("nothing to do: every row was already present"),
-        "{text}"
-    );
+    assert_rerun_inserts_nothing(&db.seeder(&["--no-migrate", "--json"]), true);
 
-    let text = assert_ok(&db.seeder(&["verify"]));
-    assert!(text.contains(UNMANAGED), "{text}");
-    assert!(text.contains("invariants: all 6 hold"), "{text}");
-    let text = assert_ok(&db.seeder(&["--dry-run"]));
-    assert!(text.contains(UNMANAGED), "{text}");
-    assert!(
-        text.contains("ota_device_status  would insert 0, already present 30"),
-        "{text}"
-    );
+    let summary = json(&db.seeder(&["verify", "--json"]));
+    assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
+    assert_verified(&summary, DEMO_COUNTS);
+    let summary = assert_dry_run_finds_everything(&db.seeder(&["--dry-run", "--json"]));
+    assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
 
     assert_demo_dataset(&conn, "").await?;
     assert_eq!(table_names(&conn).await?, tables);
@@ -852,13 +780,12 @@ async fn postgres_search_path_finds_the_tables_where_psql_would() {
             "{tables:?}"
         );
 
-        let text = assert_fresh_seed(&db.seeder(&[]));
-        assert!(text.contains(UNMANAGED), "{text}");
+        let summary = assert_fresh_seed(&db.seeder(&["--json"]));
+        assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
         assert_eq!(table_names(&conn).await?, tables, "nothing created in app");
         assert_demo_dataset(&conn, "public.").await?;
         assert_rerun_inserts_nothing(&db.seeder(&["--json"]), true);
-        let text = assert_ok(&db.seeder(&["verify"]));
-        assert!(text.contains("invariants: all 6 hold"), "{text}");
+        assert_verifies(&db.seeder(&["verify", "--json"]));
         assert_eq!(table_names(&conn).await?, tables);
         Ok(())
     })
@@ -880,8 +807,8 @@ async fn postgres_empty_database_is_migrated_into_the_current_schema() {
             .await?;
         admin.close().await?;
 
-        let text = assert_fresh_seed(&db.seeder(&[]));
-        assert!(text.contains("migrations: applied 5"), "{text}");
+        let summary = assert_fresh_seed(&db.seeder(&["--json"]));
+        assert_eq!(summary["migrations_applied"], 5, "{summary:#}");
         let conn = db.connect().await?;
         let tables = table_names(&conn).await?;
         let mut want: Vec<String> = TABLES
@@ -909,12 +836,13 @@ async fn postgres_schema_option_seeds_a_schema_off_the_search_path() {
         let tables = table_names(&conn).await?;
         assert!(tables.iter().all(|t| t.starts_with("ota.")), "{tables:?}");
 
-        let text = assert_ok(&db.seeder(&["--schema", "ota", "--dry-run"]));
-        assert!(text.contains(UNMANAGED), "{text}");
+        let preview = json(&db.seeder(&["--schema", "ota", "--dry-run", "--json"]));
+        assert_eq!(preview["schema"], "unmanaged", "{preview:#}");
+        assert_eq!(inserted(&preview), [2, 30, 4, 2, 30], "{preview:#}");
         assert_eq!(counts(&conn, "ota.").await?, [0; 5]);
 
-        let text = assert_fresh_seed(&db.seeder(&["--schema", "ota"]));
-        assert!(text.contains(UNMANAGED), "{text}");
+        let summary = assert_fresh_seed(&db.seeder(&["--schema", "ota", "--json"]));
+        assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
         assert_eq!(
             table_names(&conn).await?,
             tables,
@@ -923,8 +851,7 @@ async fn postgres_schema_option_seeds_a_schema_off_the_search_path() {
         assert_demo_dataset(&conn, "ota.").await?;
         assert_extra_columns_defaulted(&conn, "ota.").await?;
         assert_rerun_inserts_nothing(&db.seeder(&["--schema", "ota", "--json"]), true);
-        let text = assert_ok(&db.seeder(&["--schema", "ota", "verify"]));
-        assert!(text.contains("invariants: all 6 hold"), "{text}");
+        assert_verifies(&db.seeder(&["--schema", "ota", "verify", "--json"]));
         assert_eq!(table_names(&conn).await?, tables);
         Ok(())
     })
@@ -949,27 +876,23 @@ async fn through_transaction_pooling(
     let url = bouncer.url_for(db);
     let run = |args: &[&str]| seeder_at(db, &url, args);
 
-    let out = run(&[]);
-    let text = assert_ok(&out);
-    assert!(
-        text.contains("ota_device_status  inserted 30, already present 0"),
+    let out = run(&["--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
         "{}\n{}",
         describe(&out),
         bouncer.log()
     );
+    let summary = assert_fresh_seed(&out);
     if platform {
-        assert!(text.contains(UNMANAGED), "{text}");
+        assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
     } else {
-        assert!(text.contains("migrations: applied 5"), "{text}");
+        assert_eq!(summary["migrations_applied"], 5, "{summary:#}");
     }
     assert_rerun_inserts_nothing(&run(&["--json"]), platform);
-    let text = assert_ok(&run(&["verify"]));
-    assert!(text.contains("invariants: all 6 hold"), "{text}");
-    let text = assert_ok(&run(&["--dry-run"]));
-    assert!(
-        text.contains("ota_device_status  would insert 0, already present 30"),
-        "{text}"
-    );
+    assert_verifies(&run(&["verify", "--json"]));
+    assert_dry_run_finds_everything(&run(&["--dry-run", "--json"]));
 
     // What is in the database, read directly.
     let conn = db.connect().await?;
@@ -1061,8 +984,10 @@ async fn fleet_seeds_and_verifies(db: &TestDb, fleet: &[&str], devices: i64) -> 
         summary["tables"]["ota_device_status"]["inserted"], devices,
         "{summary}"
     );
-    let text = assert_ok(&db.seeder(&[&["verify"], fleet].concat()));
-    assert!(text.contains("invariants: all 6 hold"), "{text}");
+    assert_verified(
+        &json(&db.seeder(&[&["verify", "--json"], fleet].concat())),
+        [2, devices, 4, 2, devices],
+    );
     let conn = db.connect().await?;
     assert_eq!(counts(&conn, "").await?, [2, devices, 4, 2, devices]);
     Ok(())
@@ -1087,12 +1012,16 @@ async fn postgres_database_statement_timeout_1s_with_200k_devices() {
         fleet_seeds_and_verifies(&db, &fleet, 200_000).await?;
 
         alter_database(&db, "statement_timeout = '100ms'").await?;
-        let text = assert_ok(&db.seeder(&[&["verify"], &fleet[..]].concat()));
-        assert!(text.contains("invariants: all 6 hold"), "{text}");
-        let text = assert_ok(&db.seeder(&[&["--dry-run"], &fleet[..]].concat()));
-        assert!(
-            text.contains("ota_device_status  would insert 0, already present 200000"),
-            "{text}"
+        assert_verified(
+            &json(&db.seeder(&[&["verify", "--json"], &fleet[..]].concat())),
+            [2, 200_000, 4, 2, 200_000],
+        );
+        let preview = json(&db.seeder(&[&["--dry-run", "--json"], &fleet[..]].concat()));
+        assert_eq!(preview["rows_inserted"], 0, "{preview:#}");
+        assert_eq!(
+            present(&preview),
+            [2, 200_000, 4, 2, 200_000],
+            "{preview:#}"
         );
         Ok(())
     })
@@ -1121,80 +1050,27 @@ async fn postgres_database_statement_timeout_300ms() {
     .await;
 }
 
-/// A login role of this test, with its settings in this test's database.
-/// Dropped (with what it owns reassigned) when the guard goes, also on a
-/// panic: roles belong to the whole server.
-struct RoleGuard {
-    db_url: String,
-    admin_url: String,
-    role: String,
-}
-
-impl RoleGuard {
-    async fn create(db: &TestDb, suffix: &str, settings: &[&str]) -> anyhow::Result<RoleGuard> {
-        let name = db_name(db);
-        let role = format!("{name}_{suffix}");
-        let guard = RoleGuard {
-            db_url: db.url.clone(),
-            admin_url: db.url.replacen(&name, "postgres", 1),
-            role: role.clone(),
-        };
-        let conn = db.connect().await?;
-        // The application role owns the database (and so, on PostgreSQL 15,
-        // may create in public) but is no superuser.
-        let mut sql = format!("CREATE ROLE {role} LOGIN; ALTER DATABASE {name} OWNER TO {role};");
-        for setting in settings {
-            sql.push_str(&format!(
-                "ALTER ROLE {role} IN DATABASE {name} SET {setting};"
-            ));
-        }
-        conn.execute_unprepared(&sql).await?;
-        conn.close().await?;
-        Ok(guard)
+/// A login role of this test that owns the test's database (and so, on
+/// PostgreSQL 15, may create in public) but is no superuser, with
+/// `settings` in this database. The guard drops it however the test ends:
+/// roles belong to the whole server.
+async fn owner_role(db: &TestDb, suffix: &str, settings: &[&str]) -> anyhow::Result<PgRole> {
+    let name = db_name(db);
+    let role = PgRole::guard(db, suffix);
+    let mut sql = format!(
+        "CREATE ROLE {0} LOGIN; ALTER DATABASE {name} OWNER TO {0};",
+        role.name
+    );
+    for setting in settings {
+        sql.push_str(&format!(
+            "ALTER ROLE {} IN DATABASE {name} SET {setting};",
+            role.name
+        ));
     }
-
-    fn url(&self) -> String {
-        self.db_url.replacen(
-            "postgres://postgres@",
-            &format!("postgres://{}@", self.role),
-            1,
-        )
-    }
-}
-
-impl Drop for RoleGuard {
-    fn drop(&mut self) {
-        let (db_url, admin_url, role) = (
-            self.db_url.clone(),
-            self.admin_url.clone(),
-            self.role.clone(),
-        );
-        // Drop cannot await, and may run inside the test's runtime: a
-        // thread of its own with a runtime of its own does the cleanup.
-        let outcome = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(async {
-                    let conn = Database::connect(&db_url).await?;
-                    conn.execute_unprepared(&format!(
-                        "REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}"
-                    ))
-                    .await?;
-                    conn.close().await?;
-                    let admin = Database::connect(&admin_url).await?;
-                    admin
-                        .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
-                        .await?;
-                    admin.close().await?;
-                    anyhow::Ok(())
-                })
-        })
-        .join();
-        if !matches!(outcome, Ok(Ok(()))) {
-            eprintln!("warning: could not drop role {}: {outcome:?}", self.role);
-        }
-    }
+    let conn = db.connect().await?;
+    conn.execute_unprepared(&sql).await?;
+    conn.close().await?;
+    Ok(role)
 }
 
 /// An application role with `statement_timeout = 150ms` (and the other two
@@ -1204,7 +1080,7 @@ impl Drop for RoleGuard {
 #[tokio::test]
 async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
     run_case(Backend::Postgres, |db: TestDb| async move {
-        let role = RoleGuard::create(
+        let role = owner_role(
             &db,
             "slow",
             &[
@@ -1214,7 +1090,7 @@ async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
             ],
         )
         .await?;
-        let url = role.url();
+        let url = role.url(&db);
         let fleet = [
             "--tenants",
             "2",
@@ -1227,8 +1103,15 @@ async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
         let summary = json(&out);
         assert_eq!(summary["migrations_applied"], 5, "{summary}");
         assert_eq!(summary["tables"]["device_registry"]["inserted"], 40_000);
-        let text = assert_ok(&seeder_at(&db, &url, &[&fleet[..], &["verify"]].concat()));
-        assert!(text.contains("invariants: all 6 hold"), "{text}");
+        assert_verified(&summary, [2, 40_000, 4, 2, 40_000]);
+        assert_verified(
+            &json(&seeder_at(
+                &db,
+                &url,
+                &[&fleet[..], &["verify", "--json"]].concat(),
+            )),
+            [2, 40_000, 4, 2, 40_000],
+        );
         let conn = db.connect().await?;
         assert_eq!(counts(&conn, "").await?, [2, 40_000, 4, 2, 40_000]);
         Ok(())
@@ -1250,7 +1133,7 @@ async fn postgres_database_lock_timeout_does_not_cancel_a_wait() {
         holder
             .execute_unprepared("LOCK TABLE device_registry IN SHARE MODE")
             .await?;
-        let mut seeder = Background::start(&db, &[])?;
+        let mut seeder = db.start_seeder(&["--json"])?;
         // Wait until the seeder has been blocked for 5 x lock_timeout.
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut blocked_since: Option<Instant> = None;
@@ -1275,7 +1158,7 @@ async fn postgres_database_lock_timeout_does_not_cancel_a_wait() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         holder.commit().await?;
-        let out = seeder.finish(Duration::from_secs(120)).await?;
+        let out = seeder.wait(SEEDER_LIMIT);
         assert!(
             blocked_since.is_some(),
             "the seeder never waited for the lock:\n{}",
@@ -1306,7 +1189,7 @@ async fn postgres_database_idle_in_transaction_timeout_does_not_end_the_session(
             "--devices-per-site",
             "500",
         ];
-        let mut seeder = Background::start(&db, &fleet)?;
+        let mut seeder = db.start_seeder(&fleet)?;
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut survived = false;
         'attempts: while seeder.running() && Instant::now() < deadline && !survived {
@@ -1345,7 +1228,7 @@ async fn postgres_database_idle_in_transaction_timeout_does_not_end_the_session(
             // again on the next transaction.
             seeder.signal("CONT")?;
         }
-        let out = seeder.finish(Duration::from_secs(300)).await?;
+        let out = seeder.wait(SEEDER_LIMIT);
         assert!(
             survived,
             "no seeder transaction stayed open past idle_in_transaction_session_timeout:\n{}",
@@ -1370,7 +1253,7 @@ async fn postgres_database_idle_in_transaction_timeout_does_not_end_the_session(
 #[tokio::test]
 async fn postgres_default_transaction_read_only_is_refused_before_writing() {
     run_case(Backend::Postgres, |db: TestDb| async move {
-        assert_fresh_seed(&db.seeder(&[]));
+        assert_fresh_seed(&db.seeder(&["--json"]));
         alter_database(&db, "default_transaction_read_only = on").await?;
         let conn = db.connect().await?;
         let before = counts(&conn, "").await?;
@@ -1392,12 +1275,12 @@ async fn postgres_default_transaction_read_only_is_refused_before_writing() {
             5
         );
 
-        let text = assert_ok(&db.seeder(&["verify"]));
-        assert!(text.contains("invariants: all 6 hold"), "{text}");
-        let text = assert_ok(&db.seeder(&["--dry-run", "--tenants", "3"]));
-        assert!(
-            text.contains("tenants            would insert 1, already present 2"),
-            "{text}"
+        assert_verifies(&db.seeder(&["verify", "--json"]));
+        let preview = json(&db.seeder(&["--dry-run", "--json", "--tenants", "3"]));
+        assert_eq!(
+            ota_seed_tests::table_counts(&preview, "tenants"),
+            (1, 2, 0),
+            "{preview:#}"
         );
         assert_eq!(counts(&conn, "").await?, before);
         Ok(())
@@ -1487,7 +1370,7 @@ async fn postgres_lagging_sequence_is_reported_with_its_fix() {
 
         // The printed fix works, and then so does the seeder.
         conn.execute_unprepared(&setval_fix(&line)?).await?;
-        assert_fresh_seed(&db.seeder(&[]));
+        assert_fresh_seed(&db.seeder(&["--json"]));
         assert_eq!(counts(&conn, "").await?, [3, 30, 7, 2, 30]);
         assert_eq!(
             number(
@@ -1558,8 +1441,8 @@ async fn another_applications_migration_history_is_left_alone(db: TestDb) -> any
     assert_eq!(table_names(&conn).await?.len(), 1, "nothing created");
 
     platform_schema::load(&db).await?;
-    let text = assert_fresh_seed(&db.seeder(&[]));
-    assert!(text.contains(UNMANAGED), "{text}");
+    let summary = assert_fresh_seed(&db.seeder(&["--json"]));
+    assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
     assert_eq!(
         number(&conn, "SELECT COUNT(*) AS n FROM seaql_migrations").await?,
         1,
@@ -1610,8 +1493,8 @@ async fn postgres_unique_keys_are_judged_by_their_key_columns() {
             "    CONSTRAINT uq_ota_device_campaign UNIQUE (tenant_id, campaign_id, device_id) INCLUDE (status),\n",
         )?;
         platform_schema::load_sql(&db, &covering, None).await?;
-        let text = assert_fresh_seed(&db.seeder(&[]));
-        assert!(text.contains(UNMANAGED), "{text}");
+        let summary = assert_fresh_seed(&db.seeder(&["--json"]));
+        assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
         Ok(())
     })
     .await;
@@ -1679,10 +1562,11 @@ async fn postgres_lagging_sequence_of_a_seeded_tenant() {
         // Restarted past the taken ids (is_called false): no lag.
         conn.execute_unprepared("ALTER SEQUENCE firmware_versions_id_seq RESTART WITH 100")
             .await?;
-        let text = assert_ok(&db.seeder(&[]));
-        assert!(
-            text.contains("firmware_versions  inserted 4, already present 0"),
-            "{text}"
+        let summary = json(&db.seeder(&["--json"]));
+        assert_eq!(
+            ota_seed_tests::table_counts(&summary, "firmware_versions"),
+            (4, 0, 0),
+            "{summary:#}"
         );
         assert_eq!(
             number(
@@ -1704,22 +1588,9 @@ async fn postgres_lagging_sequence_of_a_seeded_tenant() {
 async fn postgres_repeatable_read_default_and_concurrent_first_runs() {
     run_case(Backend::Postgres, |db: TestDb| async move {
         alter_database(&db, "default_transaction_isolation = 'repeatable read'").await?;
-        let runs: Vec<_> = (0..4)
-            .map(|_| {
-                let mut cmd = Command::new(ota_seed_tests::seeder_bin());
-                cmd.current_dir(db.dir.path())
-                    .env("DATABASE_URL", &db.url)
-                    .env("NO_COLOR", "1")
-                    .args(["--json"])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                cmd.spawn()
-            })
-            .collect::<Result<_, _>>()?;
-        for run in runs {
-            let out = run.wait_with_output()?;
-            assert_ok(&out);
-        }
+        // Started together for certain: all four queue on the migration
+        // lock the test holds before any goes on.
+        seeders_at_once(&db, &db.url, 4, &["--json"]).await?;
         let conn = db.connect().await?;
         assert_demo_dataset(&conn, "").await?;
         assert_eq!(
@@ -1781,20 +1652,6 @@ async fn postgres_pgbouncer_with_stale_sqlx_statements() {
     .await;
 }
 
-/// Drops a MariaDB user when the test ends, however it ends.
-struct MariaDbUser(String);
-
-impl Drop for MariaDbUser {
-    fn drop(&mut self) {
-        let _ = Command::new("mariadb")
-            .args(["-h", "127.0.0.1", "-u", "root", "-e"])
-            .arg(format!("DROP USER IF EXISTS '{}'@'%'", self.0))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// A MariaDB user whose statements may run 20 ms: seeders started together
 /// on an empty database still take turns on the migration lock (whose wait
 /// that limit would cut short) and leave one dataset.
@@ -1802,33 +1659,20 @@ impl Drop for MariaDbUser {
 async fn mysql_user_statement_limit_and_concurrent_first_runs() {
     run_case(Backend::MySql, |db: TestDb| async move {
         let name = db_name(&db);
-        let user = MariaDbUser(format!("u_{}", &name[name.len().saturating_sub(20)..]));
+        // Users belong to the server: the guard drops it however the test
+        // ends.
+        let user = MySqlUser::guard(&db, "u_");
         let conn = db.connect().await?;
         conn.execute_unprepared(&format!(
             "CREATE USER '{0}'@'%' IDENTIFIED BY '' WITH MAX_STATEMENT_TIME 0.02",
-            user.0
+            user.name
         ))
         .await?;
-        conn.execute_unprepared(&format!("GRANT ALL ON {name}.* TO '{}'@'%'", user.0))
+        conn.execute_unprepared(&format!("GRANT ALL ON {name}.* TO '{}'@'%'", user.name))
             .await?;
-        let url = db
-            .url
-            .replacen("mysql://root@", &format!("mysql://{}@", user.0), 1);
-        let runs: Vec<_> = (0..3)
-            .map(|_| {
-                Command::new(ota_seed_tests::seeder_bin())
-                    .current_dir(db.dir.path())
-                    .env("DATABASE_URL", &url)
-                    .env("NO_COLOR", "1")
-                    .args(["-q"])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-            })
-            .collect::<Result<_, _>>()?;
-        for run in runs {
-            assert_ok(&run.wait_with_output()?);
-        }
+        // All three queue on the migration lock the test holds (far longer
+        // than 20 ms) before any goes on.
+        seeders_at_once(&db, &user.url(&db), 3, &["-q"]).await?;
         assert_demo_dataset(&conn, "").await?;
         Ok(())
     })

@@ -1,53 +1,116 @@
 //! The retry path, exercised deterministically against a running seeder:
 //! the test disrupts its tenant transaction, and the seeder starts it again
-//! and finishes.
+//! and finishes. No step waits for a fixed time: each waits (bounded) for
+//! a state the server reports (a session waiting for a lock, a session
+//! gone).
 //!
 //! Setup: the test inserts, uncommitted, devices of tenant-a, one of them a
-//! planned one, so the seeder's insert of that device waits for the test.
-//! Then either:
-//! - deadlock: the test asks for `FOR UPDATE` on tenant-a's row, which the
-//!   seeder holds (or is queued for behind the foreign key's share lock): a
-//!   cycle. PostgreSQL aborts whichever waiter runs its deadlock check
-//!   first, and the test's session has a long deadlock_timeout, so that is
-//!   the seeder; InnoDB aborts the transaction that did less work, and the
-//!   test's has inserted more rows;
+//! planned one, so the seeder's insert of that device waits for the test's
+//! transaction T. Then either:
+//! - deadlock on PostgreSQL: a second test transaction U holds tenant-a's
+//!   row before the seeder starts, so the seeder queues on it; T queues
+//!   behind the seeder for the same row; U commits. The seeder now holds
+//!   the row and T waits for it, so the seeder's insert of the device T
+//!   holds closes the cycle. PostgreSQL checks for a deadlock in the
+//!   session that has waited `deadlock_timeout`: 100 ms for the seeder
+//!   (this test database's setting), 60 s for T (its own), so the seeder,
+//!   and only the seeder, is the victim;
+//! - deadlock on MariaDB: the test asks for `FOR UPDATE` on tenant-a's row,
+//!   which the seeder holds while it waits for T: InnoDB detects the cycle
+//!   at once and aborts the transaction that did less work, the seeder's
+//!   (T has inserted 21 rows);
 //! - dropped connection: the test kills the seeder's server session
-//!   (`pg_terminate_backend`, `KILL CONNECTION`), as a failover would.
+//!   (`pg_terminate_backend`, `KILL CONNECTION`), as a failover would, and
+//!   waits until the server has ended it before letting the seeder's
+//!   retry through.
 //!
 //! SQLite has a single writer and no sessions to kill: server-only tests.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use entity::device_registry;
-use ota_seed_tests::{Backend, TestDb, assert_ok, describe, run_case, seeder_bin};
+use entity::prelude::*;
+use ota_seed_tests::{
+    Backend, SEEDER_LIMIT, TestDb, assert_ok, describe, run_case, violations, wait_until,
+};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder, Set, Statement, TransactionTrait,
 };
 
-/// Whether a session of this database is waiting for a row lock. Asked on a
-/// connection of its own: PostgreSQL caches pg_stat_activity for the rest
-/// of a transaction.
-async fn someone_waits(conn: &DatabaseConnection, backend: Backend) -> anyhow::Result<bool> {
-    let sql = match backend {
-        Backend::Postgres => {
-            "SELECT COUNT(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        }
-        // MariaDB's INNODB_TRX does not list a transaction whose first write
-        // is waiting; its process list does: a 15-row insert still running
-        // after 200 ms is waiting for a lock.
-        _ => {
-            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
-             WHERE DB = DATABASE() AND ID <> CONNECTION_ID() \
-               AND INFO LIKE 'INSERT INTO `device_registry`%' AND TIME_MS > 200"
-        }
-    };
+/// Bound of every wait for a state: failing it means the state never came.
+const READY: Duration = Duration::from_secs(60);
+
+/// The retry line of the human report: the only place a run reports its
+/// retries (`--json` has no field for them).
+const RETRIED_ONCE: &str = "retried 1 tenant transaction(s) after transient errors (deadlock, serialization, lost connection)";
+
+async fn number(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<i64> {
     let row = conn
         .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await?
-        .ok_or_else(|| anyhow::anyhow!("no row"))?;
-    Ok(row.try_get::<i64>("", "n")? > 0)
+        .ok_or_else(|| anyhow::anyhow!("no row for {sql}"))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// The server's id of the session `conn` runs on.
+async fn session_id(conn: &impl ConnectionTrait, backend: Backend) -> anyhow::Result<i64> {
+    let sql = match backend {
+        Backend::Postgres => "SELECT pg_backend_pid()::int8",
+        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+    };
+    number(conn, sql).await
+}
+
+/// Ids of this database's sessions, other than `ours`, that wait for a
+/// lock the test holds. Asked on a connection of its own: PostgreSQL
+/// caches pg_stat_activity for the rest of a transaction.
+///
+/// MariaDB does not always list a transaction whose first write waits in
+/// INNODB_TRX; its process list shows the statement. The seeder's insert
+/// of tenant-a's devices runs only once it holds tenant-a's row, and it
+/// cannot finish while T holds the first device: from then on both
+/// disruptions work whether or not the wait has begun (InnoDB picks the
+/// deadlock victim by weight, not by who closed the cycle; a killed
+/// session ends its transaction either way).
+async fn waiting_sessions(
+    observer: &DatabaseConnection,
+    backend: Backend,
+    ours: &[i64],
+) -> anyhow::Result<Vec<i64>> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT pid::int8 AS id FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock' ORDER BY pid"
+        }
+        _ => {
+            "SELECT CAST(ID AS SIGNED) AS id FROM information_schema.PROCESSLIST \
+             WHERE DB = DATABASE() AND INFO LIKE 'INSERT INTO `device_registry`%' ORDER BY 1"
+        }
+    };
+    let mut ids = Vec::new();
+    for row in observer
+        .query_all_raw(Statement::from_string(observer.get_database_backend(), sql))
+        .await?
+    {
+        let id: i64 = row.try_get("", "id")?;
+        if !ours.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+async fn session_exists(
+    observer: &DatabaseConnection,
+    backend: Backend,
+    id: i64,
+) -> anyhow::Result<bool> {
+    let sql = match backend {
+        Backend::Postgres => format!("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {id}"),
+        _ => format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}"),
+    };
+    Ok(number(observer, &sql).await? > 0)
 }
 
 fn device(tenant: &str, device_id: &str) -> device_registry::ActiveModel {
@@ -60,6 +123,8 @@ fn device(tenant: &str, device_id: &str) -> device_registry::ActiveModel {
         ..Default::default()
     }
 }
+
+const LOCK_TENANT_A: &str = "SELECT tenant_id FROM tenants WHERE tenant_id = 'tenant-a' FOR UPDATE";
 
 /// What the test does to the seeder's tenant transaction once it waits.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -74,18 +139,36 @@ async fn a_disrupted_tenant_transaction_is_retried(
     db: TestDb,
     disruption: Disruption,
 ) -> anyhow::Result<()> {
+    let backend = db.backend;
     assert_ok(&db.seeder(&["-q", "--only", "tenants"]));
-    // tenant-a's first device in byte order (docs/dataset.md): the first
-    // the seeder inserts.
-    let first_device = "cold-storage-1-sensor-01";
+    // tenant-a's devices in byte order (docs/dataset.md); the seeder
+    // inserts the first one first.
+    let planned: Vec<String> = ["cold-storage-1", "warehouse-east", "warehouse-west"]
+        .iter()
+        .flat_map(|site| (1..=5).map(move |n| format!("{site}-sensor-{n:02}")))
+        .collect();
+    let deadlock_on_postgres = disruption == Disruption::Deadlock && backend == Backend::Postgres;
+    if deadlock_on_postgres {
+        // The seeder's sessions check for a deadlock soon after they start
+        // waiting; T (below) only after a minute.
+        let conn = db.connect().await?;
+        let name = db.url.rsplit('/').next().unwrap_or_default();
+        conn.execute_unprepared(&format!(
+            "ALTER DATABASE {name} SET deadlock_timeout = '100ms'"
+        ))
+        .await?;
+        conn.close().await?;
+    }
 
     let conn = db.connect().await?;
+    let observer = db.connect().await?;
+    // T: the devices, among them the seeder's first.
     let txn = conn.begin().await?;
-    if db.backend == Backend::Postgres {
-        // This session must not be the deadlock victim.
+    if backend == Backend::Postgres {
         txn.execute_unprepared("SET LOCAL deadlock_timeout = '60s'")
             .await?;
     }
+    let t_id = session_id(&txn, backend).await?;
     // Weight for InnoDB's choice of victim, and the key the seeder will
     // wait on.
     for n in 0..20 {
@@ -93,82 +176,117 @@ async fn a_disrupted_tenant_transaction_is_retried(
             .insert(&txn)
             .await?;
     }
-    device("tenant-a", first_device).insert(&txn).await?;
+    device("tenant-a", &planned[0]).insert(&txn).await?;
+    // U (PostgreSQL deadlock only): tenant-a's row, before the seeder.
+    let holder = db.connect().await?;
+    let u = if deadlock_on_postgres {
+        let u = holder.begin().await?;
+        u.execute_unprepared(LOCK_TENANT_A).await?;
+        Some(u)
+    } else {
+        None
+    };
+    let u_id = match &u {
+        Some(u) => session_id(u, backend).await?,
+        None => -1,
+    };
+    let ours = [t_id, u_id];
 
-    let child = Command::new(seeder_bin())
-        .args(["--tenant", "tenant-a"])
-        .env("DATABASE_URL", &db.url)
-        .env("NO_COLOR", "1")
-        .current_dir(db.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut child = child;
-    let observer = db.connect().await?;
-    let started = Instant::now();
-    while !someone_waits(&observer, db.backend).await? {
-        if child.try_wait()?.is_some() {
-            let out = child.wait_with_output()?;
-            anyhow::bail!("the seeder ended without waiting:\n{}", describe(&out));
+    let mut seeder = db.start_seeder(&["--tenant", "tenant-a"])?;
+    // Readiness: exactly one session besides ours waits for a lock.
+    let deadline = std::time::Instant::now() + READY;
+    let seeder_session = loop {
+        if let [id] = waiting_sessions(&observer, backend, &ours).await?[..] {
+            break id;
         }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let out = child.wait_with_output()?;
-            anyhow::bail!(
-                "the seeder never waited on the test's rows:\n{}",
-                describe(&out)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    match disruption {
-        // Close the cycle. This returns once the seeder has been aborted
-        // and has released the tenant row.
-        Disruption::Deadlock => {
-            txn.execute_unprepared(
-                "SELECT tenant_id FROM tenants WHERE tenant_id = 'tenant-a' FOR UPDATE",
-            )
+        anyhow::ensure!(
+            seeder.running(),
+            "the seeder ended without waiting:\n{}",
+            seeder.stderr_so_far()
+        );
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the seeder never waited for the test's locks within {READY:?}:\n{}",
+            seeder.stderr_so_far()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    let txn: DatabaseTransaction = match disruption {
+        Disruption::Deadlock if backend == Backend::Postgres => {
+            // T queues behind the seeder for tenant-a's row ...
+            let t_wants_the_row = tokio::spawn(async move {
+                let result = txn.execute_unprepared(LOCK_TENANT_A).await;
+                (txn, result)
+            });
+            wait_until("T waits for tenant-a's row", READY, || async {
+                Ok(
+                    waiting_sessions(&observer, backend, &[u_id, seeder_session])
+                        .await?
+                        .contains(&t_id),
+                )
+            })
             .await?;
+            // ... U lets the seeder have it, the seeder's insert closes the
+            // cycle, and the seeder is aborted: T then gets the row.
+            u.expect("U").commit().await?;
+            let (txn, result) = tokio::time::timeout(READY, t_wants_the_row)
+                .await
+                .map_err(|_| anyhow::anyhow!("T never got tenant-a's row"))??;
+            result.map_err(|e| anyhow::anyhow!("T was the deadlock victim: {e}"))?;
+            txn
+        }
+        Disruption::Deadlock => {
+            // Close the cycle; InnoDB aborts the seeder at once, and this
+            // returns once the seeder has released the tenant row.
+            tokio::time::timeout(READY, txn.execute_unprepared(LOCK_TENANT_A))
+                .await
+                .map_err(|_| anyhow::anyhow!("no deadlock was detected"))?
+                .map_err(|e| anyhow::anyhow!("T was the deadlock victim: {e}"))?;
+            txn
         }
         Disruption::DroppedConnection => {
-            let kill = match db.backend {
-                Backend::Postgres => "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                    .to_owned(),
-                _ => {
-                    let row = observer
-                        .query_one_raw(Statement::from_string(
-                            observer.get_database_backend(),
-                            "SELECT ID AS id FROM information_schema.PROCESSLIST \
-                             WHERE DB = DATABASE() AND INFO LIKE 'INSERT INTO `device_registry`%'",
-                        ))
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("the seeder's session"))?;
-                    format!("KILL CONNECTION {}", row.try_get::<i64>("", "id")?)
-                }
+            let kill = match backend {
+                Backend::Postgres => format!("SELECT pg_terminate_backend({seeder_session})"),
+                _ => format!("KILL CONNECTION {seeder_session}"),
             };
             observer.execute_unprepared(&kill).await?;
-            // Let the seeder see its session gone before the row is free.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The seeder's transaction is over once its session is.
+            wait_until("the server ends the seeder's session", READY, || async {
+                Ok(!session_exists(&observer, backend, seeder_session).await?)
+            })
+            .await?;
+            txn
         }
-    }
-    observer.close().await?;
+    };
     txn.rollback().await?;
+    observer.close().await?;
 
-    let out = child.wait_with_output()?;
+    let out = seeder.wait(SEEDER_LIMIT);
     let text = assert_ok(&out);
     assert!(
-        text.contains(
-            "retried 1 tenant transaction(s) after transient errors (deadlock, serialization, lost connection)"
-        ),
-        "{}",
+        text.lines().any(|l| l == RETRIED_ONCE),
+        "exactly one retry:\n{}",
         describe(&out)
     );
-    assert!(
-        text.contains("device_registry    inserted 15, already present 0"),
-        "{text}"
+    // The retry started the tenant from scratch: the planned devices, and
+    // none of T's rolled-back ones.
+    let devices: Vec<String> = DeviceRegistry::find()
+        .filter(device_registry::Column::TenantId.eq("tenant-a"))
+        .order_by_asc(device_registry::Column::DeviceId)
+        .all(&conn)
+        .await?
+        .into_iter()
+        .map(|d| d.device_id)
+        .collect();
+    assert_eq!(devices, planned);
+    let campaign = OtaCampaigns::find().one(&conn).await?.expect("a campaign");
+    assert_eq!(
+        (campaign.total_devices, campaign.succeeded, campaign.failed),
+        (15, 14, 1)
     );
-    assert!(text.contains("invariants: all 6 hold"), "{text}");
+    let summary = db.seeder_json(&["verify", "--tenant", "tenant-a"], 0);
+    assert_eq!(violations(&summary), Vec::<String>::new(), "{summary:#}");
     Ok(())
 }
 

@@ -1,15 +1,17 @@
 //! The schema's keys, checks, foreign key actions and defaults do what
-//! schema.md says, on every backend; and on PostgreSQL (the reference) the
-//! live catalog matches schema.md column for column.
+//! `docs/schema.md` says, on every backend, and `entity::status` spells
+//! exactly the values the schema's CHECK constraints allow. (PostgreSQL's
+//! catalog against the column reference is `schema_catalog.rs`.)
 
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use entity::status::{CampaignStatus, DeviceUpdateStatus, RolloutStrategy};
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status, tenants};
 use ota_seed_tests::{Backend, TestDb, backend_tests};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryResult, RuntimeErr, Set, Statement, TransactionTrait,
+    PaginatorTrait, QueryFilter, RuntimeErr, Set, Statement,
 };
 
 // ---------------------------------------------------------------------------
@@ -220,7 +222,7 @@ async fn device_status_checks_reject_unknown_status_and_out_of_range_progress(
     let conn = db.migrate().await?;
     let b = base(&conn).await?;
 
-    // Every value schema.md allows goes in, including both progress bounds.
+    // Every value docs/schema.md allows goes in, including both progress bounds.
     for (i, status) in [
         "PENDING",
         "DOWNLOADING",
@@ -246,7 +248,7 @@ async fn device_status_checks_reject_unknown_status_and_out_of_range_progress(
 
     let bad_cases: [(&str, &str, i32); 5] = [
         (
-            "status SUCCEEDED (the guess in original-task.md)",
+            "status SUCCEEDED (what the platform's old seed script wrote)",
             "SUCCEEDED",
             100,
         ),
@@ -526,7 +528,7 @@ async fn foreign_keys_reject_dangling_references(db: TestDb) -> anyhow::Result<(
         backend.name()
     );
 
-    // schema.md: no foreign key from device_id to device_registry (and none
+    // docs/schema.md: no foreign key from device_id to device_registry (and none
     // from ota_device_status.tenant_id), so an unregistered device is fine.
     add_status(
         &conn,
@@ -826,12 +828,20 @@ async fn deleting_a_tenant_with_campaigns(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `created_at`-style defaults must be the current time (in UTC).
-fn assert_recent(backend: Backend, value: sea_orm::prelude::DateTimeWithTimeZone, what: &str) {
-    let age = Utc::now().signed_duration_since(value.with_timezone(&Utc));
+/// `created_at`-style defaults must be the time of the insert (in UTC):
+/// between `before` (taken before the row was written, less a second for
+/// SQLite's whole seconds) and now.
+fn assert_recent(
+    backend: Backend,
+    before: chrono::DateTime<Utc>,
+    value: sea_orm::prelude::DateTimeWithTimeZone,
+    what: &str,
+) {
+    let value = value.with_timezone(&Utc);
+    let after = Utc::now();
     assert!(
-        age.num_seconds().abs() < 300,
-        "{}: {what} defaults to {value}, which is {age} away from now (UTC): not the insert time",
+        before - chrono::Duration::seconds(1) <= value && value <= after,
+        "{}: {what} defaults to {value}, outside the insert's time {before} .. {after} (UTC)",
         backend.name()
     );
 }
@@ -839,6 +849,7 @@ fn assert_recent(backend: Backend, value: sea_orm::prelude::DateTimeWithTimeZone
 async fn omitted_columns_get_their_defaults(db: TestDb) -> anyhow::Result<()> {
     let backend = db.backend;
     let conn = db.migrate().await?;
+    let before = Utc::now();
     let b = base(&conn).await?;
 
     let tenant = tenants::Entity::find_by_id(b.tenant)
@@ -851,7 +862,7 @@ async fn omitted_columns_get_their_defaults(db: TestDb) -> anyhow::Result<()> {
         "{}: tenants.status default",
         backend.name()
     );
-    assert_recent(backend, tenant.created_at, "tenants.created_at");
+    assert_recent(backend, before, tenant.created_at, "tenants.created_at");
 
     // base() inserted the campaign with only the required columns.
     let c = ota_campaigns::Entity::find_by_id(b.campaign_id)
@@ -887,13 +898,18 @@ async fn omitted_columns_get_their_defaults(db: TestDb) -> anyhow::Result<()> {
         (c.started_at, c.completed_at, c.created_by),
         (None, None, None)
     );
-    assert_recent(backend, c.created_at, "ota_campaigns.created_at");
+    assert_recent(backend, before, c.created_at, "ota_campaigns.created_at");
 
     let firmware = firmware_versions::Entity::find_by_id(b.firmware_id)
         .one(&conn)
         .await?
         .expect("firmware stored");
-    assert_recent(backend, firmware.created_at, "firmware_versions.created_at");
+    assert_recent(
+        backend,
+        before,
+        firmware.created_at,
+        "firmware_versions.created_at",
+    );
     assert_eq!(
         (
             firmware.description,
@@ -919,7 +935,12 @@ async fn omitted_columns_get_their_defaults(db: TestDb) -> anyhow::Result<()> {
         (s.error_message, s.started_at, s.completed_at),
         (None, None, None)
     );
-    assert_recent(backend, s.created_at, "ota_device_status.created_at");
+    assert_recent(
+        backend,
+        before,
+        s.created_at,
+        "ota_device_status.created_at",
+    );
 
     // A device inserted without metadata or status, in plain SQL as another
     // writer of the platform would.
@@ -953,9 +974,154 @@ async fn omitted_columns_get_their_defaults(db: TestDb) -> anyhow::Result<()> {
     );
     assert_recent(
         backend,
+        before,
         device.provisioned_at,
         "device_registry.provisioned_at",
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// entity::status against the live schema's CHECK constraints
+// ---------------------------------------------------------------------------
+
+/// The CHECK clauses of `table` as the backend reports them.
+async fn check_clauses(conn: &DatabaseConnection, table: &str) -> anyhow::Result<Vec<String>> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => format!(
+            "SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c \
+             WHERE c.contype = 'c' AND c.conrelid = '{table}'::regclass"
+        ),
+        DbBackend::MySql => format!(
+            "SELECT CHECK_CLAUSE AS def FROM information_schema.CHECK_CONSTRAINTS \
+             WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
+        ),
+        _ => format!(
+            "SELECT sql AS def FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
+        ),
+    };
+    let mut clauses = Vec::new();
+    for row in conn
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await?
+    {
+        let def: String = row.try_get("", "def")?;
+        if backend == DbBackend::Sqlite {
+            // The CREATE TABLE text: each `CHECK (...)`, parentheses balanced.
+            let mut rest = def.as_str();
+            while let Some(at) = rest.find("CHECK (") {
+                let body = &rest[at + "CHECK ".len()..];
+                let mut depth = 0;
+                let end = body
+                    .char_indices()
+                    .find_map(|(i, c)| {
+                        match c {
+                            '(' => depth += 1,
+                            ')' => depth -= 1,
+                            _ => {}
+                        }
+                        (depth == 0).then_some(i + 1)
+                    })
+                    .unwrap_or(body.len());
+                clauses.push(body[..end].to_owned());
+                rest = &body[end..];
+            }
+        } else {
+            clauses.push(def);
+        }
+    }
+    Ok(clauses)
+}
+
+/// The quoted values the CHECK on `column` allows, e.g. `linear`, `canary`.
+/// A clause belongs to the column its first identifier names (each
+/// backend spells the column first: `((status)::text = ANY ...`,
+/// `` `status` in (...) ``, `("status" IN (...))`).
+fn allowed_values(clauses: &[String], column: &str) -> BTreeSet<String> {
+    let first_identifier = |clause: &str| -> String {
+        let clause = clause.trim_start_matches("CHECK");
+        clause
+            .chars()
+            .skip_while(|c| !(c.is_ascii_alphabetic() || *c == '_'))
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    clauses
+        .iter()
+        .filter(|clause| first_identifier(clause) == column)
+        .flat_map(|clause| {
+            clause
+                .split('\'')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+async fn status_values_match_the_schema_checks(db: TestDb) -> anyhow::Result<()> {
+    let backend = db.backend;
+    let conn = db.migrate().await?;
+    let campaigns = check_clauses(&conn, "ota_campaigns").await?;
+    let statuses = check_clauses(&conn, "ota_device_status").await?;
+    let cases: [(&str, BTreeSet<String>, Vec<&str>); 3] = [
+        (
+            "ota_device_status.status",
+            allowed_values(&statuses, "status"),
+            DeviceUpdateStatus::ALL.iter().map(|v| v.as_str()).collect(),
+        ),
+        (
+            "ota_campaigns.status",
+            allowed_values(&campaigns, "status"),
+            CampaignStatus::ALL.iter().map(|v| v.as_str()).collect(),
+        ),
+        (
+            "ota_campaigns.rollout_strategy",
+            allowed_values(&campaigns, "rollout_strategy"),
+            RolloutStrategy::ALL.iter().map(|v| v.as_str()).collect(),
+        ),
+    ];
+    for (column, allowed, spelled) in cases {
+        assert!(
+            allowed.len() >= 2,
+            "{}: no CHECK listing the values of {column} in {campaigns:?} / {statuses:?}",
+            backend.name()
+        );
+        let spelled_set: BTreeSet<String> = spelled.iter().map(|v| (*v).to_owned()).collect();
+        assert_eq!(
+            spelled_set.len(),
+            spelled.len(),
+            "{column}: entity::status spells a value twice: {spelled:?}"
+        );
+        assert_eq!(
+            spelled_set,
+            allowed,
+            "{}: entity::status and the CHECK on {column} disagree",
+            backend.name()
+        );
+    }
+    // Every value the database allows reads back as the variant that
+    // spells it.
+    for v in allowed_values(&statuses, "status") {
+        assert_eq!(
+            v.parse::<DeviceUpdateStatus>().map(|s| s.as_str()),
+            Ok(v.as_str())
+        );
+    }
+    for v in allowed_values(&campaigns, "status") {
+        assert_eq!(
+            v.parse::<CampaignStatus>().map(|s| s.as_str()),
+            Ok(v.as_str())
+        );
+    }
+    for v in allowed_values(&campaigns, "rollout_strategy") {
+        assert_eq!(
+            v.parse::<RolloutStrategy>().map(|s| s.as_str()),
+            Ok(v.as_str())
+        );
+    }
     Ok(())
 }
 
@@ -970,843 +1136,5 @@ backend_tests!(
     deleting_a_tenant_deletes_its_firmware,
     deleting_a_tenant_with_campaigns,
     omitted_columns_get_their_defaults,
+    status_values_match_the_schema_checks,
 );
-
-// ---------------------------------------------------------------------------
-// PostgreSQL only: the live catalog against schema.md
-// ---------------------------------------------------------------------------
-
-async fn pg_rows(db: &DatabaseConnection, sql: &str) -> anyhow::Result<Vec<QueryResult>> {
-    Ok(db
-        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await?)
-}
-
-fn text(row: &QueryResult, col: &str) -> anyhow::Result<String> {
-    Ok(row.try_get::<String>("", col)?)
-}
-
-fn opt_text(row: &QueryResult, col: &str) -> anyhow::Result<Option<String>> {
-    Ok(row.try_get::<Option<String>>("", col)?)
-}
-
-/// (table, column, data_type, is_nullable, column_default, character_maximum_length)
-type ColumnSpec = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    Option<&'static str>,
-    Option<i32>,
-);
-
-/// schema.md, table by table, in column order, as information_schema spells it.
-const EXPECTED_COLUMNS: &[ColumnSpec] = &[
-    ("device_registry", "tenant_id", "text", "NO", None, None),
-    ("device_registry", "device_id", "text", "NO", None, None),
-    ("device_registry", "site_id", "text", "NO", None, None),
-    (
-        "device_registry",
-        "status",
-        "text",
-        "NO",
-        Some("'ACTIVE'::text"),
-        None,
-    ),
-    (
-        "device_registry",
-        "provisioned_at",
-        "timestamp with time zone",
-        "NO",
-        Some("now()"),
-        None,
-    ),
-    (
-        "device_registry",
-        "provision_token_hash",
-        "text",
-        "YES",
-        None,
-        None,
-    ),
-    (
-        "device_registry",
-        "device_pubkey",
-        "text",
-        "YES",
-        None,
-        None,
-    ),
-    ("device_registry", "fw_version", "text", "YES", None, None),
-    (
-        "device_registry",
-        "metadata",
-        "jsonb",
-        "NO",
-        Some("'{}'::jsonb"),
-        None,
-    ),
-    // SERIAL: integer fed by the column's own sequence.
-    (
-        "firmware_versions",
-        "id",
-        "integer",
-        "NO",
-        Some("nextval('firmware_versions_id_seq'::regclass)"),
-        None,
-    ),
-    ("firmware_versions", "tenant_id", "text", "NO", None, None),
-    (
-        "firmware_versions",
-        "version",
-        "character varying",
-        "NO",
-        None,
-        Some(50),
-    ),
-    (
-        "firmware_versions",
-        "description",
-        "text",
-        "YES",
-        None,
-        None,
-    ),
-    ("firmware_versions", "file_url", "text", "NO", None, None),
-    (
-        "firmware_versions",
-        "file_size_bytes",
-        "bigint",
-        "YES",
-        None,
-        None,
-    ),
-    (
-        "firmware_versions",
-        "checksum_sha256",
-        "character varying",
-        "YES",
-        None,
-        Some(64),
-    ),
-    (
-        "firmware_versions",
-        "device_type",
-        "character varying",
-        "YES",
-        None,
-        Some(50),
-    ),
-    (
-        "firmware_versions",
-        "created_at",
-        "timestamp with time zone",
-        "NO",
-        Some("now()"),
-        None,
-    ),
-    ("firmware_versions", "created_by", "text", "YES", None, None),
-    (
-        "ota_campaigns",
-        "id",
-        "integer",
-        "NO",
-        Some("nextval('ota_campaigns_id_seq'::regclass)"),
-        None,
-    ),
-    ("ota_campaigns", "tenant_id", "text", "NO", None, None),
-    (
-        "ota_campaigns",
-        "name",
-        "character varying",
-        "NO",
-        None,
-        Some(100),
-    ),
-    (
-        "ota_campaigns",
-        "firmware_version_id",
-        "integer",
-        "NO",
-        None,
-        None,
-    ),
-    ("ota_campaigns", "target_group_id", "text", "NO", None, None),
-    (
-        "ota_campaigns",
-        "rollout_strategy",
-        "character varying",
-        "NO",
-        Some("'linear'::character varying"),
-        Some(20),
-    ),
-    (
-        "ota_campaigns",
-        "rollout_rate",
-        "integer",
-        "NO",
-        Some("10"),
-        None,
-    ),
-    (
-        "ota_campaigns",
-        "abort_threshold",
-        "double precision",
-        "NO",
-        Some("0.1"),
-        None,
-    ),
-    (
-        "ota_campaigns",
-        "status",
-        "character varying",
-        "NO",
-        Some("'CREATED'::character varying"),
-        Some(20),
-    ),
-    (
-        "ota_campaigns",
-        "total_devices",
-        "integer",
-        "NO",
-        Some("0"),
-        None,
-    ),
-    (
-        "ota_campaigns",
-        "succeeded",
-        "integer",
-        "NO",
-        Some("0"),
-        None,
-    ),
-    ("ota_campaigns", "failed", "integer", "NO", Some("0"), None),
-    (
-        "ota_campaigns",
-        "started_at",
-        "timestamp with time zone",
-        "YES",
-        None,
-        None,
-    ),
-    (
-        "ota_campaigns",
-        "completed_at",
-        "timestamp with time zone",
-        "YES",
-        None,
-        None,
-    ),
-    (
-        "ota_campaigns",
-        "created_at",
-        "timestamp with time zone",
-        "NO",
-        Some("now()"),
-        None,
-    ),
-    ("ota_campaigns", "created_by", "text", "YES", None, None),
-    // BIGSERIAL
-    (
-        "ota_device_status",
-        "id",
-        "bigint",
-        "NO",
-        Some("nextval('ota_device_status_id_seq'::regclass)"),
-        None,
-    ),
-    ("ota_device_status", "tenant_id", "text", "NO", None, None),
-    (
-        "ota_device_status",
-        "campaign_id",
-        "integer",
-        "NO",
-        None,
-        None,
-    ),
-    // Plain VARCHAR without a length, as the platform declares it.
-    (
-        "ota_device_status",
-        "device_id",
-        "character varying",
-        "NO",
-        None,
-        None,
-    ),
-    (
-        "ota_device_status",
-        "status",
-        "character varying",
-        "NO",
-        Some("'PENDING'::character varying"),
-        Some(20),
-    ),
-    (
-        "ota_device_status",
-        "progress_pct",
-        "integer",
-        "NO",
-        Some("0"),
-        None,
-    ),
-    (
-        "ota_device_status",
-        "error_message",
-        "text",
-        "YES",
-        None,
-        None,
-    ),
-    (
-        "ota_device_status",
-        "started_at",
-        "timestamp with time zone",
-        "YES",
-        None,
-        None,
-    ),
-    (
-        "ota_device_status",
-        "completed_at",
-        "timestamp with time zone",
-        "YES",
-        None,
-        None,
-    ),
-    (
-        "ota_device_status",
-        "created_at",
-        "timestamp with time zone",
-        "NO",
-        Some("now()"),
-        None,
-    ),
-    ("tenants", "tenant_id", "text", "NO", None, None),
-    ("tenants", "name", "text", "NO", None, None),
-    (
-        "tenants",
-        "status",
-        "text",
-        "NO",
-        Some("'ACTIVE'::text"),
-        None,
-    ),
-    (
-        "tenants",
-        "created_at",
-        "timestamp with time zone",
-        "NO",
-        Some("now()"),
-        None,
-    ),
-    // Profile columns of the platform's table that our demo data uses.
-    ("tenants", "contact_email", "text", "YES", None, None),
-    ("tenants", "country", "text", "YES", None, None),
-    (
-        "tenants",
-        "data_residency_region",
-        "text",
-        "YES",
-        None,
-        None,
-    ),
-];
-
-async fn columns_match_schema_md(db: TestDb) -> anyhow::Result<()> {
-    let conn = db.migrate().await?;
-    let rows = pg_rows(
-        &conn,
-        "SELECT table_name::text AS table_name, column_name::text AS column_name, \
-                data_type::text AS data_type, is_nullable::text AS is_nullable, \
-                column_default::text AS column_default, \
-                character_maximum_length::int4 AS max_len \
-         FROM information_schema.columns \
-         WHERE table_schema = 'public' AND table_name <> 'seaql_migrations' \
-         ORDER BY table_name, ordinal_position",
-    )
-    .await?;
-    let mut actual = Vec::new();
-    for row in &rows {
-        actual.push((
-            text(row, "table_name")?,
-            text(row, "column_name")?,
-            text(row, "data_type")?,
-            text(row, "is_nullable")?,
-            opt_text(row, "column_default")?,
-            row.try_get::<Option<i32>>("", "max_len")?,
-        ));
-    }
-    let expected: Vec<_> = EXPECTED_COLUMNS
-        .iter()
-        .map(|(t, c, ty, null, default, len)| {
-            (
-                (*t).to_owned(),
-                (*c).to_owned(),
-                (*ty).to_owned(),
-                (*null).to_owned(),
-                default.map(str::to_owned),
-                *len,
-            )
-        })
-        .collect();
-    for (i, (want, got)) in expected.iter().zip(&actual).enumerate() {
-        assert_eq!(got, want, "column #{i} differs from schema.md");
-    }
-    assert_eq!(
-        actual.len(),
-        expected.len(),
-        "number of columns: {actual:#?}"
-    );
-    Ok(())
-}
-
-async fn keys_match_schema_md(db: TestDb) -> anyhow::Result<()> {
-    let conn = db.migrate().await?;
-    let rows = pg_rows(
-        &conn,
-        "SELECT tc.table_name::text AS table_name, tc.constraint_type::text AS kind, \
-                tc.constraint_name::text AS name, \
-                string_agg(kcu.column_name::text, ',' ORDER BY kcu.ordinal_position) AS cols \
-         FROM information_schema.table_constraints tc \
-         JOIN information_schema.key_column_usage kcu \
-           ON kcu.constraint_schema = tc.constraint_schema \
-          AND kcu.constraint_name = tc.constraint_name \
-          AND kcu.table_name = tc.table_name \
-         WHERE tc.table_schema = 'public' AND tc.table_name <> 'seaql_migrations' \
-           AND tc.constraint_type IN ('PRIMARY KEY', 'UNIQUE') \
-         GROUP BY tc.table_name, tc.constraint_type, tc.constraint_name \
-         ORDER BY 1, 2, 3",
-    )
-    .await?;
-    let mut actual = Vec::new();
-    for row in &rows {
-        let kind = text(row, "kind")?;
-        // schema.md names the unique constraints, not the primary keys.
-        let name = if kind == "UNIQUE" {
-            text(row, "name")?
-        } else {
-            String::new()
-        };
-        actual.push(format!(
-            "{} {kind} {name} ({})",
-            text(row, "table_name")?,
-            text(row, "cols")?
-        ));
-    }
-    let expected = [
-        "device_registry PRIMARY KEY  (tenant_id,device_id)",
-        "firmware_versions PRIMARY KEY  (id)",
-        "firmware_versions UNIQUE uq_firmware_tenant_version (tenant_id,version,device_type)",
-        "ota_campaigns PRIMARY KEY  (id)",
-        "ota_device_status PRIMARY KEY  (id)",
-        "ota_device_status UNIQUE uq_ota_device_campaign (tenant_id,campaign_id,device_id)",
-        "tenants PRIMARY KEY  (tenant_id)",
-    ];
-    assert_eq!(actual, expected, "primary keys and unique constraints");
-
-    // NULL device_types must stay distinct (PostgreSQL 15+ could say otherwise).
-    let rows = pg_rows(
-        &conn,
-        "SELECT to_jsonb(i) ->> 'indnullsnotdistinct' AS nnd FROM pg_index i \
-         WHERE indexrelid = 'uq_firmware_tenant_version'::regclass",
-    )
-    .await?;
-    assert_eq!(rows.len(), 1, "uq_firmware_tenant_version has an index");
-    let nulls_not_distinct = opt_text(&rows[0], "nnd")?;
-    assert_ne!(
-        nulls_not_distinct.as_deref(),
-        Some("true"),
-        "NULLS NOT DISTINCT is set"
-    );
-    Ok(())
-}
-
-async fn foreign_keys_match_schema_md(db: TestDb) -> anyhow::Result<()> {
-    let conn = db.migrate().await?;
-    let rows = pg_rows(
-        &conn,
-        "SELECT kcu.table_name::text AS from_table, kcu.column_name::text AS from_column, \
-                ccu.table_name::text AS to_table, ccu.column_name::text AS to_column, \
-                rc.delete_rule::text AS on_delete \
-         FROM information_schema.referential_constraints rc \
-         JOIN information_schema.key_column_usage kcu \
-           ON kcu.constraint_schema = rc.constraint_schema AND kcu.constraint_name = rc.constraint_name \
-         JOIN information_schema.constraint_column_usage ccu \
-           ON ccu.constraint_schema = rc.constraint_schema AND ccu.constraint_name = rc.constraint_name \
-         WHERE rc.constraint_schema = 'public' \
-         ORDER BY 1, 2",
-    )
-    .await?;
-    let mut actual = Vec::new();
-    for row in &rows {
-        actual.push(format!(
-            "{}.{} -> {}.{} ON DELETE {}",
-            text(row, "from_table")?,
-            text(row, "from_column")?,
-            text(row, "to_table")?,
-            text(row, "to_column")?,
-            text(row, "on_delete")?,
-        ));
-    }
-    // Exactly these: in particular no key from ota_device_status.device_id
-    // to device_registry, and none from device_registry to tenants.
-    let expected = [
-        "firmware_versions.tenant_id -> tenants.tenant_id ON DELETE CASCADE",
-        "ota_campaigns.firmware_version_id -> firmware_versions.id ON DELETE RESTRICT",
-        "ota_campaigns.tenant_id -> tenants.tenant_id ON DELETE CASCADE",
-        "ota_device_status.campaign_id -> ota_campaigns.id ON DELETE CASCADE",
-    ];
-    assert_eq!(actual, expected, "foreign keys");
-    Ok(())
-}
-
-/// The quoted literals of a constraint definition, e.g. `'linear'`.
-fn literals(def: &str) -> BTreeSet<String> {
-    def.split('\'')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
-}
-
-async fn checks_match_schema_md(db: TestDb) -> anyhow::Result<()> {
-    let conn = db.migrate().await?;
-    let rows = pg_rows(
-        &conn,
-        "SELECT c.conrelid::regclass::text AS table_name, \
-                (SELECT string_agg(a.attname::text, ',') FROM pg_attribute a \
-                  WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)) AS columns, \
-                pg_get_constraintdef(c.oid) AS def \
-         FROM pg_constraint c \
-         WHERE c.contype = 'c' AND c.connamespace = 'public'::regnamespace \
-         ORDER BY 1, 2",
-    )
-    .await?;
-    let mut seen = Vec::new();
-    for row in &rows {
-        let (table, column, def) = (
-            text(row, "table_name")?,
-            text(row, "columns")?,
-            text(row, "def")?,
-        );
-        let set = |values: &[&str]| {
-            values
-                .iter()
-                .map(|v| (*v).to_owned())
-                .collect::<BTreeSet<_>>()
-        };
-        match (table.as_str(), column.as_str()) {
-            ("ota_campaigns", "rollout_strategy") => {
-                assert_eq!(literals(&def), set(&["linear", "canary"]), "{def}");
-            }
-            ("ota_campaigns", "status") => assert_eq!(
-                literals(&def),
-                set(&["CREATED", "RUNNING", "PAUSED", "COMPLETED", "ABORTED"]),
-                "{def}"
-            ),
-            ("ota_device_status", "status") => assert_eq!(
-                literals(&def),
-                set(&[
-                    "PENDING",
-                    "DOWNLOADING",
-                    "INSTALLING",
-                    "SUCCESS",
-                    "FAILED",
-                    "SKIPPED"
-                ]),
-                "{def}"
-            ),
-            ("ota_device_status", "progress_pct") => {
-                assert!(
-                    def.contains("progress_pct >= 0") && def.contains("progress_pct <= 100"),
-                    "progress_pct check is {def}"
-                );
-            }
-            other => panic!("unexpected CHECK constraint on {other:?}: {def}"),
-        }
-        seen.push(format!("{table}.{column}"));
-    }
-    assert_eq!(
-        seen,
-        [
-            "ota_campaigns.rollout_strategy",
-            "ota_campaigns.status",
-            "ota_device_status.progress_pct",
-            "ota_device_status.status",
-        ],
-        "CHECK constraints"
-    );
-    Ok(())
-}
-
-async fn indexes_match_schema_md(db: TestDb) -> anyhow::Result<()> {
-    let conn = db.migrate().await?;
-    let rows = pg_rows(
-        &conn,
-        "SELECT tablename::text AS table_name, indexname::text AS index_name, indexdef \
-         FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' \
-         ORDER BY 1, 2",
-    )
-    .await?;
-    let mut plain = Vec::new();
-    let mut pending_def = None;
-    for row in &rows {
-        let (table, name, def) = (
-            text(row, "table_name")?,
-            text(row, "index_name")?,
-            text(row, "indexdef")?,
-        );
-        if name == "idx_ota_device_status_pending" {
-            pending_def = Some(def.clone());
-        }
-        // Unique indexes back the keys checked in keys_match_schema_md.
-        if def.starts_with("CREATE UNIQUE INDEX") {
-            continue;
-        }
-        let shape = def
-            .split_once(" USING btree ")
-            .map(|(_, rest)| rest.to_owned())
-            .unwrap_or_else(|| panic!("{name} is not a btree index: {def}"));
-        plain.push(format!("{table} {shape}"));
-    }
-    plain.sort();
-    let mut expected = vec![
-        "firmware_versions (tenant_id)",
-        "firmware_versions (tenant_id, device_type)",
-        "ota_campaigns (tenant_id)",
-        "ota_campaigns (tenant_id, status)",
-        "ota_device_status (tenant_id, campaign_id)",
-        "ota_device_status (tenant_id, device_id)",
-        "ota_device_status (tenant_id, campaign_id, status) WHERE ((status)::text = 'PENDING'::text)",
-    ];
-    expected.sort_unstable();
-    assert_eq!(plain, expected, "non-unique indexes");
-
-    let pending_def = pending_def.expect("the partial index idx_ota_device_status_pending exists");
-    let (_, predicate) = pending_def
-        .split_once(" WHERE ")
-        .unwrap_or_else(|| panic!("the pending index is not partial: {pending_def}"));
-    assert!(
-        predicate.contains("status") && predicate.contains("= 'PENDING'"),
-        "partial index predicate is {predicate}"
-    );
-    Ok(())
-}
-
-async fn row_level_security_matches_schema_md(db: TestDb) -> anyhow::Result<()> {
-    let conn = db.migrate().await?;
-    let rows = pg_rows(
-        &conn,
-        "SELECT relname::text AS table_name, relrowsecurity::text AS rls FROM pg_class \
-         WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' \
-           AND relname <> 'seaql_migrations' ORDER BY 1",
-    )
-    .await?;
-    let mut actual = Vec::new();
-    for row in &rows {
-        actual.push(format!(
-            "{} {}",
-            text(row, "table_name")?,
-            text(row, "rls")?
-        ));
-    }
-    assert_eq!(
-        actual,
-        [
-            "device_registry false",
-            "firmware_versions true",
-            "ota_campaigns true",
-            "ota_device_status true",
-            "tenants false",
-        ],
-        "row level security per table"
-    );
-
-    let rows = pg_rows(
-        &conn,
-        "SELECT tablename::text AS table_name, policyname::text AS policy, permissive, \
-                roles::text AS roles, cmd, qual, with_check \
-         FROM pg_policies WHERE schemaname = 'public' ORDER BY 1, 2",
-    )
-    .await?;
-    let isolation = "(tenant_id = current_setting('app.tenant_id'::text, true))";
-    let mut tables = Vec::new();
-    for row in &rows {
-        let table = text(row, "table_name")?;
-        assert_eq!(
-            text(row, "policy")?,
-            "tenant_isolation",
-            "{table}: policy name"
-        );
-        assert_eq!(
-            text(row, "permissive")?,
-            "PERMISSIVE",
-            "{table}: permissive"
-        );
-        assert_eq!(text(row, "roles")?, "{public}", "{table}: policy roles");
-        assert_eq!(text(row, "cmd")?, "ALL", "{table}: policy command");
-        assert_eq!(
-            opt_text(row, "qual")?.as_deref(),
-            Some(isolation),
-            "{table}: USING"
-        );
-        assert_eq!(
-            opt_text(row, "with_check")?.as_deref(),
-            Some(isolation),
-            "{table}: WITH CHECK"
-        );
-        tables.push(table);
-    }
-    assert_eq!(
-        tables,
-        ["firmware_versions", "ota_campaigns", "ota_device_status"],
-        "tables with a tenant_isolation policy"
-    );
-    Ok(())
-}
-
-/// Counts rows of `table` as seen inside `txn`.
-async fn pg_count(txn: &impl ConnectionTrait, table: &str) -> anyhow::Result<i64> {
-    let row = txn
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("SELECT count(*) AS n FROM {table}"),
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("count(*) returned no row"))?;
-    Ok(row.try_get::<i64>("", "n")?)
-}
-
-/// What a role that is subject to the policies sees and may write. Uses
-/// `ensure!` rather than `assert!` so the caller can always drop the role.
-async fn rls_behaviour(conn: &DatabaseConnection, role: &str) -> anyhow::Result<()> {
-    use anyhow::ensure;
-    for (tenant, versions) in [
-        ("tenant-a", ["1.0.0", "1.1.0"]),
-        ("tenant-b", ["2.0.0", "2.1.0"]),
-    ] {
-        add_tenant(conn, tenant).await?;
-        for version in versions {
-            let fw = add_firmware(conn, tenant, version, None).await?;
-            add_campaign(conn, campaign(tenant, &format!("rollout-{version}"), fw)).await?;
-        }
-    }
-
-    // With app.tenant_id set: only that tenant's rows are visible.
-    let txn = conn.begin().await?;
-    txn.execute_unprepared(&format!("SET LOCAL ROLE {role}"))
-        .await?;
-    txn.execute_unprepared("SELECT set_config('app.tenant_id', 'tenant-a', true)")
-        .await?;
-    let firmware = pg_count(&txn, "firmware_versions").await?;
-    let campaigns = pg_count(&txn, "ota_campaigns").await?;
-    let tenants_seen = pg_count(&txn, "tenants").await?;
-    let updated = txn
-        .execute_unprepared(
-            "UPDATE ota_campaigns SET status = 'PAUSED' WHERE tenant_id = 'tenant-b'",
-        )
-        .await?
-        .rows_affected();
-    txn.rollback().await?;
-    ensure!(
-        firmware == 2,
-        "tenant-a sees {firmware} firmware rows, expected its own 2"
-    );
-    ensure!(
-        campaigns == 2,
-        "tenant-a sees {campaigns} campaigns, expected its own 2"
-    );
-    ensure!(
-        tenants_seen == 2,
-        "tenants has no policy: all 2 rows are visible, saw {tenants_seen}"
-    );
-    ensure!(
-        updated == 0,
-        "tenant-a updated {updated} of tenant-b's campaigns"
-    );
-
-    // Writing another tenant's row is refused by WITH CHECK.
-    let txn = conn.begin().await?;
-    txn.execute_unprepared(&format!("SET LOCAL ROLE {role}"))
-        .await?;
-    txn.execute_unprepared("SELECT set_config('app.tenant_id', 'tenant-a', true)")
-        .await?;
-    let foreign = txn
-        .execute_unprepared(
-            "INSERT INTO firmware_versions (tenant_id, version, file_url) \
-             VALUES ('tenant-b', '9.9.9', 'https://fw.example/9.9.9.bin')",
-        )
-        .await;
-    txn.rollback().await?;
-    match foreign {
-        Ok(_) => anyhow::bail!("tenant-a inserted a firmware row for tenant-b"),
-        Err(e) => ensure!(
-            e.to_string().contains("row-level security"),
-            "cross-tenant insert failed for another reason: {e}"
-        ),
-    }
-
-    // Without app.tenant_id: nothing is visible.
-    let txn = conn.begin().await?;
-    txn.execute_unprepared(&format!("SET LOCAL ROLE {role}"))
-        .await?;
-    let firmware = pg_count(&txn, "firmware_versions").await?;
-    txn.rollback().await?;
-    ensure!(
-        firmware == 0,
-        "without app.tenant_id the role sees {firmware} firmware rows"
-    );
-    Ok(())
-}
-
-async fn row_level_security_isolates_tenants(db: TestDb) -> anyhow::Result<()> {
-    let conn = db.migrate().await?;
-    // Roles are cluster-wide: name it after this test's own database.
-    let database = db.url.rsplit('/').next().expect("database URL has a path");
-    let role = format!("{database}_app");
-    conn.execute_unprepared(&format!(
-        "CREATE ROLE {role} NOLOGIN;
-         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
-         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};"
-    ))
-    .await?;
-    let outcome = rls_behaviour(&conn, &role).await;
-    conn.execute_unprepared(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
-        .await?;
-    outcome
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_columns_match_schema_md() {
-    ota_seed_tests::run_case(Backend::Postgres, columns_match_schema_md).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_keys_match_schema_md() {
-    ota_seed_tests::run_case(Backend::Postgres, keys_match_schema_md).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_foreign_keys_match_schema_md() {
-    ota_seed_tests::run_case(Backend::Postgres, foreign_keys_match_schema_md).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_checks_match_schema_md() {
-    ota_seed_tests::run_case(Backend::Postgres, checks_match_schema_md).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_indexes_match_schema_md() {
-    ota_seed_tests::run_case(Backend::Postgres, indexes_match_schema_md).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_row_level_security_matches_schema_md() {
-    ota_seed_tests::run_case(Backend::Postgres, row_level_security_matches_schema_md).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_row_level_security_isolates_tenants() {
-    ota_seed_tests::run_case(Backend::Postgres, row_level_security_isolates_tenants).await
-}

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use entity::prelude::*;
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
 use ota_seed_tests::snapshot::{DigestScope, dataset_digest, table_contents};
-use ota_seed_tests::{Backend, TestDb, backend_tests, describe, run_case};
+use ota_seed_tests::{
+    Backend, DEMO_COUNTS, TestDb, assert_verified, backend_tests, describe, run_case, table_counts,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
@@ -28,13 +30,15 @@ fn seed_ok(db: &TestDb, args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// Runs `seeder ARGS --json`, insists it succeeded, returns the summary.
+fn seed_json(db: &TestDb, args: &[&str]) -> serde_json::Value {
+    db.seeder_json(args, 0)
+}
+
 async fn fresh_run_gives_the_platform_figures(db: TestDb) -> anyhow::Result<()> {
-    let out = seed_ok(&db, &[]);
-    assert!(
-        out.contains("ota_device_status  inserted 30, already present 0"),
-        "{out}"
-    );
-    assert!(out.contains("invariants: all 6 hold"), "{out}");
+    let summary = seed_json(&db, &[]);
+    assert_eq!(table_counts(&summary, "ota_device_status"), (30, 0, 0));
+    assert_verified(&summary, DEMO_COUNTS);
 
     let conn = db.connect().await?;
     let firmware = FirmwareVersions::find()
@@ -180,17 +184,21 @@ async fn second_run_changes_nothing(db: TestDb) -> anyhow::Result<()> {
     seed_ok(&db, &[]);
     let conn = db.connect().await?;
     let before = table_contents(&conn).await?;
-    let out = seed_ok(&db, &[]);
-    for line in [
-        "tenants            inserted 0, already present 2",
-        "device_registry    inserted 0, already present 30",
-        "firmware_versions  inserted 0, already present 4",
-        "ota_campaigns      inserted 0, already present 2",
-        "ota_device_status  inserted 0, already present 30",
-        "nothing to do",
+    let summary = seed_json(&db, &[]);
+    for (table, present) in [
+        ("tenants", 2),
+        ("device_registry", 30),
+        ("firmware_versions", 4),
+        ("ota_campaigns", 2),
+        ("ota_device_status", 30),
     ] {
-        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+        assert_eq!(
+            table_counts(&summary, table),
+            (0, present, 0),
+            "{table} inserted, present, updated"
+        );
     }
+    assert_eq!(summary["rows_inserted"], 0, "{summary:#}");
     let after = table_contents(&conn).await?;
     assert_eq!(
         before, after,
@@ -213,13 +221,11 @@ async fn added_devices_get_status_rows_and_counters_follow(db: TestDb) -> anyhow
     }
     .insert(&conn)
     .await?;
-    let out = seed_ok(&db, &[]);
-    assert!(
-        out.contains("ota_device_status  inserted 1, already present 30"),
-        "{out}"
-    );
-    assert!(out.contains("counters recomputed 1"), "{out}");
-    assert!(out.contains("invariants: all 6 hold"), "{out}");
+    let summary = seed_json(&db, &[]);
+    assert_eq!(table_counts(&summary, "ota_device_status"), (1, 30, 0));
+    // tenant-a's counters recomputed.
+    assert_eq!(table_counts(&summary, "ota_campaigns"), (0, 2, 1));
+    assert_verified(&summary, [2, 31, 4, 2, 31]);
     let a = OtaCampaigns::find()
         .filter(ota_campaigns::Column::TenantId.eq("tenant-a"))
         .one(&conn)
@@ -244,14 +250,28 @@ async fn added_devices_get_status_rows_and_counters_follow(db: TestDb) -> anyhow
     );
 
     // A bigger fleet from the dataset itself: 3 more devices per tenant.
-    let out = seed_ok(&db, &["--devices-per-site", "6"]);
-    assert!(
-        out.contains("device_registry    inserted 6, already present 30"),
-        "{out}"
+    let summary = seed_json(&db, &["--devices-per-site", "6"]);
+    assert_eq!(
+        table_counts(&summary, "device_registry").0,
+        6,
+        "{summary:#}"
     );
-    assert!(
-        out.contains("ota_device_status  inserted 6, already present 31"),
-        "{out}"
+    // Present devices are the planned ones found; the hand-registered
+    // device's status row counts among the status rows present.
+    assert_eq!(
+        table_counts(&summary, "device_registry").1,
+        30,
+        "{summary:#}"
+    );
+    assert_eq!(
+        table_counts(&summary, "ota_device_status").0,
+        6,
+        "{summary:#}"
+    );
+    assert_eq!(
+        table_counts(&summary, "ota_device_status").1,
+        31,
+        "{summary:#}"
     );
     let counters: Vec<(String, i32, i32, i32)> = OtaCampaigns::find()
         .order_by_asc(ota_campaigns::Column::TenantId)
@@ -271,17 +291,18 @@ async fn added_devices_get_status_rows_and_counters_follow(db: TestDb) -> anyhow
 }
 
 async fn subsets_follow_dependencies(db: TestDb) -> anyhow::Result<()> {
-    let out = seed_ok(&db, &["--only", "tenants", "--tenant", "tenant-b"]);
+    let summary = seed_json(&db, &["--only", "tenants", "--tenant", "tenant-b"]);
+    assert_eq!(table_counts(&summary, "tenants"), (1, 0, 0));
     assert!(
-        out.contains("tenants            inserted 1, already present 0"),
-        "{out}"
+        summary["tables"]["device_registry"].is_null(),
+        "only tenants: {summary:#}"
     );
-    assert!(!out.contains("device_registry    inserted"), "{out}");
     // OTA without devices: OTA data for the devices that exist (none yet).
-    let out = seed_ok(&db, &["--only", "ota", "--tenant", "tenant-b"]);
+    let summary = seed_json(&db, &["--only", "ota", "--tenant", "tenant-b"]);
+    assert_eq!(table_counts(&summary, "ota_device_status"), (0, 0, 0));
     assert!(
-        out.contains("ota_device_status  inserted 0, already present 0"),
-        "{out}"
+        !summary["tables"]["ota_device_status"].is_null(),
+        "the status step ran: {summary:#}"
     );
     let conn = db.connect().await?;
     let c = OtaCampaigns::find().one(&conn).await?.expect("campaign");
@@ -289,11 +310,8 @@ async fn subsets_follow_dependencies(db: TestDb) -> anyhow::Result<()> {
     assert_eq!(DeviceRegistry::find().count(&conn).await?, 0);
     // Devices arrive, then OTA again: status rows appear, counters follow.
     seed_ok(&db, &["--only", "devices", "--tenant", "tenant-b"]);
-    let out = seed_ok(&db, &["--only", "ota", "--tenant", "tenant-b"]);
-    assert!(
-        out.contains("ota_device_status  inserted 15, already present 0"),
-        "{out}"
-    );
+    let summary = seed_json(&db, &["--only", "ota", "--tenant", "tenant-b"]);
+    assert_eq!(table_counts(&summary, "ota_device_status"), (15, 0, 0));
     let c = OtaCampaigns::find().one(&conn).await?.expect("campaign");
     assert_eq!((c.total_devices, c.succeeded, c.failed), (15, 14, 1));
     assert_eq!(

@@ -7,11 +7,13 @@
 //! alone (65,535 values, over 1 MB for devices) were rejected with error
 //! 1153, which was retried 50 times as a lost connection before exiting 2.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use entity::prelude::*;
 use ota_seed_tests::mariadb_server::PrivateMariaDb;
-use ota_seed_tests::{assert_clean_error, assert_ok, describe, run_seeder};
+use ota_seed_tests::{
+    assert_clean_error, assert_ok, assert_verified, describe, json_summary, run_seeder,
+};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, RuntimeErr,
     Statement, Value, sqlx,
@@ -67,24 +69,17 @@ async fn seeds_within_the_packet(
         "{}",
         describe(&out)
     );
-    assert!(
-        stdout.contains(&format!(
-            "  device_registry    inserted {devices}, already present 0"
-        )),
-        "{}",
-        describe(&out)
-    );
     // One status row per device (one campaign per tenant), two firmware
     // versions and one campaign per tenant.
     assert_eq!(counts(&conn).await?, [2, devices, 4, 2, devices]);
 
-    let verify = run_seeder(&[&["verify"], fleet].concat(), &env, &server.dir());
-    let report = assert_ok(&verify);
-    assert!(
-        report.contains("invariants: all 6 hold"),
-        "{}",
-        describe(&verify)
+    let verify = run_seeder(
+        &[&["verify", "--json"], fleet].concat(),
+        &env,
+        &server.dir(),
     );
+    let n = devices as i64;
+    assert_verified(&json_summary(&verify, 0), [2, n, 4, 2, n]);
     eprintln!("seeded {devices} devices under max_allowed_packet = {packet} in {seconds:.1} s");
     Ok(())
 }
@@ -180,9 +175,7 @@ async fn a_statement_over_the_packet_is_not_retried() -> anyhow::Result<()> {
 
     // The seeder meets such a statement inside a tenant transaction (the
     // batches fit; some of its queries do not): one try, exit 2, the hint.
-    let started = Instant::now();
     let out = run_seeder(&["-q", "--no-migrate"], &env, &server.dir());
-    let elapsed = started.elapsed();
     let line = assert_clean_error(&out);
     assert!(
         line.contains("Got a packet bigger than 'max_allowed_packet' bytes") && line.contains(HINT),
@@ -195,7 +188,6 @@ async fn a_statement_over_the_packet_is_not_retried() -> anyhow::Result<()> {
         "retried: {}",
         describe(&out)
     );
-    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     // The tenant transaction was rolled back whole.
     let conn = server.connect().await?;
     assert_eq!(counts(&conn).await?, [2, 0, 0, 0, 0]);
