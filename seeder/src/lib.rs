@@ -25,13 +25,7 @@
 //! run for each tenant inside that tenant's transaction) and verification
 //! (read-only queries for the invariants of docs/dataset.md).
 
-// The command line is written against the public API below, through the
-// crate's own name, as any application would use it.
-extern crate self as seeder;
-
 mod cancel;
-#[doc(hidden)]
-pub mod cli;
 mod dataset;
 mod db;
 mod dry_run;

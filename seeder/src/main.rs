@@ -1,7 +1,9 @@
-//! `cargo run -p seeder`: the command line (`seeder::cli`, written on top
-//! of the library's public API). Exit status 0 success, 1 verification
-//! found violations, 2 error, 130 interrupted.
+//! `cargo run -p seeder`: the command line (`cli/`), written on top of the
+//! library's public API. Exit status 0 success, 1 verification found
+//! violations, 2 error, 130 interrupted.
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    seeder::cli::main()
+    cli::main()
 }

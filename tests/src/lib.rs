@@ -327,17 +327,59 @@ macro_rules! backend_tests {
     };
 }
 
-/// Path of the seeder binary. This package's `ota-seeder` binary runs
-/// `seeder::cli::main`, exactly as `seeder/src/main.rs` does; cargo builds it
-/// next to the integration tests, with the same features, before running
-/// them.
+/// Path of the `seeder` binary that users run, built by cargo from the
+/// seeder package itself: once per test process, and a no-op when it is up
+/// to date (the tests' own build has compiled everything it needs, with
+/// the same features). Cargo does not hold its build lock while tests run.
 pub fn seeder_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> -> target/<profile>/ota-seeder
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary lives in target/<profile>/deps")
-        .join(format!("ota-seeder{}", std::env::consts::EXE_SUFFIX))
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| match build_seeder() {
+            Ok(path) => path,
+            Err(e) => panic!("building the seeder binary: {e:#}"),
+        })
+        .clone()
+}
+
+fn build_seeder() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let exe = std::env::current_exe()?;
+    let release = exe.components().any(|c| c.as_os_str() == "release");
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "seeder",
+        "--bin",
+        "seeder",
+        "--message-format=json-render-diagnostics",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    let out = process::output_within(
+        &mut cmd,
+        "cargo build of the seeder",
+        Duration::from_secs(600),
+    );
+    anyhow::ensure!(
+        out.status.success(),
+        "cargo build -p seeder --bin seeder failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find_map(|message| {
+            let built = message["reason"] == "compiler-artifact"
+                && message["target"]["name"] == "seeder"
+                && message["target"]["kind"][0] == "bin";
+            built
+                .then(|| message["executable"].as_str().map(PathBuf::from))
+                .flatten()
+        })
+        .ok_or_else(|| anyhow::anyhow!("cargo reported no seeder executable"))
 }
 
 /// The seeder as a command with exactly the given environment additions

@@ -1,7 +1,6 @@
-//! The `seeder` command line, on top of the library's public API only
-//! (every `seeder::` path below is one an application could use): it
-//! parses, opens the database, calls the library, and prints. Hidden from
-//! the library's documentation; `seeder/src/main.rs` calls [`main`].
+//! The `seeder` command line, on top of the library's public API only (it
+//! is a module of the binary: `seeder::` is the library as any application
+//! sees it): it parses, opens the database, calls the library, and prints.
 //!
 //! Exit status: 0 success, 1 verification found violations, 2 an error
 //! (bad input, unreachable database, schema problems), 130 stopped by
