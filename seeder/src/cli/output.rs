@@ -64,6 +64,9 @@ pub struct RunSummary {
     pub seconds: f64,
     pub rows_inserted: u64,
     pub rows_per_second: f64,
+    /// Tenant transactions started again after a transient error
+    /// (deadlock, serialization failure, lost connection).
+    pub retries: u64,
     /// Stopped by SIGINT/SIGTERM: only the tenants listed were committed.
     pub interrupted: bool,
     pub rolled_back_tenant: Option<String>,
@@ -86,6 +89,7 @@ impl RunSummary {
             seconds: 0.0,
             rows_inserted: 0,
             rows_per_second: 0.0,
+            retries: 0,
             interrupted: false,
             rolled_back_tenant: None,
             verification: None,
@@ -109,6 +113,7 @@ impl RunSummary {
     pub fn record(&mut self, report: &SeedReport) {
         self.tenants = report.tenants.clone();
         self.seconds = report.seconds;
+        self.retries = report.retries;
         self.rows_inserted = report.inserted_total();
         self.rows_per_second = self.rows_inserted as f64 / self.seconds.max(1e-9);
         self.tables = report
