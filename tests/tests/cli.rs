@@ -7,7 +7,8 @@
 //! other tests read values through `--json`.
 
 use ota_seed_tests::{
-    Backend, TestDb, assert_clean_error, assert_ok, backend_tests, describe, run_seeder,
+    Backend, DEMO_COUNTS, TestDb, assert_clean_error, assert_ok, assert_verified, backend_tests,
+    describe, run_seeder, violations,
 };
 use sea_orm::ConnectionTrait;
 
@@ -229,9 +230,43 @@ async fn a_schema_newer_than_ours_is_refused(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `seeder verify --json`: exit status 0 over a clean database, 1 when an
+/// invariant is broken, with each violation in `verification.violations`
+/// as `{invariant, row, problem}`; `--tenant` scopes it. (Which rows each
+/// invariant names is verify.rs's, through the library.)
+async fn verify_exit_status_and_json_violations(db: TestDb) -> anyhow::Result<()> {
+    assert_ok(&db.seeder(&["-q"]));
+    assert_verified(&db.seeder_json(&["verify"], 0), DEMO_COUNTS);
+    let conn = db.connect().await?;
+    conn.execute_unprepared("UPDATE ota_campaigns SET succeeded = 13 WHERE tenant_id = 'tenant-a'")
+        .await?;
+    conn.close().await?;
+    let summary = db.seeder_json(&["verify"], 1);
+    assert_eq!(summary["command"], "verify", "{summary:#}");
+    let found = &summary["verification"]["violations"];
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{summary:#}");
+    assert_eq!(found[0]["invariant"], 1, "{summary:#}");
+    assert!(
+        found[0]["row"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("ota_campaigns id=")),
+        "{summary:#}"
+    );
+    assert!(
+        found[0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("13 succeeded")),
+        "{summary:#}"
+    );
+    let summary = db.seeder_json(&["verify", "--tenant", "tenant-b"], 0);
+    assert_eq!(violations(&summary), Vec::<String>::new(), "{summary:#}");
+    Ok(())
+}
+
 backend_tests!(
     no_migrate_on_an_empty_database_says_what_to_do,
-    a_schema_newer_than_ours_is_refused
+    a_schema_newer_than_ours_is_refused,
+    verify_exit_status_and_json_violations,
 );
 
 #[tokio::test]
