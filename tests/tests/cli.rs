@@ -263,10 +263,50 @@ async fn verify_exit_status_and_json_violations(db: TestDb) -> anyhow::Result<()
     Ok(())
 }
 
+/// `--json` is one document with the run's figures; `--quiet` prints
+/// nothing at all; without a terminal, progress is plain lines on stderr.
+async fn json_and_quiet_outputs(db: TestDb) -> anyhow::Result<()> {
+    let out = db.seeder(&["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(summary["command"], "seed");
+    assert_eq!(
+        summary["rows_inserted"], 68,
+        "2 + 30 + 4 + 2 + 30 rows: {summary}"
+    );
+    assert_eq!(summary["tables"]["device_registry"]["inserted"], 30);
+    assert!(summary["seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(summary["rows_per_second"].as_f64().is_some_and(|r| r > 0.0));
+    assert_eq!(
+        summary["verification"]["violations"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+
+    let out = db.seeder(&["--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+
+    // Not a terminal: progress is plain lines on stderr.
+    let out = db.seeder(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tenant-a ota_device_status: inserted 0, already present 15"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
 backend_tests!(
     no_migrate_on_an_empty_database_says_what_to_do,
     a_schema_newer_than_ours_is_refused,
     verify_exit_status_and_json_violations,
+    json_and_quiet_outputs,
 );
 
 #[tokio::test]
