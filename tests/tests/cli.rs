@@ -1,10 +1,14 @@
-//! The command line's manners: the default SQLite run, and bad input
-//! answered with one clear line, exit status 2, no panic, nothing written,
-//! and no password echoed.
+//! The command line's manners, black-box over the real binary: the default
+//! SQLite run, exit statuses (0, 1 for broken invariants, 2 for bad
+//! input), the `--json` document, `--quiet`, progress on stderr, and bad
+//! input answered with one clear line, no panic, nothing written, and no
+//! password echoed.
 //!
 //! The human report's layout (column padding, the invariants line) is
-//! asserted here, deliberately and line by line, and nowhere else: the
-//! other tests read values through `--json`.
+//! asserted here, deliberately and line by line, and nowhere else. What
+//! seeding and verification do is tested through the library (seeding.rs,
+//! verify.rs, fleet.rs, library_api.rs); the other binary-driven suites
+//! test processes, signals and the command's guards.
 
 use ota_seed_tests::{
     Backend, DEMO_COUNTS, TestDb, assert_clean_error, assert_ok, assert_verified, backend_tests,
