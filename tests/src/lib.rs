@@ -529,6 +529,22 @@ pub fn assert_verified(summary: &serde_json::Value, counts: [i64; 5]) {
     assert_eq!(violations(summary), Vec::<String>::new(), "{summary:#}");
 }
 
+/// Asserts that a verification (the library's report) ran over `counts`
+/// rows (tenants, devices, firmware, campaigns, status rows) and found no
+/// violation.
+pub fn assert_report_verified(report: &seeder::VerifyReport, counts: [i64; 5]) {
+    let tables = [
+        "tenants",
+        "device_registry",
+        "firmware_versions",
+        "ota_campaigns",
+        "ota_device_status",
+    ];
+    let want: Vec<(&str, i64)> = tables.into_iter().zip(counts).collect();
+    assert_eq!(report.counts, want, "{report:#?}");
+    assert_eq!(report.violations, [], "{report:#?}");
+}
+
 /// The demo dataset's rows per table: tenants, devices, firmware,
 /// campaigns, status rows (docs/dataset.md).
 pub const DEMO_COUNTS: [i64; 5] = [2, 30, 4, 2, 30];

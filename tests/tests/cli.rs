@@ -1,13 +1,18 @@
-//! The command line's manners: the default SQLite run, and bad input
-//! answered with one clear line, exit status 2, no panic, nothing written,
-//! and no password echoed.
+//! The command line's manners, black-box over the real binary: the default
+//! SQLite run, exit statuses (0, 1 for broken invariants, 2 for bad
+//! input), the `--json` document, `--quiet`, progress on stderr, and bad
+//! input answered with one clear line, no panic, nothing written, and no
+//! password echoed.
 //!
 //! The human report's layout (column padding, the invariants line) is
-//! asserted here, deliberately and line by line, and nowhere else: the
-//! other tests read values through `--json`.
+//! asserted here, deliberately and line by line, and nowhere else. What
+//! seeding and verification do is tested through the library (seeding.rs,
+//! verify.rs, fleet.rs, library_api.rs); the other binary-driven suites
+//! test processes, signals and the command's guards.
 
 use ota_seed_tests::{
-    Backend, TestDb, assert_clean_error, assert_ok, backend_tests, describe, run_seeder,
+    Backend, DEMO_COUNTS, TestDb, assert_clean_error, assert_ok, assert_verified, backend_tests,
+    describe, run_seeder, violations,
 };
 use sea_orm::ConnectionTrait;
 
@@ -229,9 +234,83 @@ async fn a_schema_newer_than_ours_is_refused(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `seeder verify --json`: exit status 0 over a clean database, 1 when an
+/// invariant is broken, with each violation in `verification.violations`
+/// as `{invariant, row, problem}`; `--tenant` scopes it. (Which rows each
+/// invariant names is verify.rs's, through the library.)
+async fn verify_exit_status_and_json_violations(db: TestDb) -> anyhow::Result<()> {
+    assert_ok(&db.seeder(&["-q"]));
+    assert_verified(&db.seeder_json(&["verify"], 0), DEMO_COUNTS);
+    let conn = db.connect().await?;
+    conn.execute_unprepared("UPDATE ota_campaigns SET succeeded = 13 WHERE tenant_id = 'tenant-a'")
+        .await?;
+    conn.close().await?;
+    let summary = db.seeder_json(&["verify"], 1);
+    assert_eq!(summary["command"], "verify", "{summary:#}");
+    let found = &summary["verification"]["violations"];
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{summary:#}");
+    assert_eq!(found[0]["invariant"], 1, "{summary:#}");
+    assert!(
+        found[0]["row"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("ota_campaigns id=")),
+        "{summary:#}"
+    );
+    assert!(
+        found[0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("13 succeeded")),
+        "{summary:#}"
+    );
+    let summary = db.seeder_json(&["verify", "--tenant", "tenant-b"], 0);
+    assert_eq!(violations(&summary), Vec::<String>::new(), "{summary:#}");
+    Ok(())
+}
+
+/// `--json` is one document with the run's figures; `--quiet` prints
+/// nothing at all; without a terminal, progress is plain lines on stderr.
+async fn json_and_quiet_outputs(db: TestDb) -> anyhow::Result<()> {
+    let out = db.seeder(&["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(summary["command"], "seed");
+    assert_eq!(
+        summary["rows_inserted"], 68,
+        "2 + 30 + 4 + 2 + 30 rows: {summary}"
+    );
+    assert_eq!(summary["tables"]["device_registry"]["inserted"], 30);
+    assert!(summary["seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(summary["rows_per_second"].as_f64().is_some_and(|r| r > 0.0));
+    assert_eq!(
+        summary["verification"]["violations"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+
+    let out = db.seeder(&["--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
+
+    // Not a terminal: progress is plain lines on stderr.
+    let out = db.seeder(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tenant-a ota_device_status: inserted 0, already present 15"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
 backend_tests!(
     no_migrate_on_an_empty_database_says_what_to_do,
-    a_schema_newer_than_ours_is_refused
+    a_schema_newer_than_ours_is_refused,
+    verify_exit_status_and_json_violations,
+    json_and_quiet_outputs,
 );
 
 #[tokio::test]

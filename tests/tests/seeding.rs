@@ -1,5 +1,7 @@
 //! The seeder against real databases: the platform's verification figures,
 //! idempotency, growing fleets, subsets, and determinism across backends.
+//! Through the library, in-process: assertions on the returned reports and
+//! on the tables read through `entity` (the command line is cli.rs's).
 
 use std::sync::Mutex;
 
@@ -7,40 +9,44 @@ use entity::prelude::*;
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
 use ota_seed_tests::snapshot::{DigestScope, dataset_digest, table_contents};
 use ota_seed_tests::{
-    Backend, DEMO_COUNTS, TestDb, assert_verified, backend_tests, describe, run_case, table_counts,
+    Backend, DEMO_COUNTS, TestDb, assert_report_verified, backend_tests, run_case,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
 };
+use seeder::{Dataset, DatasetSpec, SeedReport, Seeder, Table, VerifyReport};
 use sha2::Digest as _;
 
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+/// What `--only ota` names: the three OTA tables.
+const OTA: [Table; 3] = [Table::Firmware, Table::Campaigns, Table::DeviceStatus];
+
+/// Seeds, then verifies what was seeded (the selected tenants), as a
+/// seeding run of the command does; insists the verification passed.
+async fn seed(
+    conn: &DatabaseConnection,
+    seeder: &Seeder<'_>,
+) -> anyhow::Result<(SeedReport, VerifyReport)> {
+    let report = seeder.run(conn).await?;
+    let verified = seeder.verify(conn).await?;
+    assert!(verified.passed(), "{verified:#?}");
+    Ok((report, verified))
 }
 
-/// Runs the seeder and insists it succeeded.
-fn seed_ok(db: &TestDb, args: &[&str]) -> String {
-    let out = db.seeder(args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "seeder {args:?} failed:\n{}",
-        describe(&out)
-    );
-    stdout(&out)
-}
-
-/// Runs `seeder ARGS --json`, insists it succeeded, returns the summary.
-fn seed_json(db: &TestDb, args: &[&str]) -> serde_json::Value {
-    db.seeder_json(args, 0)
+/// `(inserted, present, updated)` of one table (zero where the run did
+/// not cover it).
+fn counts(report: &SeedReport, table: Table) -> (u64, u64, u64) {
+    let c = report.table(table);
+    (c.inserted, c.present, c.updated)
 }
 
 async fn fresh_run_gives_the_platform_figures(db: TestDb) -> anyhow::Result<()> {
-    let summary = seed_json(&db, &[]);
-    assert_eq!(table_counts(&summary, "ota_device_status"), (30, 0, 0));
-    assert_verified(&summary, DEMO_COUNTS);
-
     let conn = db.connect().await?;
+    let demo = Dataset::demo();
+    let (report, verified) = seed(&conn, &Seeder::new(&demo)).await?;
+    assert_eq!(counts(&report, Table::DeviceStatus), (30, 0, 0));
+    assert_report_verified(&verified, DEMO_COUNTS);
+
     let firmware = FirmwareVersions::find()
         .order_by_asc(firmware_versions::Column::TenantId)
         .order_by_asc(firmware_versions::Column::Version)
@@ -181,24 +187,25 @@ async fn fresh_run_gives_the_platform_figures(db: TestDb) -> anyhow::Result<()> 
 }
 
 async fn second_run_changes_nothing(db: TestDb) -> anyhow::Result<()> {
-    seed_ok(&db, &[]);
     let conn = db.connect().await?;
+    let demo = Dataset::demo();
+    seed(&conn, &Seeder::new(&demo)).await?;
     let before = table_contents(&conn).await?;
-    let summary = seed_json(&db, &[]);
+    let (report, _) = seed(&conn, &Seeder::new(&demo)).await?;
     for (table, present) in [
-        ("tenants", 2),
-        ("device_registry", 30),
-        ("firmware_versions", 4),
-        ("ota_campaigns", 2),
-        ("ota_device_status", 30),
+        (Table::Tenants, 2),
+        (Table::Devices, 30),
+        (Table::Firmware, 4),
+        (Table::Campaigns, 2),
+        (Table::DeviceStatus, 30),
     ] {
         assert_eq!(
-            table_counts(&summary, table),
+            counts(&report, table),
             (0, present, 0),
-            "{table} inserted, present, updated"
+            "{table:?} inserted, present, updated"
         );
     }
-    assert_eq!(summary["rows_inserted"], 0, "{summary:#}");
+    assert_eq!(report.inserted_total(), 0, "{report:#?}");
     let after = table_contents(&conn).await?;
     assert_eq!(
         before, after,
@@ -208,8 +215,9 @@ async fn second_run_changes_nothing(db: TestDb) -> anyhow::Result<()> {
 }
 
 async fn added_devices_get_status_rows_and_counters_follow(db: TestDb) -> anyhow::Result<()> {
-    seed_ok(&db, &[]);
     let conn = db.connect().await?;
+    let demo = Dataset::demo();
+    seed(&conn, &Seeder::new(&demo)).await?;
     // A device registered by hand, still on the old firmware.
     device_registry::ActiveModel {
         tenant_id: Set("tenant-a".into()),
@@ -221,11 +229,11 @@ async fn added_devices_get_status_rows_and_counters_follow(db: TestDb) -> anyhow
     }
     .insert(&conn)
     .await?;
-    let summary = seed_json(&db, &[]);
-    assert_eq!(table_counts(&summary, "ota_device_status"), (1, 30, 0));
+    let (report, verified) = seed(&conn, &Seeder::new(&demo)).await?;
+    assert_eq!(counts(&report, Table::DeviceStatus), (1, 30, 0));
     // tenant-a's counters recomputed.
-    assert_eq!(table_counts(&summary, "ota_campaigns"), (0, 2, 1));
-    assert_verified(&summary, [2, 31, 4, 2, 31]);
+    assert_eq!(counts(&report, Table::Campaigns), (0, 2, 1));
+    assert_report_verified(&verified, [2, 31, 4, 2, 31]);
     let a = OtaCampaigns::find()
         .filter(ota_campaigns::Column::TenantId.eq("tenant-a"))
         .one(&conn)
@@ -250,29 +258,19 @@ async fn added_devices_get_status_rows_and_counters_follow(db: TestDb) -> anyhow
     );
 
     // A bigger fleet from the dataset itself: 3 more devices per tenant.
-    let summary = seed_json(&db, &["--devices-per-site", "6"]);
-    assert_eq!(
-        table_counts(&summary, "device_registry").0,
-        6,
-        "{summary:#}"
-    );
+    let bigger = Dataset::fleet(&DatasetSpec {
+        devices_per_site: 6,
+        ..DatasetSpec::default()
+    });
+    let (report, _) = seed(&conn, &Seeder::new(&bigger)).await?;
+    let devices = report.table(Table::Devices);
+    let statuses = report.table(Table::DeviceStatus);
+    assert_eq!(devices.inserted, 6, "{report:#?}");
     // Present devices are the planned ones found; the hand-registered
     // device's status row counts among the status rows present.
-    assert_eq!(
-        table_counts(&summary, "device_registry").1,
-        30,
-        "{summary:#}"
-    );
-    assert_eq!(
-        table_counts(&summary, "ota_device_status").0,
-        6,
-        "{summary:#}"
-    );
-    assert_eq!(
-        table_counts(&summary, "ota_device_status").1,
-        31,
-        "{summary:#}"
-    );
+    assert_eq!(devices.present, 30, "{report:#?}");
+    assert_eq!(statuses.inserted, 6, "{report:#?}");
+    assert_eq!(statuses.present, 31, "{report:#?}");
     let counters: Vec<(String, i32, i32, i32)> = OtaCampaigns::find()
         .order_by_asc(ota_campaigns::Column::TenantId)
         .all(&conn)
@@ -291,27 +289,29 @@ async fn added_devices_get_status_rows_and_counters_follow(db: TestDb) -> anyhow
 }
 
 async fn subsets_follow_dependencies(db: TestDb) -> anyhow::Result<()> {
-    let summary = seed_json(&db, &["--only", "tenants", "--tenant", "tenant-b"]);
-    assert_eq!(table_counts(&summary, "tenants"), (1, 0, 0));
+    let conn = db.connect().await?;
+    let demo = Dataset::demo();
+    let b = || Seeder::new(&demo).tenants(["tenant-b"]);
+    let (report, _) = seed(&conn, &b().only([Table::Tenants])).await?;
+    assert_eq!(counts(&report, Table::Tenants), (1, 0, 0));
     assert!(
-        summary["tables"]["device_registry"].is_null(),
-        "only tenants: {summary:#}"
+        !report.tables.contains_key(&Table::Devices),
+        "only tenants: {report:#?}"
     );
     // OTA without devices: OTA data for the devices that exist (none yet).
-    let summary = seed_json(&db, &["--only", "ota", "--tenant", "tenant-b"]);
-    assert_eq!(table_counts(&summary, "ota_device_status"), (0, 0, 0));
+    let (report, _) = seed(&conn, &b().only(OTA)).await?;
+    assert_eq!(counts(&report, Table::DeviceStatus), (0, 0, 0));
     assert!(
-        !summary["tables"]["ota_device_status"].is_null(),
-        "the status step ran: {summary:#}"
+        report.tables.contains_key(&Table::DeviceStatus),
+        "the status step ran: {report:#?}"
     );
-    let conn = db.connect().await?;
     let c = OtaCampaigns::find().one(&conn).await?.expect("campaign");
     assert_eq!((c.total_devices, c.succeeded, c.failed), (0, 0, 0));
     assert_eq!(DeviceRegistry::find().count(&conn).await?, 0);
     // Devices arrive, then OTA again: status rows appear, counters follow.
-    seed_ok(&db, &["--only", "devices", "--tenant", "tenant-b"]);
-    let summary = seed_json(&db, &["--only", "ota", "--tenant", "tenant-b"]);
-    assert_eq!(table_counts(&summary, "ota_device_status"), (15, 0, 0));
+    seed(&conn, &b().only([Table::Devices])).await?;
+    let (report, _) = seed(&conn, &b().only(OTA)).await?;
+    assert_eq!(counts(&report, Table::DeviceStatus), (15, 0, 0));
     let c = OtaCampaigns::find().one(&conn).await?.expect("campaign");
     assert_eq!((c.total_devices, c.succeeded, c.failed), (15, 14, 1));
     assert_eq!(
@@ -342,8 +342,15 @@ async fn same_seed_gives_the_same_rows_on_every_backend() {
     static DIGESTS: Mutex<Vec<(Backend, String, String, String)>> = Mutex::new(Vec::new());
     for backend in [Backend::Sqlite, Backend::Postgres, Backend::MySql] {
         run_case(backend, |db: TestDb| async move {
-            seed_ok(&db, &["--seed", "42"]);
             let conn = db.connect().await?;
+            let seeded = |n| {
+                Dataset::fleet(&DatasetSpec {
+                    seed: n,
+                    ..DatasetSpec::default()
+                })
+            };
+            let forty_two = seeded(42);
+            seed(&conn, &Seeder::new(&forty_two)).await?;
             let full = dataset_digest(&conn, DigestScope::Everything).await?;
             let fixed = dataset_digest(&conn, DigestScope::WithoutRandomParts).await?;
             conn.close().await?;
@@ -352,9 +359,9 @@ async fn same_seed_gives_the_same_rows_on_every_backend() {
                 "sqlite://{}?mode=rwc",
                 db.dir.path().join("other.sqlite").display()
             );
-            let out = db.seeder(&["--seed", "7", "--database-url", &other_url]);
-            assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
             let other = sea_orm::Database::connect(&other_url).await?;
+            let seven = seeded(7);
+            seed(&other, &Seeder::new(&seven)).await?;
             let other_digests = format!(
                 "{} {}",
                 dataset_digest(&other, DigestScope::Everything).await?,
