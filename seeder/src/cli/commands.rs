@@ -2,7 +2,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
-use seeder::{Progress, SeedSummary, Stopped, Table};
+use seeder::{Progress, SeedReport, SeedSummary, Stopped, Table};
 
 use super::args::{ResetArgs, SeedArgs};
 use super::error::CliError;
@@ -31,17 +31,7 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
         db.close().await.ok();
         let preview = preview?;
         output.human("dry run: nothing is written\n");
-        if let Some(schema) = &preview.schema {
-            summary.record_schema(schema, output);
-            if schema.pending > 0 {
-                output.human(format_args!("migrations: would apply {}\n", schema.pending));
-            }
-        }
-        summary.record(&preview);
-        output.human(SeedSummary {
-            report: &preview,
-            dry_run: true,
-        });
+        print_seed_report(&mut summary, &preview, output, true);
         output.json(&summary)?;
         return Ok(Outcome::Ok);
     }
@@ -53,17 +43,7 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
         Progress::quiet()
     };
     let report = seeder.clone().progress(progress).run(&db).await?;
-    if let Some(schema) = &report.schema {
-        summary.record_schema(schema, output);
-        if schema.applied > 0 {
-            output.human(format_args!("migrations: applied {}\n", schema.applied));
-        }
-    }
-    summary.record(&report);
-    output.human(SeedSummary {
-        report: &report,
-        dry_run: false,
-    });
+    print_seed_report(&mut summary, &report, output, false);
     // A signal after the last tenant committed: everything is in, but the
     // user asked to stop, so the verification is skipped.
     let stopped = report.stopped.clone().or_else(|| {
@@ -114,6 +94,25 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
     db.close().await.ok();
     output.json(&summary)?;
     Ok(outcome)
+}
+
+/// The schema line, the migrations (applied, or a dry run's would-be
+/// ones) and the per-table lines of a seeding report.
+fn print_seed_report(summary: &mut RunSummary, report: &SeedReport, output: Output, dry_run: bool) {
+    if let Some(schema) = &report.schema {
+        summary.record_schema(schema, output);
+        match (dry_run, schema.pending, schema.applied) {
+            (true, pending, _) if pending > 0 => {
+                output.human(format_args!("migrations: would apply {pending}\n"));
+            }
+            (false, _, applied) if applied > 0 => {
+                output.human(format_args!("migrations: applied {applied}\n"));
+            }
+            _ => {}
+        }
+    }
+    summary.record(report);
+    output.human(SeedSummary { report, dry_run });
 }
 
 /// `seeder verify`: read-only counts, breakdown and invariants.
