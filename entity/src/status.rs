@@ -111,6 +111,26 @@ impl CampaignStatus {
     }
 }
 
+impl crate::ota_device_status::Model {
+    /// The row's `status`, typed. Errors name a value outside the set the
+    /// schema's CHECK allows (a row written past the constraint).
+    pub fn status(&self) -> Result<DeviceUpdateStatus, UnknownValue> {
+        self.status.parse()
+    }
+}
+
+impl crate::ota_campaigns::Model {
+    /// The campaign's `status`, typed (see [`CampaignStatus`]).
+    pub fn status(&self) -> Result<CampaignStatus, UnknownValue> {
+        self.status.parse()
+    }
+
+    /// The campaign's `rollout_strategy`, typed (see [`RolloutStrategy`]).
+    pub fn rollout_strategy(&self) -> Result<RolloutStrategy, UnknownValue> {
+        self.rollout_strategy.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +149,31 @@ mod tests {
     ];
     const CAMPAIGN_STATUSES: [&str; 5] = ["CREATED", "RUNNING", "PAUSED", "COMPLETED", "ABORTED"];
     const ROLLOUT_STRATEGIES: [&str; 2] = ["linear", "canary"];
+
+    #[test]
+    fn models_read_their_status_columns_typed() {
+        let row = crate::ota_device_status::Model {
+            id: 1,
+            tenant_id: "tenant-a".to_owned(),
+            campaign_id: 1,
+            device_id: "d".to_owned(),
+            status: "FAILED".to_owned(),
+            progress_pct: 100,
+            error_message: Some("Checksum mismatch after download".to_owned()),
+            started_at: None,
+            completed_at: None,
+            created_at: chrono::DateTime::UNIX_EPOCH.fixed_offset(),
+        };
+        assert_eq!(row.status(), Ok(DeviceUpdateStatus::Failed));
+        let odd = crate::ota_device_status::Model {
+            status: "SUCCEEDED".to_owned(),
+            ..row
+        };
+        assert_eq!(
+            odd.status().map_err(|e| e.to_string()),
+            Err("unknown device update status \"SUCCEEDED\"".to_owned())
+        );
+    }
 
     #[test]
     fn every_schema_value_has_exactly_one_variant_that_spells_it() {
