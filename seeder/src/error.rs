@@ -16,9 +16,9 @@ pub enum SeedError {
     UnknownTenant { id: String, valid: String },
 
     #[error(
-        "{} has no ota-seed schema ({pending} of {known} migrations not applied); \
-         run without --no-migrate, or apply them with `cargo run -p migration -- up`",
-        named(.target)
+        "{} {}; run the seeder without --no-migrate (it applies them), or apply them with \
+         `cargo run -p migration -- -u \"$DATABASE_URL\" up`",
+        named(.target), behind(*.pending, *.known)
     )]
     SchemaMissing {
         target: String,
@@ -128,6 +128,19 @@ fn named(target: &str) -> String {
     }
 }
 
+/// How far a database's schema is from this build's migrations.
+fn behind(pending: usize, known: usize) -> String {
+    if pending == known {
+        format!("has no ota-seed schema ({pending} of {known} migrations not applied)")
+    } else {
+        format!(
+            "is {pending} migration{} behind this build ({} of {known} applied)",
+            if pending == 1 { "" } else { "s" },
+            known - pending
+        )
+    }
+}
+
 /// "NAME", or "the database" when no name was given.
 fn bare(target: &str) -> &str {
     if target.is_empty() {
@@ -184,6 +197,26 @@ fn problem_count(problems: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schema_behind_says_how_far_and_a_hint_that_runs_as_printed() {
+        let missing = |pending| {
+            SeedError::SchemaMissing {
+                target: "postgres://app:***@localhost/pulse".to_owned(),
+                pending,
+                known: 7,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            missing(2),
+            "database postgres://app:***@localhost/pulse is 2 migrations behind this build \
+             (5 of 7 applied); run the seeder without --no-migrate (it applies them), or apply \
+             them with `cargo run -p migration -- -u \"$DATABASE_URL\" up`"
+        );
+        assert!(missing(1).contains("is 1 migration behind this build (6 of 7 applied)"));
+        assert!(missing(7).contains("has no ota-seed schema (7 of 7 migrations not applied)"));
+    }
 
     #[test]
     fn a_packet_error_says_what_to_raise() {

@@ -32,7 +32,7 @@ pub mod snapshot;
 
 pub use process::{SEEDER_LIMIT, Spawned, output_within};
 
-use futures::FutureExt as _;
+use futures_util::FutureExt as _;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use anyhow;
@@ -327,10 +327,18 @@ macro_rules! backend_tests {
     };
 }
 
+/// How many migrations this build knows: what a fresh database gets, read
+/// from the migrator so that adding a migration changes no test.
+pub fn migration_count() -> usize {
+    migration::known_migration_names().len()
+}
+
 /// Path of the `seeder` binary that users run, built by cargo from the
-/// seeder package itself: once per test process, and a no-op when it is up
-/// to date (the tests' own build has compiled everything it needs, with
-/// the same features). Cargo does not hold its build lock while tests run.
+/// seeder package itself, once per test process. It is built together with
+/// this package (`-p seeder -p tests`) so that cargo resolves the same
+/// dependency features as for the tests and reuses their build: only the
+/// binary itself is linked. Cargo does not hold its build lock while tests
+/// run.
 pub fn seeder_bin() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -351,12 +359,32 @@ fn build_seeder() -> anyhow::Result<PathBuf> {
         "--quiet",
         "-p",
         "seeder",
+        "-p",
+        "tests",
         "--bin",
         "seeder",
         "--message-format=json-render-diagnostics",
     ]);
     if release {
         cmd.arg("--release");
+    }
+    // What cargo sets for this test process describes the tests package,
+    // not the build: some build scripts (ring's) rerun when such a
+    // variable changes, which would rebuild the tree on every call.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_this_process = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&name.as_ref());
+        if set_for_this_process {
+            cmd.env_remove(name.as_ref());
+        }
     }
     let out = process::output_within(
         &mut cmd,
@@ -365,7 +393,7 @@ fn build_seeder() -> anyhow::Result<PathBuf> {
     );
     anyhow::ensure!(
         out.status.success(),
-        "cargo build -p seeder --bin seeder failed:\n{}",
+        "cargo build -p seeder -p tests --bin seeder failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)

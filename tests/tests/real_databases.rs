@@ -808,7 +808,11 @@ async fn postgres_empty_database_is_migrated_into_the_current_schema() {
         admin.close().await?;
 
         let summary = assert_fresh_seed(&db.seeder(&["--json"]));
-        assert_eq!(summary["migrations_applied"], 5, "{summary:#}");
+        assert_eq!(
+            summary["migrations_applied"],
+            ota_seed_tests::migration_count(),
+            "{summary:#}"
+        );
         let conn = db.connect().await?;
         let tables = table_names(&conn).await?;
         let mut want: Vec<String> = TABLES
@@ -888,7 +892,11 @@ async fn through_transaction_pooling(
     if platform {
         assert_eq!(summary["schema"], "unmanaged", "{summary:#}");
     } else {
-        assert_eq!(summary["migrations_applied"], 5, "{summary:#}");
+        assert_eq!(
+            summary["migrations_applied"],
+            ota_seed_tests::migration_count(),
+            "{summary:#}"
+        );
     }
     assert_rerun_inserts_nothing(&run(&["--json"]), platform);
     assert_verifies(&run(&["verify", "--json"]));
@@ -907,7 +915,7 @@ async fn through_transaction_pooling(
     if !platform {
         assert_eq!(
             number(&conn, "SELECT COUNT(*) AS n FROM seaql_migrations").await?,
-            5
+            ota_seed_tests::migration_count() as i64
         );
     }
     Ok(())
@@ -1101,7 +1109,11 @@ async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
         ];
         let out = seeder_at(&db, &url, &[&fleet[..], &["--json"]].concat());
         let summary = json(&out);
-        assert_eq!(summary["migrations_applied"], 5, "{summary}");
+        assert_eq!(
+            summary["migrations_applied"],
+            ota_seed_tests::migration_count(),
+            "{summary}"
+        );
         assert_eq!(summary["tables"]["device_registry"]["inserted"], 40_000);
         assert_verified(&summary, [2, 40_000, 4, 2, 40_000]);
         assert_verified(
@@ -1272,7 +1284,7 @@ async fn postgres_default_transaction_read_only_is_refused_before_writing() {
         assert_eq!(counts(&conn, "").await?, before, "tables unchanged");
         assert_eq!(
             number(&conn, "SELECT COUNT(*) AS n FROM seaql_migrations").await?,
-            5
+            ota_seed_tests::migration_count() as i64
         );
 
         assert_verifies(&db.seeder(&["verify", "--json"]));
@@ -1595,7 +1607,7 @@ async fn postgres_repeatable_read_default_and_concurrent_first_runs() {
         assert_demo_dataset(&conn, "").await?;
         assert_eq!(
             number(&conn, "SELECT COUNT(*) AS n FROM seaql_migrations").await?,
-            5
+            ota_seed_tests::migration_count() as i64
         );
         Ok(())
     })
@@ -1639,7 +1651,10 @@ async fn postgres_pgbouncer_with_stale_sqlx_statements() {
         let out = seeder_at(&db, &url, &[]);
         let text = assert_ok(&out);
         assert!(
-            text.contains("migrations: applied 5"),
+            text.contains(&format!(
+                "migrations: applied {}",
+                ota_seed_tests::migration_count()
+            )),
             "{}\n{}",
             describe(&out),
             bouncer.log()
