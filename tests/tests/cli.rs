@@ -335,3 +335,29 @@ async fn a_wrong_password_is_reported_without_the_password() {
     })
     .await;
 }
+
+/// Completions and the manual page come from the clap definition: they
+/// name the commands and options the parser accepts.
+#[test]
+fn completions_and_man_page_describe_the_commands() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run_seeder(&["completions", shell], &[], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in ["reset", "dry-run", "statement-timeout"] {
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    let out = run_seeder(&["man"], &[], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH seeder 1"), "{page}");
+    assert!(page.contains("reset"), "{page}");
+    let out = run_seeder(&["completions", "tcsh"], &[], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        !dir.path().join("ota-seed.sqlite").exists(),
+        "no database opened"
+    );
+}
