@@ -70,8 +70,10 @@ impl Db {
     ) -> Result<DatabaseConnection, DbErr> {
         let conn_err =
             |e: sea_orm::sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into()));
-        match self.backend {
-            DbBackend::Postgres => {
+        // Matched on the connection itself: the pool getters panic for any
+        // other kind (a mock or proxy connection of the caller's).
+        match &self.conn.inner {
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
                 let options = (*self.conn.get_postgres_connection_pool().connect_options()).clone();
                 let pool = PgPoolOptions::new()
                     .max_connections(1)
@@ -81,7 +83,7 @@ impl Db {
                     .map_err(conn_err)?;
                 Ok(DatabaseConnection::from(pool))
             }
-            DbBackend::MySql => {
+            DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
                 let options = (*self.conn.get_mysql_connection_pool().connect_options()).clone();
                 let pool = MySqlPoolOptions::new()
                     .max_connections(1)
