@@ -315,6 +315,10 @@ fn spawn(mariadbd: &Path, dir: &Path, port: u16, extra_args: &[&str]) -> anyhow:
         .arg(format!("--socket={}", dir.join("mariadbd.sock").display()))
         .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
         .arg(format!("--log-error={}", dir.join("error.log").display()))
+        // Temporary tables in a directory of its own, not the machine's
+        // /tmp: a CI run failed with "Error on delete of
+        // '/tmp/#sql-temptable-….MAI' (Errcode: 2)" while servers shared it.
+        .arg(format!("--tmpdir={}", dir.join("scratch").display()))
         .args(BASE_ARGS)
         .args(extra_args)
         .stdin(Stdio::null())
