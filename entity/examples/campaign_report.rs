@@ -7,6 +7,11 @@
 //!
 //! With a `DATABASE_URL` it reads an existing database (seeded by `seeder`);
 //! without one it builds a tiny sample in memory first.
+//!
+//! The reads run in a transaction scoped to the tenant
+//! (`entity::tenant_scope`): on PostgreSQL, connected as the platform's
+//! application role (not the tables' owner), row level security shows no
+//! rows at all outside such a scope.
 
 use anyhow::{Context, Result, bail};
 use entity::prelude::*;
@@ -27,12 +32,16 @@ pub async fn load_campaign_report(
     tenant_id: &str,
     campaign_name: &str,
 ) -> Result<Option<CampaignReport>> {
+    // One transaction scoped to the tenant: row level security on
+    // PostgreSQL, one consistent snapshot everywhere.
+    let txn = entity::tenant_scope::begin_for_tenant(db, tenant_id).await?;
+
     // Campaign and firmware in one query, over the generated relation.
     let Some((campaign, firmware)) = OtaCampaigns::find()
         .filter(ota_campaigns::Column::TenantId.eq(tenant_id))
         .filter(ota_campaigns::Column::Name.eq(campaign_name))
         .find_also_related(FirmwareVersions)
-        .one(db)
+        .one(&txn)
         .await?
     else {
         return Ok(None);
@@ -44,8 +53,9 @@ pub async fn load_campaign_report(
         .filter(ota_device_status::Column::CampaignId.eq(campaign.id))
         .order_by_asc(ota_device_status::Column::DeviceId)
         .find_also_related(DeviceRegistry)
-        .all(db)
+        .all(&txn)
         .await?;
+    txn.commit().await?;
 
     Ok(Some(CampaignReport {
         campaign,

@@ -6,12 +6,19 @@
 //!
 //! The grants are exactly those the README documents.
 
+#[path = "../../entity/examples/campaign_report.rs"]
+#[allow(dead_code)]
+mod campaign_report;
+
+use entity::prelude::*;
 use ota_seed_tests::cleanup::PgRole;
 use ota_seed_tests::{
     Backend, DEMO_COUNTS, TestDb, assert_verified, json_summary, run_case, run_seeder,
     table_counts, violations,
 };
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait,
+};
 
 /// The README's grants for the application role (`{role}`, `{database}`).
 const GRANTS: &str = "
@@ -173,6 +180,69 @@ async fn a_role_without_the_grants_gets_a_clear_error() {
         let line = ota_seed_tests::assert_clean_error(&out);
         assert!(line.contains("permission denied"), "{line}");
         assert!(line.contains("README"), "{line}");
+        Ok(())
+    })
+    .await;
+}
+
+/// Issue 14: application code reusing `entity` as the platform's
+/// application role. Unscoped, row level security hides every campaign
+/// (no error); the shipped example scopes its transaction with
+/// `entity::tenant_scope` and reads the tenant's campaign, firmware,
+/// statuses and devices, and nothing of the other tenant.
+#[tokio::test]
+async fn the_entity_example_reads_a_tenants_campaign_as_the_application_role() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let owner = db.migrate().await?;
+        db.seeder_json(&[], 0);
+        let database = db.url.rsplit('/').next().unwrap_or_default().to_owned();
+        let role = PgRole::guard(&db, "reader");
+        owner
+            .execute_unprepared(&format!(
+                "CREATE ROLE {role} LOGIN; {}",
+                GRANTS
+                    .replace("{role}", &role.name)
+                    .replace("{database}", &database),
+                role = role.name,
+            ))
+            .await?;
+        owner.close().await?;
+
+        let app = Database::connect(&role.url(&db)).await?;
+        assert_eq!(
+            OtaCampaigns::find().count(&app).await?,
+            0,
+            "unscoped, the role sees no campaign"
+        );
+        for (tenant, other) in [("tenant-a", "tenant-b"), ("tenant-b", "tenant-a")] {
+            let report =
+                campaign_report::load_campaign_report(&app, tenant, "Fleet Update to v1.1.0")
+                    .await?
+                    .unwrap_or_else(|| panic!("{tenant}'s campaign is readable"));
+            assert_eq!(report.campaign.tenant_id, tenant);
+            assert_eq!(report.firmware.id, report.campaign.firmware_version_id);
+            assert_eq!(report.firmware.tenant_id, tenant);
+            assert_eq!(report.devices.len(), 15, "{tenant}: one status per device");
+            for (status, device) in &report.devices {
+                assert_eq!(status.tenant_id, tenant);
+                let device = device
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{tenant}: {} is registered", status.device_id));
+                assert_eq!(device.tenant_id, tenant);
+            }
+            // The scope ends with the example's transaction.
+            let txn = entity::tenant_scope::begin_for_tenant(&app, tenant).await?;
+            let tenants: Vec<String> = OtaCampaigns::find()
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|c| c.tenant_id)
+                .collect();
+            txn.commit().await?;
+            assert_eq!(tenants, [tenant], "scoped to {tenant}, nothing of {other}");
+        }
+        assert_eq!(OtaCampaigns::find().count(&app).await?, 0);
+        app.close().await?;
         Ok(())
     })
     .await;

@@ -76,14 +76,20 @@ impl Db {
     pub async fn begin(&self, access: Access, tenant: Option<&str>) -> Result<Txn, DbErr> {
         match &self.pool {
             Pool::Pg(pool) => {
-                let sql = pg_begin_sql(access, &self.session, tenant);
+                let sql = pg_begin_sql(access, &self.session);
                 let txn = pool
                     .begin_with(AssertSqlSafe(sql))
                     .await
                     .map_err(conn_err)?;
-                Ok(Txn::Pg(PgTxn {
+                let txn = Txn::Pg(PgTxn {
                     conn: tokio::sync::Mutex::new(txn),
-                }))
+                });
+                // The same helper application code uses (entity crate), so
+                // the seeder and the platform scope tenants one way.
+                if let Some(tenant) = tenant {
+                    entity::tenant_scope::scope_to_tenant(&txn, tenant).await?;
+                }
+                Ok(txn)
             }
             Pool::Orm(db) => {
                 let backend = self.backend;
@@ -122,7 +128,7 @@ impl Db {
 /// `BEGIN` and the transaction's settings in one simple-protocol message,
 /// so that not even the moment after `BEGIN` runs under the role's
 /// `idle_in_transaction_session_timeout`.
-fn pg_begin_sql(access: Access, session: &Session, tenant: Option<&str>) -> String {
+fn pg_begin_sql(access: Access, session: &Session) -> String {
     // Set explicitly: a role's default_transaction_isolation (REPEATABLE
     // READ, SERIALIZABLE) would keep a waiter on a lock reading the
     // snapshot taken before the holder committed.
@@ -130,13 +136,13 @@ fn pg_begin_sql(access: Access, session: &Session, tenant: Option<&str>) -> Stri
         Access::Write => "BEGIN ISOLATION LEVEL READ COMMITTED",
         Access::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     };
-    format!("{begin}; {}", pg_settings_sql(session, tenant))
+    format!("{begin}; {}", pg_settings_sql(session))
 }
 
 /// The run's settings for the current PostgreSQL transaction, as one
 /// `SELECT set_config(.., true)`: transaction-local, so nothing outlives
 /// the transaction on a pooled server connection.
-pub(super) fn pg_settings_sql(session: &Session, tenant: Option<&str>) -> String {
+pub(super) fn pg_settings_sql(session: &Session) -> String {
     let millis = session
         .statement_timeout
         .map_or(0, |t| t.as_millis().min(i32::MAX as u128))
@@ -148,9 +154,6 @@ pub(super) fn pg_settings_sql(session: &Session, tenant: Option<&str>) -> String
     ];
     if let Some(path) = &session.search_path {
         settings.push(("search_path", path));
-    }
-    if let Some(tenant) = tenant {
-        settings.push(("app.tenant_id", tenant));
     }
     let calls: Vec<String> = settings
         .iter()
@@ -314,17 +317,16 @@ mod tests {
             mariadb: false,
         };
         assert_eq!(
-            pg_begin_sql(Access::Read, &session, Some("tenant-a")),
+            pg_begin_sql(Access::Read, &session),
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT \
              set_config('statement_timeout', E'30000', true), \
              set_config('lock_timeout', E'30000', true), \
              set_config('idle_in_transaction_session_timeout', E'30000', true), \
-             set_config('search_path', E'\"ota\", \"$user\", public', true), \
-             set_config('app.tenant_id', E'tenant-a', true)"
+             set_config('search_path', E'\"ota\", \"$user\", public', true)"
         );
         let none = Session::default();
         assert!(
-            pg_begin_sql(Access::Write, &none, None)
+            pg_begin_sql(Access::Write, &none)
                 .starts_with("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT set_config('statement_timeout', E'0', true)")
         );
     }
