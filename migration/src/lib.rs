@@ -5,6 +5,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod columns;
+pub mod example_add_column;
 mod m20261127_000001_tenants;
 mod m20261127_000002_device_registry;
 mod m20261127_000003_firmware_versions;

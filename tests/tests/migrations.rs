@@ -15,7 +15,10 @@ const TABLES: [&str; 5] = [
 ];
 
 /// The migrations this build ships, oldest first.
-const EXPECTED_MIGRATIONS: [&str; 5] = [
+/// The migrations that create the five tables, first and in this order.
+/// Later migrations (a schema change, see the README) follow them; every
+/// other expectation here reads the list from the `Migrator`.
+const TABLE_MIGRATIONS: [&str; 5] = [
     "m20261127_000001_tenants",
     "m20261127_000002_device_registry",
     "m20261127_000003_firmware_versions",
@@ -24,9 +27,13 @@ const EXPECTED_MIGRATIONS: [&str; 5] = [
 ];
 
 #[test]
-fn known_migration_names_lists_five_migrations_in_dependency_order() {
+fn migration_names_start_with_the_tables_in_dependency_order() {
     let names = migration::known_migration_names();
-    assert_eq!(names, EXPECTED_MIGRATIONS, "known_migration_names()");
+    assert_eq!(
+        names[..TABLE_MIGRATIONS.len().min(names.len())],
+        TABLE_MIGRATIONS,
+        "known_migration_names() begins with the table migrations"
+    );
 
     // SeaORM records applied migrations by name and the seeder compares the
     // recorded names with this list, so name order must be creation order.
@@ -155,7 +162,7 @@ async fn migrations_go_up_down_and_up_again(db: TestDb) -> anyhow::Result<()> {
     assert_tables(&conn, backend, true, "after the first up").await?;
     assert_eq!(
         applied_migrations(&conn, backend).await?,
-        EXPECTED_MIGRATIONS,
+        migration::known_migration_names(),
         "{}: recorded migrations after up",
         backend.name()
     );
@@ -183,7 +190,7 @@ async fn migrations_go_up_down_and_up_again(db: TestDb) -> anyhow::Result<()> {
     assert_tables(&conn, backend, true, "after the second up").await?;
     assert_eq!(
         applied_migrations(&conn, backend).await?,
-        EXPECTED_MIGRATIONS,
+        migration::known_migration_names(),
         "{}: recorded migrations after the second up",
         backend.name()
     );

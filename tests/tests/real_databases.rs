@@ -616,7 +616,12 @@ async fn required_column_without_default_is_refused(db: TestDb) -> anyhow::Resul
         &db,
         &sql,
         &[],
-        &["column tenants.billing_plan is NOT NULL without a default, and the seeder has no value for it"],
+        &[
+            "column tenants.billing_plan is NOT NULL without a default, and the seeder has no value for it \
+             (give it a DEFAULT in its migration, or a value where the seeder builds tenants rows: \
+             seeder/src/steps/tenants.rs from seeder/src/dataset/tenants.rs, \
+             then add it to `written` in seeder/src/db/inspect.rs)",
+        ],
     )
     .await
 }

@@ -33,6 +33,9 @@ struct Needs {
     /// The natural key a unique index must cover exactly (none: campaigns
     /// are kept unique by the tenant lock).
     key: &'static [&'static str],
+    /// Where the seeder builds this table's rows (the step) from the
+    /// dataset's values, for messages about a column it must learn to fill.
+    rows_built_in: &'static str,
 }
 
 fn entity_columns<E: EntityTrait>() -> Vec<(String, ColumnType, bool)> {
@@ -59,6 +62,7 @@ fn needs() -> Vec<Needs> {
             ],
             null_writes: &[],
             key: &["tenant_id"],
+            rows_built_in: "seeder/src/steps/tenants.rs from seeder/src/dataset/tenants.rs",
         },
         Needs {
             table: device_registry::Entity.table_name(),
@@ -74,6 +78,7 @@ fn needs() -> Vec<Needs> {
             ],
             null_writes: &[],
             key: &["tenant_id", "device_id"],
+            rows_built_in: "seeder/src/steps/devices.rs from seeder/src/dataset/fleet.rs",
         },
         Needs {
             table: firmware_versions::Entity.table_name(),
@@ -90,6 +95,7 @@ fn needs() -> Vec<Needs> {
             ],
             null_writes: &[],
             key: &["tenant_id", "version", "device_type"],
+            rows_built_in: "seeder/src/steps/firmware.rs from seeder/src/dataset/firmware.rs",
         },
         Needs {
             table: ota_campaigns::Entity.table_name(),
@@ -109,6 +115,7 @@ fn needs() -> Vec<Needs> {
             ],
             null_writes: &["started_at", "completed_at"],
             key: &[],
+            rows_built_in: "seeder/src/steps/campaigns.rs from seeder/src/dataset/campaigns.rs",
         },
         Needs {
             table: ota_device_status::Entity.table_name(),
@@ -125,6 +132,7 @@ fn needs() -> Vec<Needs> {
             ],
             null_writes: &["error_message", "started_at", "completed_at"],
             key: &["tenant_id", "campaign_id", "device_id"],
+            rows_built_in: "seeder/src/steps/device_status.rs from seeder/src/dataset/campaigns.rs",
         },
     ]
 }
@@ -313,8 +321,10 @@ pub(super) async fn problems(txn: &Txn) -> Result<Vec<String>, DbErr> {
             if !found.nullable && !found.has_default && !need.written.contains(&found.name.as_str())
             {
                 problems.push(format!(
-                    "column {}.{} is NOT NULL without a default, and the seeder has no value for it",
-                    need.table, found.name
+                    "column {}.{} is NOT NULL without a default, and the seeder has no value for it \
+                     (give it a DEFAULT in its migration, or a value where the seeder builds {} rows: \
+                     {}, then add it to `written` in seeder/src/db/inspect.rs)",
+                    need.table, found.name, need.table, need.rows_built_in
                 ));
             }
         }
@@ -618,6 +628,17 @@ mod tests {
                     "{}.{written}",
                     need.table
                 );
+            }
+        }
+    }
+
+    /// The files a message sends the reader to exist (a move updates them).
+    #[test]
+    fn the_places_named_in_messages_exist() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for need in needs() {
+            for file in need.rows_built_in.split(" from ") {
+                assert!(root.join(file).is_file(), "{}: {file}", need.table);
             }
         }
     }

@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
+};
 
 use super::connect::Db;
 use super::inspect;
@@ -361,7 +364,7 @@ async fn migrate(db: &Db, timeout: Duration, interrupt: &Cancel) -> Result<usize
             let _ = conn.clone().close().await;
             applied
         }
-        _ => match apply_orm(&db.conn).await {
+        _ => match apply_sqlite(&db.conn).await {
             Ok(n) => Ok(n),
             Err(error) => {
                 // SQLite has no lock to wait on: a seeder started at the
@@ -404,7 +407,7 @@ async fn migrate_pg(db: &Db, timeout: Duration) -> Result<usize, SeedError> {
         txn.execute_unprepared(&format!(
             "SET TRANSACTION ISOLATION LEVEL READ COMMITTED; {DEALLOCATE_SQLX}; {}; \
              SELECT pg_advisory_xact_lock(7246101301); SAVEPOINT ota_seed_migrate",
-            pg_settings_sql(&db.session, None)
+            pg_settings_sql(&db.session)
         ))
         .await?;
         let applied = async {
@@ -448,10 +451,122 @@ const DEALLOCATE_SQLX: &str = "DO $$DECLARE s text; BEGIN \
 
 /// SQLite and MySQL/MariaDB: SeaORM's migrator on SeaORM's connection
 /// (migrations there cannot be rolled back anyway).
+/// SQLite: every pending migration in one `BEGIN IMMEDIATE` transaction.
+/// SQLite's DDL is transactional, so a migration that fails (e.g. a NOT
+/// NULL column added without a default) leaves none of the run's earlier
+/// migrations committed; and seeders racing on a first run queue on the
+/// busy timeout, the later ones finding nothing pending.
+async fn apply_sqlite(conn: &DatabaseConnection) -> Result<usize, DbErr> {
+    apply_sqlite_with::<Migrator>(conn).await
+}
+
+async fn apply_sqlite_with<M: MigratorTrait>(conn: &DatabaseConnection) -> Result<usize, DbErr> {
+    let txn = conn
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    let applied = async {
+        let pending = M::get_pending_migrations(&txn).await?.len();
+        if pending > 0 {
+            M::up(&txn, None).await?;
+        }
+        Ok::<usize, DbErr>(pending)
+    }
+    .await;
+    match applied {
+        Ok(n) => {
+            txn.commit().await?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = txn.rollback().await;
+            Err(e)
+        }
+    }
+}
+
 async fn apply_orm(conn: &DatabaseConnection) -> Result<usize, DbErr> {
     let pending = Migrator::get_pending_migrations(conn).await?.len();
     if pending > 0 {
         Migrator::up(conn, None).await?;
     }
     Ok(pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use migration::{MigrationTrait, SchemaManager};
+    use sea_orm::{Database, DbErr};
+
+    use super::*;
+
+    /// A migration that fails, as adding a NOT NULL column without a
+    /// default does on a SQLite table that has rows.
+    struct Failing;
+
+    impl migration::MigrationName for Failing {
+        fn name(&self) -> &str {
+            "m29991231_000001_failing"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Failing {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let conn = manager.get_connection();
+            conn.execute_unprepared("INSERT INTO tenants (tenant_id, name) VALUES ('t-1', 'T 1')")
+                .await?;
+            conn.execute_unprepared("ALTER TABLE tenants ADD COLUMN billing_plan TEXT NOT NULL")
+                .await?;
+            Ok(())
+        }
+    }
+
+    struct OursThenFailing;
+
+    impl MigratorTrait for OursThenFailing {
+        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+            let mut all = Migrator::migrations();
+            all.push(Box::new(Failing));
+            all
+        }
+    }
+
+    /// Issue 14: on SQLite a failing migration left the run's earlier
+    /// migrations committed. Now none of them is: no table, no history.
+    #[tokio::test]
+    async fn a_failing_sqlite_migration_leaves_nothing_applied() -> Result<(), DbErr> {
+        let dir = tempfile::tempdir().map_err(|e| DbErr::Custom(e.to_string()))?;
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("t.sqlite").display()
+        );
+        let conn = Database::connect(&url).await?;
+        let error = apply_sqlite_with::<OursThenFailing>(&conn)
+            .await
+            .expect_err("the last migration fails");
+        assert!(error.to_string().contains("NOT NULL"), "{error}");
+        let tables = conn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT name FROM sqlite_master WHERE type = 'table'",
+            ))
+            .await?;
+        let names: Vec<String> = tables
+            .iter()
+            .map(|r| r.try_get::<String>("", "name"))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(names, Vec::<String>::new());
+
+        // Our own migrations alone apply, all at once.
+        assert_eq!(
+            apply_sqlite(&conn).await?,
+            migration::known_migration_names().len()
+        );
+        assert_eq!(apply_sqlite(&conn).await?, 0);
+        conn.close().await?;
+        Ok(())
+    }
 }
