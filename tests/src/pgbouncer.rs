@@ -126,27 +126,16 @@ pub fn available() -> bool {
     false
 }
 
-/// User, host and port of the PostgreSQL test server's URL
-/// (`postgres://user[:password]@host[:port]`).
+/// User, host and port of the PostgreSQL test server.
 fn upstream() -> anyhow::Result<(String, String, u16)> {
-    let url = Backend::Postgres.server_url().unwrap_or_default();
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-        .with_context(|| format!("not a postgres:// URL: {url}"))?;
-    let (userinfo, host_port) = rest
-        .rsplit_once('@')
-        .with_context(|| format!("no user in {url}"))?;
-    let user = userinfo.split(':').next().unwrap_or(userinfo).to_owned();
-    let host_port = host_port.split(['/', '?']).next().unwrap_or(host_port);
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) => (
-            host.to_owned(),
-            port.parse().with_context(|| format!("bad port in {url}"))?,
-        ),
-        None => (host_port.to_owned(), 5432),
-    };
-    Ok((user, host, port))
+    let server = Backend::Postgres
+        .server()
+        .context("PostgreSQL has a server address")?;
+    Ok((
+        server.user().to_owned(),
+        server.host().to_owned(),
+        server.port(),
+    ))
 }
 
 /// PgBouncer refuses to run as root: then it drops to this account
