@@ -4,8 +4,9 @@
 //! database of its own that is created for it and dropped afterwards, so the
 //! cases run in parallel. SQLite always runs. PostgreSQL and MariaDB run when
 //! their server answers; otherwise the case is skipped with a line on the
-//! terminal, except under `CI=true` (or `OTA_SEED_REQUIRE_BACKENDS=1`),
-//! where a missing server fails the case.
+//! terminal (once per test binary) and recorded for the summary at the end
+//! of the run ([`skips`]), except under `CI=true` (or
+//! `OTA_SEED_REQUIRE_BACKENDS=1`), where a missing server fails the case.
 //!
 //! Server addresses: `OTA_SEED_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432`) and `OTA_SEED_TEST_MYSQL` (default
@@ -30,6 +31,7 @@ pub mod platform_schema;
 pub mod private_postgres;
 pub mod process;
 pub mod server_url;
+pub mod skips;
 pub mod snapshot;
 
 pub use process::{SEEDER_LIMIT, Spawned, output_within};
@@ -116,8 +118,14 @@ pub fn backends_required() -> bool {
 }
 
 /// Says once per backend and test binary, on the terminal itself (test
-/// output capture does not hide it), that a backend's cases were skipped.
+/// output capture does not hide it), that a backend's cases were skipped,
+/// and records each skipped case for the summary at the end of the run
+/// ([`skips`]).
 fn announce_skip(backend: Backend, server: &ServerUrl) {
+    skips::record(&skips::Skip::of_this_test(
+        backend.name(),
+        &format!("no server at {}", server.redacted()),
+    ));
     static PG: OnceLock<()> = OnceLock::new();
     static MY: OnceLock<()> = OnceLock::new();
     let cell = if backend == Backend::Postgres {
@@ -126,16 +134,11 @@ fn announce_skip(backend: Backend, server: &ServerUrl) {
         &MY
     };
     cell.get_or_init(|| {
-        let exe = std::env::current_exe().ok();
-        let binary = exe
-            .as_ref()
-            .and_then(|p| p.file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let _ = writeln!(
             std::io::stderr(),
-            "\nSKIPPED {} cases of {binary}: no server at {} (set CI=true to make this a failure)",
+            "\nSKIPPED {} cases of {}: no server at {} (set CI=true to make this a failure)",
             backend.name(),
+            skips::binary_name(),
             server.redacted(),
         );
     });
@@ -325,6 +328,14 @@ where
             );
         }
         announce_skip(backend, &server);
+        // libtest cannot mark a test skipped at run time: it will say "ok".
+        // This captured line shows which ones did not run under
+        // `cargo test -- --show-output`.
+        println!(
+            "SKIPPED: this case did not run, no {} server at {}",
+            backend.name(),
+            server.redacted()
+        );
         return;
     }
     let db = TestDb::create(backend)
