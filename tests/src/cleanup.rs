@@ -48,16 +48,6 @@ impl Drop for Cleanup {
     }
 }
 
-/// The test database's name (the last segment of its URL).
-pub fn database_name(db: &TestDb) -> String {
-    db.url
-        .rsplit('/')
-        .next()
-        .and_then(|s| s.split('?').next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// A PostgreSQL role created by a test (`CREATE ROLE {name} ...` is the
 /// caller's), removed on drop: what it owns in the test's database goes
 /// back to the test's user, what it was granted is revoked (also the
@@ -74,10 +64,10 @@ impl PgRole {
     /// after calling this, so that a failing `CREATE ROLE` is cleaned up
     /// too (`DROP ROLE IF EXISTS`).
     pub fn guard(db: &TestDb, suffix: &str) -> PgRole {
-        let database = database_name(db);
+        let database = db.name();
         let name = format!("{database}_{suffix}");
         let db_url = db.url.clone();
-        let admin_url = db.url.replacen(&format!("/{database}"), "/postgres", 1);
+        let admin_url = db.admin_url();
         let role = name.clone();
         let cleanup = Cleanup::new(format!("role {name}"), move || async move {
             let exists = {
@@ -117,9 +107,7 @@ impl PgRole {
 
     /// The test database's URL, connecting as this role.
     pub fn url(&self, db: &TestDb) -> String {
-        let (scheme, rest) = db.url.split_once("://").expect("a URL");
-        let (_, host_and_path) = rest.split_once('@').expect("a user in the URL");
-        format!("{scheme}://{}@{host_and_path}", self.name)
+        db.url_as(&self.name, None)
     }
 }
 
@@ -135,12 +123,9 @@ impl MySqlUser {
     /// name stays within MySQL's 32 characters) and arranges its removal;
     /// create it after this.
     pub fn guard(db: &TestDb, prefix: &str) -> MySqlUser {
-        let database = database_name(db);
+        let database = db.name();
         let name = format!("{prefix}{}", &database[database.len().saturating_sub(20)..]);
-        let server = db
-            .url
-            .rsplit_once('/')
-            .map_or(db.url.clone(), |(server, _)| server.to_owned());
+        let server = db.admin_url();
         let user = name.clone();
         let cleanup = Cleanup::new(format!("user {name}"), move || async move {
             let admin = Database::connect(&server).await?;
@@ -158,8 +143,6 @@ impl MySqlUser {
 
     /// The test database's URL, connecting as this user (no password).
     pub fn url(&self, db: &TestDb) -> String {
-        let (scheme, rest) = db.url.split_once("://").expect("a URL");
-        let (_, host_and_path) = rest.split_once('@').expect("a user in the URL");
-        format!("{scheme}://{}@{host_and_path}", self.name)
+        db.url_as(&self.name, None)
     }
 }

@@ -4,12 +4,14 @@
 //! database of its own that is created for it and dropped afterwards, so the
 //! cases run in parallel. SQLite always runs. PostgreSQL and MariaDB run when
 //! their server answers; otherwise the case is skipped with a line on the
-//! terminal, except under `CI=true` (or `OTA_SEED_REQUIRE_BACKENDS=1`),
-//! where a missing server fails the case.
+//! terminal (once per test binary) and recorded for the summary at the end
+//! of the run ([`skips`]), except under `CI=true` (or
+//! `OTA_SEED_REQUIRE_BACKENDS=1`), where a missing server fails the case.
 //!
 //! Server addresses: `OTA_SEED_TEST_POSTGRES` (default
 //! `postgres://postgres@127.0.0.1:5432`) and `OTA_SEED_TEST_MYSQL` (default
-//! `mysql://root@127.0.0.1:3306`), both without a database name.
+//! `mysql://root@127.0.0.1:3306`), both without a database name; an
+//! address that cannot be read fails the case ([`server_url`]).
 
 use std::future::Future;
 use std::io::Write as _;
@@ -28,9 +30,12 @@ pub mod pgbouncer;
 pub mod platform_schema;
 pub mod private_postgres;
 pub mod process;
+pub mod server_url;
+pub mod skips;
 pub mod snapshot;
 
 pub use process::{SEEDER_LIMIT, Spawned, output_within};
+pub use server_url::ServerUrl;
 
 use futures_util::FutureExt as _;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
@@ -61,7 +66,15 @@ impl Backend {
         }
     }
 
-    fn server_url(self) -> Option<String> {
+    /// The address of this backend's server (`None` for SQLite), from
+    /// `OTA_SEED_TEST_POSTGRES` / `OTA_SEED_TEST_MYSQL` or their defaults.
+    ///
+    /// # Panics
+    ///
+    /// When the variable holds no readable server address: with or
+    /// without CI, a mistyped address must fail the case rather than pass
+    /// for an absent server and skip it.
+    pub fn server(self) -> Option<ServerUrl> {
         let (var, default) = match self {
             Backend::Sqlite => return None,
             Backend::Postgres => (
@@ -70,12 +83,17 @@ impl Backend {
             ),
             Backend::MySql => ("OTA_SEED_TEST_MYSQL", "mysql://root@127.0.0.1:3306"),
         };
-        Some(
-            std::env::var(var)
-                .unwrap_or_else(|_| default.to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
-        )
+        let value = match std::env::var(var) {
+            Ok(value) => Some(value),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(value)) => {
+                panic!("{var}={value:?} cannot be read: it is not UTF-8")
+            }
+        };
+        match server_url::from_variable(self, var, value.as_deref(), default) {
+            Ok(server) => Some(server),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// Whether the server's port answers (checked once per test binary).
@@ -88,22 +106,8 @@ impl Backend {
             Backend::MySql => &MY,
         };
         *cell.get_or_init(|| {
-            let Some(url) = self.server_url() else {
-                return false;
-            };
-            let host_port = url
-                .rsplit('@')
-                .next()
-                .unwrap_or(&url)
-                .trim_start_matches("postgres://")
-                .trim_start_matches("mysql://");
-            host_port
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut addrs| addrs.next())
-                .is_some_and(|addr| {
-                    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
-                })
+            self.server()
+                .is_some_and(|server| server.answers(Duration::from_secs(2)))
         })
     }
 }
@@ -114,8 +118,14 @@ pub fn backends_required() -> bool {
 }
 
 /// Says once per backend and test binary, on the terminal itself (test
-/// output capture does not hide it), that a backend's cases were skipped.
-fn announce_skip(backend: Backend) {
+/// output capture does not hide it), that a backend's cases were skipped,
+/// and records each skipped case for the summary at the end of the run
+/// ([`skips`]).
+fn announce_skip(backend: Backend, server: &ServerUrl) {
+    skips::record(&skips::Skip::of_this_test(
+        backend.name(),
+        &format!("no server at {}", server.redacted()),
+    ));
     static PG: OnceLock<()> = OnceLock::new();
     static MY: OnceLock<()> = OnceLock::new();
     let cell = if backend == Backend::Postgres {
@@ -124,17 +134,12 @@ fn announce_skip(backend: Backend) {
         &MY
     };
     cell.get_or_init(|| {
-        let exe = std::env::current_exe().ok();
-        let binary = exe
-            .as_ref()
-            .and_then(|p| p.file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let _ = writeln!(
             std::io::stderr(),
-            "\nSKIPPED {} cases of {binary}: no server at {} (set CI=true to make this a failure)",
+            "\nSKIPPED {} cases of {}: no server at {} (set CI=true to make this a failure)",
             backend.name(),
-            backend.server_url().unwrap_or_default(),
+            skips::binary_name(),
+            server.redacted(),
         );
     });
 }
@@ -148,6 +153,8 @@ pub struct TestDb {
     /// directory for seeder processes.
     pub dir: tempfile::TempDir,
     server: ServerDatabase,
+    /// The server's address (`None` on SQLite), to build other URLs from.
+    server_url: Option<ServerUrl>,
 }
 
 /// Where a server-side test database lives, to drop it after the case.
@@ -176,6 +183,14 @@ impl ServerDatabase {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Where databases on `server` are created and dropped from.
+fn admin_url(backend: Backend, server: &ServerUrl) -> String {
+    match backend {
+        Backend::Postgres => server.database_url("postgres"),
+        _ => server.server_url(),
+    }
+}
+
 impl TestDb {
     async fn create(backend: Backend) -> anyhow::Result<TestDb> {
         let dir = tempfile::tempdir()?;
@@ -187,26 +202,22 @@ impl TestDb {
                 .duration_since(std::time::UNIX_EPOCH)?
                 .subsec_nanos()
         );
-        let (url, admin_url) = match backend {
-            Backend::Sqlite => (
+        let server_url = backend.server();
+        let (url, admin_url) = match &server_url {
+            None => (
                 format!(
                     "sqlite://{}?mode=rwc",
                     dir.path().join("test.sqlite").display()
                 ),
                 None,
             ),
-            Backend::Postgres | Backend::MySql => {
-                let server = backend.server_url().unwrap_or_default();
-                let admin = if backend == Backend::Postgres {
-                    format!("{server}/postgres")
-                } else {
-                    server.clone()
-                };
+            Some(server) => {
+                let admin = admin_url(backend, server);
                 let db = Database::connect(&admin).await?;
                 db.execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
                 db.close().await?;
-                (format!("{server}/{name}"), Some(admin))
+                (server.database_url(&name), Some(admin))
             }
         };
         let server = ServerDatabase {
@@ -219,7 +230,52 @@ impl TestDb {
             url,
             dir,
             server,
+            server_url,
         })
+    }
+
+    /// This test's database's name (on SQLite, a name it would have).
+    pub fn name(&self) -> &str {
+        &self.server.name
+    }
+
+    /// The test server's address.
+    ///
+    /// # Panics
+    ///
+    /// On SQLite, which has no server.
+    pub fn server_url(&self) -> &ServerUrl {
+        match &self.server_url {
+            Some(server) => server,
+            None => panic!("a {} test database has no server", self.backend.name()),
+        }
+    }
+
+    /// The URL of another database, `database`, on this test's server
+    /// (same user and options).
+    pub fn database_url(&self, database: &str) -> String {
+        self.server_url().database_url(database)
+    }
+
+    /// Where the harness creates and drops databases: PostgreSQL's
+    /// `postgres` database, the MySQL server without a database.
+    pub fn admin_url(&self) -> String {
+        admin_url(self.backend, self.server_url())
+    }
+
+    /// This test's database as `user`, with `password` (none: without).
+    pub fn url_as(&self, user: &str, password: Option<&str>) -> String {
+        self.server_url()
+            .as_user(user, password)
+            .database_url(self.name())
+    }
+
+    /// This test's database's URL with `options` (`key=value&...`) added
+    /// to the server's own.
+    pub fn url_with_options(&self, options: &str) -> String {
+        self.server_url()
+            .with_options(options)
+            .database_url(self.name())
     }
 
     pub async fn connect(&self) -> anyhow::Result<DatabaseConnection> {
@@ -260,15 +316,26 @@ where
     F: FnOnce(TestDb) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    if !backend.reachable() {
+    // Read first, so that an unreadable address fails the case (panics)
+    // whether the server would answer or not.
+    let server = backend.server();
+    if let Some(server) = server.filter(|_| !backend.reachable()) {
         if backends_required() {
             panic!(
                 "{} is required (CI=true) but no server answers at {}",
                 backend.name(),
-                backend.server_url().unwrap_or_default()
+                server.redacted()
             );
         }
-        announce_skip(backend);
+        announce_skip(backend, &server);
+        // libtest cannot mark a test skipped at run time: it will say "ok".
+        // This captured line shows which ones did not run under
+        // `cargo test -- --show-output`.
+        println!(
+            "SKIPPED: this case did not run, no {} server at {}",
+            backend.name(),
+            server.redacted()
+        );
         return;
     }
     let db = TestDb::create(backend)

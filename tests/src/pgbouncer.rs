@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::{Backend, TestDb, backends_required};
+use crate::{Backend, TestDb, backends_required, skips};
 
 /// PgBouncer's `pool_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub fn binary() -> Option<PathBuf> {
 
 /// Whether PgBouncer cases can run. Without a binary: a failure under
 /// `CI=true`/`OTA_SEED_REQUIRE_BACKENDS=1`, else a skip announced once per
-/// test binary on the terminal.
+/// test binary on the terminal and recorded for the end-of-run summary.
 pub fn available() -> bool {
     if binary().is_some() {
         return true;
@@ -109,44 +109,32 @@ pub fn available() -> bool {
              (apt-get install pgbouncer, or set OTA_SEED_PGBOUNCER)"
         );
     }
+    skips::record(&skips::Skip::of_this_test(
+        "PgBouncer",
+        "no pgbouncer binary",
+    ));
     static ANNOUNCED: OnceLock<()> = OnceLock::new();
     ANNOUNCED.get_or_init(|| {
-        let exe = std::env::current_exe().ok();
-        let binary = exe
-            .as_ref()
-            .and_then(|p| p.file_stem())
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let _ = writeln!(
             std::io::stderr(),
-            "\nSKIPPED PgBouncer cases of {binary}: no pgbouncer binary \
-             (apt-get install pgbouncer; set CI=true to make this a failure)"
+            "\nSKIPPED PgBouncer cases of {}: no pgbouncer binary \
+             (apt-get install pgbouncer; set CI=true to make this a failure)",
+            skips::binary_name()
         );
     });
     false
 }
 
-/// User, host and port of the PostgreSQL test server's URL
-/// (`postgres://user[:password]@host[:port]`).
+/// User, host and port of the PostgreSQL test server.
 fn upstream() -> anyhow::Result<(String, String, u16)> {
-    let url = Backend::Postgres.server_url().unwrap_or_default();
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-        .with_context(|| format!("not a postgres:// URL: {url}"))?;
-    let (userinfo, host_port) = rest
-        .rsplit_once('@')
-        .with_context(|| format!("no user in {url}"))?;
-    let user = userinfo.split(':').next().unwrap_or(userinfo).to_owned();
-    let host_port = host_port.split(['/', '?']).next().unwrap_or(host_port);
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((host, port)) => (
-            host.to_owned(),
-            port.parse().with_context(|| format!("bad port in {url}"))?,
-        ),
-        None => (host_port.to_owned(), 5432),
-    };
-    Ok((user, host, port))
+    let server = Backend::Postgres
+        .server()
+        .context("PostgreSQL has a server address")?;
+    Ok((
+        server.user().to_owned(),
+        server.host().to_owned(),
+        server.port(),
+    ))
 }
 
 /// PgBouncer refuses to run as root: then it drops to this account

@@ -323,11 +323,12 @@ backend_tests!(
 #[tokio::test]
 async fn a_wrong_password_is_reported_without_the_password() {
     ota_seed_tests::run_case(Backend::MySql, |db: TestDb| async move {
-        let url = db.url.replacen("mysql://root@", "mysql://root:hunter2@", 1);
+        let user = db.server_url().user().to_owned();
+        let url = db.url_as(&user, Some("hunter2"));
         let out = run_seeder(&["--database-url", &url], &[], db.dir.path());
         let line = assert_clean_error(&out);
         assert!(
-            line.contains("cannot open database mysql://root:***@"),
+            line.contains(&format!("cannot open database mysql://{user}:***@")),
             "{line}"
         );
         assert!(line.contains("Access denied"), "{line}");

@@ -112,9 +112,8 @@ async fn hostile_tenant_values_are_refused_as_unknown(db: TestDb) -> anyhow::Res
 backend_tests!(hostile_tenant_values_are_refused_as_unknown);
 
 async fn a_database_that_does_not_exist_is_reported(db: TestDb) -> anyhow::Result<()> {
-    let missing = format!("{}_missing", db.url.rsplit('/').next().unwrap_or("x"));
-    let server = db.url.rsplit_once('/').map_or("", |(s, _)| s);
-    let url = format!("{server}/{missing}");
+    let missing = format!("{}_missing", db.name());
+    let url = db.database_url(&missing);
     let out = run_seeder(&["--database-url", &url], &[], db.dir.path());
     let line = assert_clean_error(&out);
     assert!(
@@ -126,11 +125,7 @@ async fn a_database_that_does_not_exist_is_reported(db: TestDb) -> anyhow::Resul
         "{line}"
     );
     // Not created behind the user's back.
-    let admin = match db.backend {
-        Backend::Postgres => format!("{server}/postgres"),
-        _ => server.to_owned(),
-    };
-    let conn = Database::connect(&admin).await?;
+    let conn = Database::connect(&db.admin_url()).await?;
     let sql = match db.backend {
         Backend::Postgres => format!("SELECT 1 FROM pg_database WHERE datname = '{missing}'"),
         _ => format!("SELECT 1 FROM information_schema.schemata WHERE schema_name = '{missing}'"),

@@ -143,7 +143,7 @@ async fn as_application_role(
 async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security() {
     run_case(Backend::Postgres, |db: TestDb| async move {
         let owner = db.migrate().await?;
-        let database = db.url.rsplit('/').next().unwrap_or_default().to_owned();
+        let database = db.name().to_owned();
         // Roles belong to the cluster: the guard drops it (and what it was
         // granted) however the test ends.
         let role = PgRole::guard(&db, "app");

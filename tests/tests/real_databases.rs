@@ -36,14 +36,7 @@ const DEMO_COUNTS: [i64; 5] = [2, 30, 4, 2, 30];
 const INCOMPATIBLE: &str = "has OTA tables that ota-seed cannot seed as they are (";
 
 fn db_name(db: &TestDb) -> String {
-    db.url
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    db.name().to_owned()
 }
 
 async fn rows(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<Vec<QueryResult>> {

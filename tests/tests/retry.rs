@@ -152,7 +152,7 @@ async fn a_disrupted_tenant_transaction_is_retried(
         // The seeder's sessions check for a deadlock soon after they start
         // waiting; T (below) only after a minute.
         let conn = db.connect().await?;
-        let name = db.url.rsplit('/').next().unwrap_or_default();
+        let name = db.name();
         conn.execute_unprepared(&format!(
             "ALTER DATABASE {name} SET deadlock_timeout = '100ms'"
         ))
