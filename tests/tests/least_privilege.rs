@@ -195,7 +195,7 @@ async fn the_entity_example_reads_a_tenants_campaign_as_the_application_role() {
     run_case(Backend::Postgres, |db: TestDb| async move {
         let owner = db.migrate().await?;
         db.seeder_json(&[], 0);
-        let database = db.url.rsplit('/').next().unwrap_or_default().to_owned();
+        let database = db.name().to_owned();
         let role = PgRole::guard(&db, "reader");
         owner
             .execute_unprepared(&format!(
