@@ -238,6 +238,40 @@ impl ConnectionTrait for Txn {
     }
 }
 
+impl Txn {
+    /// PostgreSQL only: `COPY … FROM STDIN` (`copy_sql`) inside this
+    /// transaction, fed by `next_chunk` (text-format rows; `None` ends the
+    /// data) until it runs dry; returns the rows copied. `None` on other
+    /// backends, where the caller inserts instead. An error from
+    /// `next_chunk` aborts the COPY (the transaction is then failed, as on
+    /// any error) and is returned as it is.
+    pub async fn copy_in<F>(&self, copy_sql: &str, mut next_chunk: F) -> Result<Option<u64>, DbErr>
+    where
+        F: FnMut() -> Result<Option<Vec<u8>>, DbErr> + Send,
+    {
+        let Txn::Pg(txn) = self else {
+            return Ok(None);
+        };
+        let mut conn = txn.conn.lock().await;
+        let mut copy = conn.copy_in_raw(copy_sql).await.map_err(exec_err)?;
+        loop {
+            match next_chunk() {
+                Ok(Some(chunk)) => {
+                    copy.send(chunk).await.map_err(exec_err)?;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Tell the server, so the connection is usable for the
+                    // rollback that follows.
+                    let _ = copy.abort(e.to_string()).await;
+                    return Err(e);
+                }
+            }
+        }
+        copy.finish().await.map(Some).map_err(exec_err)
+    }
+}
+
 impl PgTxn {
     /// A statement with values goes out as an unnamed prepared statement;
     /// one without (DDL, `execute_unprepared`) by the simple protocol, which

@@ -8,8 +8,10 @@ use sea_orm::{
     Statement, TryInsertResult, Value,
 };
 
+use super::copy_rows::copy_rows;
 use super::json_rows;
 use crate::cancel::Cancel;
+use crate::db::Txn;
 use crate::progress::StepProgress;
 
 /// Most bind parameters one statement may carry.
@@ -34,7 +36,8 @@ pub enum Conflicts<'a, C> {
 /// returns how many were inserted. Before each batch it checks `interrupt`,
 /// so a stop request ends the step at a batch boundary.
 ///
-/// On PostgreSQL each batch travels as one JSON document (see
+/// On PostgreSQL rows that cannot conflict are loaded with `COPY` (see
+/// `copy_rows`), others travel as one JSON document per batch (see
 /// `json_rows`); elsewhere as a multi-row INSERT of ActiveModels. On
 /// MySQL/MariaDB a batch also keeps its statement well under the session's
 /// `max_allowed_packet` (read once per call with rows), by an estimate of
@@ -48,8 +51,8 @@ pub enum Conflicts<'a, C> {
 /// key errors. There a plain INSERT is used, which is safe because callers
 /// only send rows they found missing while holding the tenant lock, and
 /// whose count is exact.
-pub async fn insert_rows<A, C, I>(
-    conn: &C,
+pub async fn insert_rows<A, I>(
+    conn: &Txn,
     rows: I,
     conflicts: Conflicts<'_, <A::Entity as EntityTrait>::Column>,
     progress: &StepProgress,
@@ -57,17 +60,22 @@ pub async fn insert_rows<A, C, I>(
 ) -> Result<u64, DbErr>
 where
     A: ActiveModelTrait + Send,
-    C: ConnectionTrait,
     I: IntoIterator<Item = A>,
+    I::IntoIter: Send,
 {
     let backend = conn.get_database_backend();
+    let mut rows = rows.into_iter().peekable();
+    if let Conflicts::Impossible = conflicts
+        && let Some(copied) = copy_rows(conn, &mut rows, progress, interrupt).await?
+    {
+        return Ok(copied);
+    }
     let columns = <A::Entity as EntityTrait>::Column::iter().count().max(1);
     let per_batch = if backend == DbBackend::Postgres {
         json_rows::ROWS_PER_STATEMENT
     } else {
         (max_binds(backend) / columns).max(1)
     };
-    let mut rows = rows.into_iter().peekable();
     // Asked only when there is something to insert.
     let packet = if backend == DbBackend::MySql && rows.peek().is_some() {
         Some(PacketLimit::read::<A::Entity, _>(conn).await?)

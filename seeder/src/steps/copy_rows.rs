@@ -50,10 +50,12 @@ where
             .collect();
     // Every value of the first row must have a text form here; later rows
     // share their types (one entity), and a NULL always has one.
-    if columns
-        .iter()
-        .any(|c| first.get(*c).into_value().is_none_or(|v| encode(&v, &mut Vec::new()).is_none()))
-    {
+    if columns.iter().any(|c| {
+        first
+            .get(*c)
+            .into_value()
+            .is_none_or(|v| encode(&v, &mut Vec::new()).is_none())
+    }) {
         return Ok(None);
     }
     let table = <A::Entity as Default>::default().table_name().to_owned();
@@ -66,11 +68,15 @@ where
     }
     let staging = format!("pg_temp.ota_seed_copy_{table}");
     let target = if guarded {
-        // Shaped like the target (types, defaults), gone at commit.
+        // Only the copied columns, with their types and nothing else: no
+        // constraints, and no defaults (a copied `nextval` default would
+        // advance the table's sequence once more per row). Gone at commit.
         txn.execute_unprepared(&format!(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {} INCLUDING DEFAULTS) \
-             ON COMMIT DROP; TRUNCATE {staging}",
-            quote(&table)
+            "DROP TABLE IF EXISTS {staging}; \
+             CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS \
+             SELECT {names} FROM {table} WITH NO DATA",
+            name = staging.trim_start_matches("pg_temp."),
+            table = quote(&table)
         ))
         .await?;
         staging.clone()
@@ -145,7 +151,8 @@ async fn row_security(txn: &Txn, table: &str) -> Result<(bool, bool), DbErr> {
         .ok_or_else(|| DbErr::Custom("row_security_active() returned no row".into()))?;
     Ok((
         row.try_get::<Option<bool>>("", "active")?.unwrap_or(false),
-        row.try_get::<Option<bool>>("", "may_stage")?.unwrap_or(false),
+        row.try_get::<Option<bool>>("", "may_stage")?
+            .unwrap_or(false),
     ))
 }
 
@@ -211,7 +218,9 @@ fn encode(value: &Value, out: &mut Vec<u8>) -> Option<()> {
             None => out.extend_from_slice(NULL),
         },
         Value::ChronoDateTime(v) => match v {
-            Some(t) => out.extend_from_slice(t.format("%Y-%m-%d %H:%M:%S%.f").to_string().as_bytes()),
+            Some(t) => {
+                out.extend_from_slice(t.format("%Y-%m-%d %H:%M:%S%.f").to_string().as_bytes())
+            }
             None => out.extend_from_slice(NULL),
         },
         _ => return None,

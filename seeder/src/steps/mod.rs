@@ -9,6 +9,7 @@
 mod batch;
 mod campaign_counters;
 mod campaigns;
+mod copy_rows;
 mod device_firmware;
 mod device_status;
 mod devices;
