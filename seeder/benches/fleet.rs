@@ -4,9 +4,13 @@
 //!
 //! In one run, against the local servers (see BENCHMARKS.md for figures):
 //! - PostgreSQL: the seeder on 10 tenants × 10,000 and × 100,000 devices
-//!   (100k and 1M devices, as many status rows); the very same rows loaded
-//!   with `COPY` into an empty schema and with one `INSERT` per row; a rerun
-//!   over the complete 1M fleet (and whether any id sequence moved);
+//!   (100k and 1M devices, as many status rows), as the owner and as the
+//!   README's least-privilege role under FORCE ROW LEVEL SECURITY; the very
+//!   same rows loaded with `COPY` into an empty schema (three samples of
+//!   each, their order alternating, median and range reported) and with one
+//!   `INSERT` per row; reruns over the complete 1M fleet with and without
+//!   the closing verification (and whether any id sequence moved), and
+//!   `seeder verify` alone;
 //! - MariaDB and SQLite at 100k devices: the same, against
 //!   `LOAD DATA LOCAL INFILE` and one prepared INSERT reused in a single
 //!   transaction.
@@ -15,7 +19,8 @@
 //! Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432),
 //! BENCH_MYSQL (default mysql://root@127.0.0.1:3306), BENCH_SCALE (divides
 //! every fleet size, for a quick smoke run), BENCH_PER_ROW_SAMPLE (rows
-//! timed for one-INSERT-per-row at 1M, default 50000).
+//! timed for one-INSERT-per-row on PostgreSQL, default 50000). Every
+//! method gets the same untimed setup: a fresh database, already migrated.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -52,14 +57,23 @@ fn scale() -> usize {
 }
 
 /// Runs the release seeder binary and measures wall time and peak RSS.
-fn run_seeder(url: &str, devices_per_tenant: usize, extra: &[&str]) -> Result<SeederRun> {
+fn run_seeder(
+    url: &str,
+    devices_per_tenant: usize,
+    extra: &[&str],
+    verify: bool,
+) -> Result<SeederRun> {
     let sites = (devices_per_tenant / 100).max(1);
     let per_site = devices_per_tenant / sites;
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_seeder"))
+        .args(if verify {
+            &[][..]
+        } else {
+            &["--no-verify"][..]
+        })
         .args([
             "--json",
-            "--no-verify",
             "--tenants",
             &TENANTS.to_string(),
             "--campaigns-per-tenant",
@@ -243,7 +257,8 @@ const TABLES: [&str; 5] = [
 
 /// `COPY ... TO` from the seeded database, then a timed `COPY ... FROM` of
 /// all five tables into `target_url`, through psql.
-fn copy_postgres(source_url: &str, target_url: &str, dir: &Path) -> Result<Duration> {
+/// Writes every table of the seeded database to `dir` as CSV (untimed).
+fn export_postgres(source_url: &str, dir: &Path) -> Result<()> {
     for table in TABLES {
         let file = dir.join(format!("{table}.csv"));
         psql(
@@ -251,6 +266,12 @@ fn copy_postgres(source_url: &str, target_url: &str, dir: &Path) -> Result<Durat
             &format!("\\copy {table} TO '{}' CSV", file.display()),
         )?;
     }
+    Ok(())
+}
+
+/// Loads the exported CSV files into `target_url` with `COPY`, in one
+/// transaction, and returns the time psql took.
+fn copy_postgres(target_url: &str, dir: &Path) -> Result<Duration> {
     let script: String = TABLES
         .iter()
         .map(|t| {
@@ -264,6 +285,71 @@ fn copy_postgres(source_url: &str, target_url: &str, dir: &Path) -> Result<Durat
     psql(target_url, &format!("BEGIN;\n{script}COMMIT;\n"))?;
     Ok(started.elapsed())
 }
+
+/// The README's least-privilege application role (created once per
+/// server), with FORCE ROW LEVEL SECURITY on the OTA tables of `db`;
+/// returns the URL that connects as it to `database`.
+async fn application_role(db: &DatabaseConnection, server: &str, database: &str) -> Result<String> {
+    let role = "ota_bench_app";
+    db.execute_unprepared(&format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') \
+             THEN CREATE ROLE {role} LOGIN; END IF; END $$;
+         ALTER TABLE firmware_versions FORCE ROW LEVEL SECURITY;
+         ALTER TABLE ota_campaigns FORCE ROW LEVEL SECURITY;
+         ALTER TABLE ota_device_status FORCE ROW LEVEL SECURITY;
+         GRANT CONNECT ON DATABASE {database} TO {role};
+         GRANT USAGE ON SCHEMA public TO {role};
+         GRANT SELECT ON seaql_migrations TO {role};
+         GRANT SELECT, INSERT, UPDATE ON tenants, device_registry, firmware_versions,
+               ota_campaigns, ota_device_status TO {role};
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};"
+    ))
+    .await?;
+    let host = server.rsplit('@').next().context("BENCH_PG has no host")?;
+    Ok(format!("postgres://{role}@{host}/{database}"))
+}
+
+/// Timed runs of one method, summed up as median and range.
+struct Stats {
+    median: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+impl Stats {
+    fn of(runs: &[Duration]) -> Stats {
+        let mut sorted = runs.to_vec();
+        sorted.sort();
+        let at = |i: usize| sorted.get(i).copied().unwrap_or_default();
+        Stats {
+            median: at(sorted.len() / 2),
+            min: at(0),
+            max: at(sorted.len().saturating_sub(1)),
+        }
+    }
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>7.2} s ({:.2}–{:.2})",
+            self.median.as_secs_f64(),
+            self.min.as_secs_f64(),
+            self.max.as_secs_f64()
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Pg {
+    Owner,
+    Role,
+    Copy,
+}
+
+/// Timed runs per method.
+const SAMPLES: usize = 3;
 
 fn psql(url: &str, script: &str) -> Result<()> {
     let out = Command::new("psql")
@@ -475,7 +561,7 @@ async fn main() -> Result<()> {
     let scale = scale();
     let pg = env_or("BENCH_PG", "postgres://postgres@127.0.0.1:5432");
     let my = env_or("BENCH_MYSQL", "mysql://root@127.0.0.1:3306");
-    let sample = std::env::var("BENCH_PER_ROW_SAMPLE")
+    let per_row_sample = std::env::var("BENCH_PER_ROW_SAMPLE")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(50_000usize);
@@ -488,56 +574,99 @@ async fn main() -> Result<()> {
         os_line()
     )?;
 
-    // PostgreSQL: 100k and 1M devices.
+    // PostgreSQL: 100k and 1M devices. Every method gets the same setup (a
+    // fresh, migrated database, untimed) and SAMPLES timed runs, the order
+    // of methods alternating between samples.
     let mut rss = Vec::new();
     for per_tenant in [10_000 / scale, 100_000 / scale] {
         let devices = per_tenant * TENANTS;
-        let (url, db) = fresh_database(&pg, DbBackend::Postgres, "ota_bench_seeded").await?;
-        empty_schema(&db).await?;
-        let run = run_seeder(&url, per_tenant, &[])?;
-        rss.push((devices, run.max_rss_kb));
+        let mut owner = Vec::new();
+        let mut role = Vec::new();
+        let mut copy = Vec::new();
+        let mut exported = false;
+        let mut max_rss_kb = 0;
+        for sample in 0..SAMPLES {
+            let order = if sample % 2 == 0 {
+                [Pg::Owner, Pg::Role, Pg::Copy]
+            } else {
+                [Pg::Copy, Pg::Role, Pg::Owner]
+            };
+            for method in order {
+                match method {
+                    Pg::Owner => {
+                        let (url, db) =
+                            fresh_database(&pg, DbBackend::Postgres, "ota_bench_seeded").await?;
+                        empty_schema(&db).await?;
+                        db.close().await?;
+                        let run = run_seeder(&url, per_tenant, &[], false)?;
+                        max_rss_kb = max_rss_kb.max(run.max_rss_kb);
+                        owner.push(run.wall);
+                        if !exported {
+                            export_postgres(&url, dir.path())?;
+                            exported = true;
+                        }
+                    }
+                    Pg::Role => {
+                        let (_, db) =
+                            fresh_database(&pg, DbBackend::Postgres, "ota_bench_role").await?;
+                        empty_schema(&db).await?;
+                        let role_url = application_role(&db, &pg, "ota_bench_role").await?;
+                        db.close().await?;
+                        let run = run_seeder(&role_url, per_tenant, &[], false)?;
+                        max_rss_kb = max_rss_kb.max(run.max_rss_kb);
+                        role.push(run.wall);
+                    }
+                    Pg::Copy => {
+                        if !exported {
+                            continue;
+                        }
+                        let (copy_url, copy_db) =
+                            fresh_database(&pg, DbBackend::Postgres, "ota_bench_copy").await?;
+                        empty_schema(&copy_db).await?;
+                        copy_db.close().await?;
+                        copy.push(copy_postgres(&copy_url, dir.path())?);
+                    }
+                }
+            }
+        }
+        rss.push((devices, max_rss_kb));
+        let url = format!("{pg}/ota_bench_seeded");
+        let db = Database::connect(&url).await?;
         let rows = Rows::read(&db).await?;
         let total = rows.len();
+        let copy_median = Stats::of(&copy).median;
         writeln!(
             report,
-            "\nPostgreSQL, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows in all)"
+            "\nPostgreSQL, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows in all), \
+             median of {SAMPLES} (min–max)"
         )?;
+        for (name, runs) in [("seeder (owner)", &owner), ("seeder (RLS role)", &role)] {
+            let stats = Stats::of(runs);
+            writeln!(
+                report,
+                "  {name:<18} {stats}  {:>9.0} rows/s  ÷ COPY {:.2}",
+                rate(total, stats.median),
+                copy_median.as_secs_f64() / stats.median.as_secs_f64()
+            )?;
+        }
         writeln!(
             report,
-            "  seeder          {:>8.2} s  {:>9.0} rows/s  peak RSS {:.1} MB  (inserted {})",
-            run.wall.as_secs_f64(),
-            rate(total, run.wall),
-            mb(run.max_rss_kb),
-            run.rows
+            "  COPY               {}  {:>9.0} rows/s",
+            Stats::of(&copy),
+            rate(total, copy_median)
         )?;
-
-        let (copy_url, copy_db) =
-            fresh_database(&pg, DbBackend::Postgres, "ota_bench_copy").await?;
-        empty_schema(&copy_db).await?;
-        copy_db.close().await?;
-        let copy = copy_postgres(&url, &copy_url, dir.path())?;
-        writeln!(
-            report,
-            "  COPY            {:>8.2} s  {:>9.0} rows/s  seeder/COPY throughput {:.2}",
-            copy.as_secs_f64(),
-            rate(total, copy),
-            rate(total, run.wall) / rate(total, copy)
-        )?;
+        writeln!(report, "  peak RSS of the seeder: {:.1} MB", mb(max_rss_kb))?;
 
         let (_, per_row_db) = fresh_database(&pg, DbBackend::Postgres, "ota_bench_per_row").await?;
         empty_schema(&per_row_db).await?;
-        let limit = if devices >= 1_000_000 / scale {
-            sample
-        } else {
-            usize::MAX
-        };
-        let (n, t) = insert_per_row(&per_row_db, &rows, limit, false).await?;
+        let (n, t) = insert_per_row(&per_row_db, &rows, per_row_sample, false).await?;
+        let owner_median = Stats::of(&owner).median;
         writeln!(
             report,
-            "  INSERT per row  {:>8.2} s  {:>9.0} rows/s  seeder/per-row throughput {:.1}{}",
+            "  INSERT per row     {:>8.2} s  {:>9.0} rows/s  seeder ÷ per-row {:.1}{}",
             t.as_secs_f64(),
             rate(n, t),
-            rate(total, run.wall) / rate(n, t),
+            rate(total, owner_median) / rate(n, t),
             if n < total {
                 format!("  (first {n} rows timed)")
             } else {
@@ -545,38 +674,68 @@ async fn main() -> Result<()> {
             }
         )?;
         per_row_db.close().await?;
+        drop(rows);
 
         if per_tenant == 100_000 / scale {
+            // Reruns over the complete fleet, as users type them (with the
+            // closing verification) and with --no-verify; then verify alone.
             let before = sequences(&db).await?;
-            let rerun = run_seeder(&url, per_tenant, &[])?;
+            let mut with_verify = Vec::new();
+            let mut without = Vec::new();
+            let mut inserted = 0;
+            for sample in 0..SAMPLES {
+                for verify in if sample % 2 == 0 {
+                    [true, false]
+                } else {
+                    [false, true]
+                } {
+                    let run = run_seeder(&url, per_tenant, &[], verify)?;
+                    inserted += run.rows;
+                    if verify {
+                        with_verify.push(run.wall);
+                    } else {
+                        without.push(run.wall);
+                    }
+                }
+            }
             let after = sequences(&db).await?;
             writeln!(
                 report,
-                "  rerun           {:>8.2} s  inserted {}  sequences {}",
-                rerun.wall.as_secs_f64(),
-                rerun.rows,
+                "  rerun              {}  (closing verification included)",
+                Stats::of(&with_verify)
+            )?;
+            writeln!(
+                report,
+                "  rerun --no-verify  {}  inserted {inserted} in all reruns, sequences {}",
+                Stats::of(&without),
                 if before == after {
                     "unchanged"
                 } else {
                     "ADVANCED"
                 }
             )?;
-            let verified = Instant::now();
-            let out = Command::new(env!("CARGO_BIN_EXE_seeder"))
-                .args([
-                    "verify",
-                    "--quiet",
-                    "--tenants",
-                    &TENANTS.to_string(),
-                    "--database-url",
-                    &url,
-                ])
-                .status()?;
+            let mut verify_runs = Vec::new();
+            let mut all_hold = true;
+            for _ in 0..SAMPLES {
+                let started = Instant::now();
+                let out = Command::new(env!("CARGO_BIN_EXE_seeder"))
+                    .args([
+                        "verify",
+                        "--quiet",
+                        "--tenants",
+                        &TENANTS.to_string(),
+                        "--database-url",
+                        &url,
+                    ])
+                    .status()?;
+                verify_runs.push(started.elapsed());
+                all_hold &= out.success();
+            }
             writeln!(
                 report,
-                "  verify          {:>8.2} s  {}",
-                verified.elapsed().as_secs_f64(),
-                if out.success() {
+                "  verify             {}  {}",
+                Stats::of(&verify_runs),
+                if all_hold {
                     "all invariants hold"
                 } else {
                     "VIOLATIONS"
@@ -599,7 +758,9 @@ async fn main() -> Result<()> {
     let per_tenant = 10_000 / scale;
     let devices = per_tenant * TENANTS;
     let (url, db) = fresh_database(&my, DbBackend::MySql, "ota_bench_seeded").await?;
-    let run = run_seeder(&url, per_tenant, &[])?;
+    // Migrated untimed, as for LOAD DATA below.
+    empty_schema(&db).await?;
+    let run = run_seeder(&url, per_tenant, &[], false)?;
     let rows = Rows::read(&db).await?;
     let total = rows.len();
     write_tsv(&rows, dir.path())?;
@@ -641,8 +802,10 @@ async fn main() -> Result<()> {
 
     let sqlite = dir.path().join("seeded.sqlite");
     let url = format!("sqlite://{}?mode=rwc", sqlite.display());
-    let run = run_seeder(&url, per_tenant, &[])?;
     let db = Database::connect(&url).await?;
+    // Migrated untimed, as for the prepared INSERTs below.
+    empty_schema(&db).await?;
+    let run = run_seeder(&url, per_tenant, &[], false)?;
     let rows = Rows::read(&db).await?;
     let total = rows.len();
     writeln!(
@@ -671,12 +834,20 @@ async fn main() -> Result<()> {
         rate(total, run.wall) / rate(n, t)
     )?;
 
-    for name in ["ota_bench_seeded", "ota_bench_copy", "ota_bench_per_row"] {
-        let admin = Database::connect(format!("{pg}/postgres")).await?;
+    let admin = Database::connect(format!("{pg}/postgres")).await?;
+    for name in [
+        "ota_bench_seeded",
+        "ota_bench_role",
+        "ota_bench_copy",
+        "ota_bench_per_row",
+    ] {
         admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .await?;
     }
+    admin
+        .execute_unprepared("DROP ROLE IF EXISTS ota_bench_app")
+        .await?;
     println!("{report}");
     Ok(())
 }

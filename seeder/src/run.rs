@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
+use futures_util::StreamExt as _;
 use sea_orm::DatabaseConnection;
 
 use crate::cancel::{Cancel, Phase};
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, TenantPlan};
 use crate::db::{Db, SchemaUse, Session, prepare_schema, refuse_read_only};
 use crate::error::SeedError;
 use crate::progress::Progress;
@@ -60,6 +61,7 @@ pub struct Seeder<'a> {
     pg_schema: Option<String>,
     statement_timeout: Option<Duration>,
     database_name: String,
+    jobs: usize,
 }
 
 impl<'a> Seeder<'a> {
@@ -74,6 +76,7 @@ impl<'a> Seeder<'a> {
             pg_schema: None,
             statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
             database_name: String::new(),
+            jobs: 1,
         }
     }
 
@@ -130,6 +133,16 @@ impl<'a> Seeder<'a> {
     /// overriding the role's and the database's own settings.
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.statement_timeout = timeout;
+        self
+    }
+
+    /// Seeds up to `jobs` tenants at once (default 1, and at least 1), each
+    /// in its own transaction on its own connection from the caller's
+    /// pool: give the pool `jobs + 1` connections or more. The report lists
+    /// tenants in dataset order whatever order they finish in. On SQLite,
+    /// which writes one transaction at a time, tenants go one by one.
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.max(1);
         self
     }
 
@@ -334,61 +347,115 @@ async fn seed_each(
     cancel: &Cancel,
     report: &mut SeedReport,
 ) -> Result<(), SeedError> {
-    for plan in seeder
+    let plans = seeder
         .dataset
         .tenants
         .iter()
-        .filter(|p| tenants.contains(&p.tenant.tenant_id))
-    {
-        if cancel.is_cancelled() {
-            report.stopped = Some(Stopped { rolled_back: None });
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let mut attempt = 0;
-        let tenant = loop {
-            attempt += 1;
-            match steps::seed_tenant(db, plan, selection, now, &seeder.progress, cancel).await {
-                Ok(report) => break report,
-                // Whatever the error, a requested stop explains it.
-                Err(_) if cancel.is_cancelled() => {
-                    report.stopped = Some(Stopped {
-                        rolled_back: Some(plan.tenant.tenant_id.clone()),
-                    });
-                    return Ok(());
+        .filter(|p| tenants.contains(&p.tenant.tenant_id));
+    // `buffered` runs up to `jobs` tenants at once and yields their
+    // outcomes in dataset order, so the report reads as with one job.
+    // SQLite writes one transaction at a time: there tenants go one by one.
+    let jobs = if db.backend() == sea_orm::DbBackend::Sqlite {
+        1
+    } else {
+        seeder.jobs
+    };
+    let mut outcomes = futures_util::stream::iter(plans)
+        .map(|plan| seed_one(db, seeder, plan, now, selection, cancel))
+        .buffered(jobs);
+    while let Some(outcome) = outcomes.next().await {
+        match outcome? {
+            TenantOutcome::Seeded { tenant, retries } => {
+                for (table, counts) in tenant.tables {
+                    report.add(table, counts);
                 }
-                Err(StepError::Database { source, .. })
-                    if retry::is_transient(&source)
-                        && attempt < retry::MAX_ATTEMPTS
-                        && started.elapsed() < retry::MAX_RETRY_TIME =>
-                {
-                    // The transaction was rolled back whole; start it again.
-                    report.retries += 1;
-                    tokio::time::sleep(retry::backoff(attempt)).await;
-                }
-                Err(StepError::Database {
-                    doing,
-                    table,
-                    source,
-                }) => {
-                    return Err(SeedError::Database {
-                        doing: format!(
-                            "{doing} for tenant {} (nothing of this tenant was written; {attempt} tries)",
-                            plan.tenant.tenant_id
-                        ),
-                        tenant: Some(plan.tenant.tenant_id.clone()),
-                        table,
-                        source,
-                    });
-                }
-                Err(StepError::Refused(refusal)) => return Err(refusal),
+                report.tenants.extend(tenant.tenants);
+                report.differing.extend(tenant.differing);
+                report.retries += retries;
             }
-        };
-        for (table, counts) in tenant.tables {
-            report.add(table, counts);
+            TenantOutcome::NotStarted => {
+                report.stopped.get_or_insert_with(Stopped::default);
+            }
+            TenantOutcome::RolledBack { tenant, retries } => {
+                report.retries += retries;
+                report
+                    .stopped
+                    .get_or_insert_with(Stopped::default)
+                    .rolled_back
+                    .push(tenant);
+            }
         }
-        report.tenants.extend(tenant.tenants);
-        report.differing.extend(tenant.differing);
     }
     Ok(())
+}
+
+/// How one tenant's seeding ended, short of an error.
+enum TenantOutcome {
+    Seeded {
+        tenant: SeedReport,
+        retries: u64,
+    },
+    /// A stop was requested before its transaction began.
+    NotStarted,
+    /// A stop was requested while its transaction was open.
+    RolledBack {
+        tenant: String,
+        retries: u64,
+    },
+}
+
+/// Seeds one tenant in its own transaction, retrying the transaction when
+/// the database aborted it for a reason a retry cures.
+async fn seed_one(
+    db: &Db,
+    seeder: &Seeder<'_>,
+    plan: &TenantPlan,
+    now: DateTime<FixedOffset>,
+    selection: &Selection,
+    cancel: &Cancel,
+) -> Result<TenantOutcome, SeedError> {
+    if cancel.is_cancelled() {
+        return Ok(TenantOutcome::NotStarted);
+    }
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    let mut retries = 0;
+    loop {
+        attempt += 1;
+        match steps::seed_tenant(db, plan, selection, now, &seeder.progress, cancel).await {
+            Ok(tenant) => return Ok(TenantOutcome::Seeded { tenant, retries }),
+            // Whatever the error, a requested stop explains it.
+            Err(_) if cancel.is_cancelled() => {
+                return Ok(TenantOutcome::RolledBack {
+                    tenant: plan.tenant.tenant_id.clone(),
+                    retries,
+                });
+            }
+            Err(StepError::Database { source, .. })
+                if retry::is_transient(&source)
+                    && attempt < retry::MAX_ATTEMPTS
+                    && started.elapsed() < retry::MAX_RETRY_TIME =>
+            {
+                // The transaction was rolled back whole; start it again.
+                retries += 1;
+                tokio::time::sleep(retry::backoff(attempt)).await;
+            }
+            Err(StepError::Database {
+                doing,
+                table,
+                source,
+            }) => {
+                return Err(SeedError::Database {
+                    doing: format!(
+                        "{doing} for tenant {} (nothing of this tenant was written; {attempt} tries)",
+                        plan.tenant.tenant_id
+                    ),
+                    tenant: Some(plan.tenant.tenant_id.clone()),
+                    table,
+                    source,
+                });
+            }
+            Err(StepError::Refused(refusal)) => return Err(refusal),
+        }
+    }
 }

@@ -135,6 +135,50 @@ backend_tests!(
     sigkill_mid_fleet_then_rerun_completes
 );
 
+/// With `--jobs 2`, tenant-a and tenant-b are open together when the
+/// signal comes: both are rolled back whole, tenant-0003 never starts, and
+/// the report names both.
+async fn ctrl_c_with_two_jobs_rolls_back_both_open_tenants(db: TestDb) -> anyhow::Result<()> {
+    let mut seeder = db.start_seeder(&[&FLEET[..], &["--jobs", "2"]].concat())?;
+    seeder.wait_for_stderr_line(REACT, "tenant-b's first progress line", |line| {
+        line.starts_with(TENANT_B_STARTED)
+    })?;
+    seeder.signal("INT")?;
+    let out = seeder.wait(REACT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains(
+            "interrupted: tenants tenant-a, tenant-b were rolled back whole; no tenant was \
+             committed. Run the same command again to finish."
+        ),
+        "{stderr}"
+    );
+    let conn = db.connect().await?;
+    for tenant in TENANTS {
+        assert_eq!(tenant_rows(&conn, tenant).await?, ABSENT, "{tenant}");
+    }
+    rerun_completes(&db, &conn).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_with_two_jobs_postgres() {
+    run_case(
+        ota_seed_tests::Backend::Postgres,
+        ctrl_c_with_two_jobs_rolls_back_both_open_tenants,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_with_two_jobs_mysql() {
+    run_case(
+        ota_seed_tests::Backend::MySql,
+        ctrl_c_with_two_jobs_rolls_back_both_open_tenants,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_like_ctrl_c() {
     run_case(ota_seed_tests::Backend::Sqlite, |db| stop_on(db, "TERM")).await;

@@ -122,6 +122,11 @@ pub struct SeedArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Seed up to N tenants at once, each in its own transaction on its own
+    /// connection (PostgreSQL, MySQL/MariaDB; default 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+
     /// Allow writing to a database that is not on this machine. Without it,
     /// only loopback addresses, Unix sockets and SQLite files are seeded.
     #[arg(long)]
@@ -137,6 +142,7 @@ impl SeedArgs {
             (self.no_migrate, "--no-migrate"),
             (self.no_verify, "--no-verify"),
             (self.dry_run, "--dry-run"),
+            (self.jobs.is_some(), "--jobs"),
             (self.allow_remote, "--allow-remote"),
         ]
         .into_iter()

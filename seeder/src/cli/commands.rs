@@ -18,7 +18,11 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
     let output = ctx.output;
     output.human(format_args!("database: {}\n", ctx.target.display));
     let mut summary = RunSummary::new(&ctx.target.display, "seed", &ctx.tenants);
-    let seeder = ctx.seeder(only).migrate(!args.no_migrate);
+    let jobs = args.jobs.unwrap_or(1);
+    let seeder = ctx
+        .seeder(only)
+        .migrate(!args.no_migrate)
+        .jobs(usize::from(jobs));
     if args.dry_run {
         summary.dry_run = true;
         // A SQLite file that does not exist yet is read as an empty
@@ -36,7 +40,10 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
         return Ok(Outcome::Ok);
     }
 
-    let db = ctx.target.connect(ctx.connect_timeout).await?;
+    let db = ctx
+        .target
+        .connect_for_jobs(ctx.connect_timeout, jobs)
+        .await?;
     let progress = if output == Output::Human {
         Progress::on_stderr()
     } else {
@@ -46,25 +53,26 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
     print_seed_report(&mut summary, &report, output, false);
     // A signal after the last tenant committed: everything is in, but the
     // user asked to stop, so the verification is skipped.
-    let stopped = report.stopped.clone().or_else(|| {
-        ctx.cancel
-            .is_cancelled()
-            .then_some(Stopped { rolled_back: None })
-    });
+    let stopped = report
+        .stopped
+        .clone()
+        .or_else(|| ctx.cancel.is_cancelled().then(Stopped::default));
     if let Some(stopped) = &stopped {
         summary.interrupted = true;
-        summary.rolled_back_tenant = stopped.rolled_back.clone();
+        summary.rolled_back_tenant = stopped.rolled_back.first().cloned();
+        summary.rolled_back_tenants = stopped.rolled_back.clone();
         let committed = if report.tenants.is_empty() {
             "no tenant was committed".to_owned()
         } else {
             format!("committed before it: {}", report.tenants.join(", "))
         };
-        let rolled_back = match &stopped.rolled_back {
-            Some(t) => format!("tenant {t} was rolled back whole"),
-            None if report.tenants.len() == ctx.tenants.len() => {
+        let rolled_back = match stopped.rolled_back.as_slice() {
+            [t] => format!("tenant {t} was rolled back whole"),
+            [] if report.tenants.len() == ctx.tenants.len() => {
                 "stopped after the last tenant, before verification".to_owned()
             }
-            None => "stopped between tenants".to_owned(),
+            [] => "stopped between tenants".to_owned(),
+            several => format!("tenants {} were rolled back whole", several.join(", ")),
         };
         eprintln!("interrupted: {rolled_back}; {committed}. Run the same command again to finish.");
         db.close().await.ok();

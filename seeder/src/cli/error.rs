@@ -13,6 +13,12 @@ pub enum CliError {
     #[error("invalid database URL {url}: {reason}")]
     BadUrl { url: String, reason: String },
 
+    #[error(
+        "--jobs {jobs} needs PostgreSQL or MySQL/MariaDB: SQLite writes one transaction at a \
+         time, so run it with --jobs 1 (the default)"
+    )]
+    JobsOnSqlite { jobs: u16 },
+
     #[error("no database at {path}: there is nothing to verify yet (run the seeder first)")]
     NoSqliteFile { path: String },
 

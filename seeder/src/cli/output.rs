@@ -69,7 +69,10 @@ pub struct RunSummary {
     pub retries: u64,
     /// Stopped by SIGINT/SIGTERM: only the tenants listed were committed.
     pub interrupted: bool,
+    /// The first tenant rolled back by the stop (kept for scripts written
+    /// before `--jobs`); `rolled_back_tenants` lists them all.
     pub rolled_back_tenant: Option<String>,
+    pub rolled_back_tenants: Vec<String>,
     pub verification: Option<VerifyReport>,
 }
 
@@ -92,6 +95,7 @@ impl RunSummary {
             retries: 0,
             interrupted: false,
             rolled_back_tenant: None,
+            rolled_back_tenants: Vec::new(),
             verification: None,
         }
     }

@@ -176,7 +176,20 @@ fn redact_unparsed(raw: &str) -> String {
 impl DatabaseTarget {
     /// Opens the database for a run that writes.
     pub async fn connect(&self, timeout: Duration) -> Result<DatabaseConnection, CliError> {
-        self.open(&self.url, timeout).await
+        self.open(&self.url, timeout, 1).await
+    }
+
+    /// Opens the database for a run that writes with `jobs` transactions at
+    /// once (a connection each, and one to spare).
+    pub async fn connect_for_jobs(
+        &self,
+        timeout: Duration,
+        jobs: u16,
+    ) -> Result<DatabaseConnection, CliError> {
+        if jobs > 1 && self.backend == DbBackend::Sqlite {
+            return Err(CliError::JobsOnSqlite { jobs });
+        }
+        self.open(&self.url, timeout, u32::from(jobs)).await
     }
 
     /// Opens the database for reading only. A SQLite file is opened
@@ -192,12 +205,17 @@ impl DatabaseTarget {
             return Ok(None);
         }
         let url = format!("sqlite://{}?mode=ro", file.display());
-        self.open(&url, timeout).await.map(Some)
+        self.open(&url, timeout, 1).await.map(Some)
     }
 
     /// Opens a pool and makes sure one connection answers now (pools
     /// connect lazily on some backends).
-    async fn open(&self, url: &str, timeout: Duration) -> Result<DatabaseConnection, CliError> {
+    async fn open(
+        &self,
+        url: &str,
+        timeout: Duration,
+        jobs: u32,
+    ) -> Result<DatabaseConnection, CliError> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .connect_timeout(timeout)
@@ -210,12 +228,12 @@ impl DatabaseTarget {
             // How long to wait for another process's lock on a SQLite file.
             .map_sqlx_sqlite_opts(move |o| o.busy_timeout(timeout));
         // SQLite allows one writer at a time; a single connection makes that
-        // explicit and keeps IMMEDIATE transactions simple. Elsewhere two:
-        // the seeder's transactions run one at a time.
+        // explicit and keeps IMMEDIATE transactions simple. Elsewhere one
+        // per concurrent tenant transaction, and one to spare.
         options.max_connections(if self.backend == DbBackend::Sqlite {
             1
         } else {
-            2
+            jobs.max(1) + 1
         });
         let connect = async {
             let db = Database::connect(options).await?;

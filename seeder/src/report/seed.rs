@@ -42,11 +42,12 @@ pub struct SeedReport {
 }
 
 /// How a run that was asked to stop ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stopped {
-    /// The tenant whose open transaction was rolled back (none when the
-    /// stop came between two tenants).
-    pub rolled_back: Option<String>,
+    /// The tenants whose open transactions were rolled back, in dataset
+    /// order: at most one with one job, none when the stop came between
+    /// tenants.
+    pub rolled_back: Vec<String>,
 }
 
 impl SeedReport {
