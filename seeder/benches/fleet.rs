@@ -5,7 +5,8 @@
 //! In one run, against the local servers (see BENCHMARKS.md for figures):
 //! - PostgreSQL: the seeder on 10 tenants × 10,000 and × 100,000 devices
 //!   (100k and 1M devices, as many status rows), as the owner and as the
-//!   README's least-privilege role under FORCE ROW LEVEL SECURITY; the very
+//!   README's least-privilege role under FORCE ROW LEVEL SECURITY, and with
+//!   `--jobs 2`; the very
 //!   same rows loaded with `COPY` into an empty schema (three samples of
 //!   each, their order alternating, median and range reported) and with one
 //!   `INSERT` per row; reruns over the complete 1M fleet with and without
@@ -345,6 +346,7 @@ impl std::fmt::Display for Stats {
 enum Pg {
     Owner,
     Role,
+    Jobs2,
     Copy,
 }
 
@@ -582,14 +584,15 @@ async fn main() -> Result<()> {
         let devices = per_tenant * TENANTS;
         let mut owner = Vec::new();
         let mut role = Vec::new();
+        let mut jobs2 = Vec::new();
         let mut copy = Vec::new();
         let mut exported = false;
         let mut max_rss_kb = 0;
         for sample in 0..SAMPLES {
             let order = if sample % 2 == 0 {
-                [Pg::Owner, Pg::Role, Pg::Copy]
+                [Pg::Owner, Pg::Role, Pg::Jobs2, Pg::Copy]
             } else {
-                [Pg::Copy, Pg::Role, Pg::Owner]
+                [Pg::Copy, Pg::Jobs2, Pg::Role, Pg::Owner]
             };
             for method in order {
                 match method {
@@ -616,6 +619,15 @@ async fn main() -> Result<()> {
                         max_rss_kb = max_rss_kb.max(run.max_rss_kb);
                         role.push(run.wall);
                     }
+                    Pg::Jobs2 => {
+                        let (url, db) =
+                            fresh_database(&pg, DbBackend::Postgres, "ota_bench_jobs").await?;
+                        empty_schema(&db).await?;
+                        db.close().await?;
+                        let run = run_seeder(&url, per_tenant, &["--jobs", "2"], false)?;
+                        max_rss_kb = max_rss_kb.max(run.max_rss_kb);
+                        jobs2.push(run.wall);
+                    }
                     Pg::Copy => {
                         if !exported {
                             continue;
@@ -640,7 +652,11 @@ async fn main() -> Result<()> {
             "\nPostgreSQL, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows in all), \
              median of {SAMPLES} (min–max)"
         )?;
-        for (name, runs) in [("seeder (owner)", &owner), ("seeder (RLS role)", &role)] {
+        for (name, runs) in [
+            ("seeder (owner)", &owner),
+            ("seeder (RLS role)", &role),
+            ("seeder --jobs 2", &jobs2),
+        ] {
             let stats = Stats::of(runs);
             writeln!(
                 report,
@@ -838,6 +854,7 @@ async fn main() -> Result<()> {
     for name in [
         "ota_bench_seeded",
         "ota_bench_role",
+        "ota_bench_jobs",
         "ota_bench_copy",
         "ota_bench_per_row",
     ] {

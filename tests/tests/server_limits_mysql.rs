@@ -193,3 +193,55 @@ async fn a_statement_over_the_packet_is_not_retried() -> anyhow::Result<()> {
     assert_eq!(counts(&conn).await?, [2, 0, 0, 0, 0]);
     Ok(())
 }
+
+/// Issue 11: rows travel as inline literals on MySQL/MariaDB, which must
+/// read the same under any `sql_mode`. On a server whose mode is ANSI
+/// (double quotes quote identifiers) with NO_BACKSLASH_ESCAPES and strict
+/// tables, the demo's rows (quotes in names, JSON metadata full of double
+/// quotes) are exactly those seeded into SQLite through the library.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn literals_read_the_same_under_an_ansi_sql_mode() -> anyhow::Result<()> {
+    let mode = "ANSI,NO_BACKSLASH_ESCAPES,STRICT_ALL_TABLES";
+    let Some(server) = PrivateMariaDb::start(&[&format!("--sql-mode={mode}")]).await? else {
+        return Ok(());
+    };
+    let conn = server.connect().await?;
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SELECT @@GLOBAL.sql_mode AS m",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    let live: String = row.try_get("", "m")?;
+    assert!(
+        live.contains("ANSI_QUOTES") && live.contains("NO_BACKSLASH_ESCAPES"),
+        "{live}"
+    );
+    let url = server.database_url();
+    let summary = json_summary(
+        &run_seeder(
+            &["--json", "--tenants", "3"],
+            &[("DATABASE_URL", url.as_str())],
+            &server.dir(),
+        ),
+        0,
+    );
+    assert_eq!(ota_seed_tests::violations(&summary), Vec::<String>::new());
+
+    let reference = sea_orm::Database::connect("sqlite::memory:").await?;
+    let spec = seeder::DatasetSpec {
+        tenants: 3,
+        ..seeder::DatasetSpec::default()
+    };
+    seeder::migrate(&reference).await?;
+    seeder::Seeder::new(&seeder::Dataset::fleet(&spec))
+        .run(&reference)
+        .await?;
+    use ota_seed_tests::snapshot::{DigestScope, dataset_digest};
+    assert_eq!(
+        dataset_digest(&conn, DigestScope::Everything).await?,
+        dataset_digest(&reference, DigestScope::Everything).await?,
+    );
+    Ok(())
+}

@@ -10,6 +10,7 @@ use sea_orm::{
 
 use super::copy_rows::copy_rows;
 use super::json_rows;
+use super::mysql_rows::LiteralInsert;
 use crate::cancel::Cancel;
 use crate::db::Txn;
 use crate::progress::StepProgress;
@@ -38,10 +39,12 @@ pub enum Conflicts<'a, C> {
 ///
 /// On PostgreSQL rows that cannot conflict are loaded with `COPY` (see
 /// `copy_rows`), others travel as one JSON document per batch (see
-/// `json_rows`); elsewhere as a multi-row INSERT of ActiveModels. On
-/// MySQL/MariaDB a batch also keeps its statement well under the session's
-/// `max_allowed_packet` (read once per call with rows), by an estimate of
-/// each row's encoded size; a row too large to fit alone is an error naming
+/// `json_rows`); on MySQL/MariaDB as multi-row INSERTs with inline values
+/// (see `mysql_rows`); elsewhere, and for values without such a form, as a
+/// multi-row INSERT of ActiveModels with bound values. On MySQL/MariaDB
+/// every statement stays within half the session's `max_allowed_packet`
+/// (read once per call with rows), measured exactly for literals and
+/// estimated for binds; a row too large to fit alone is an error naming
 /// the table and the limit.
 ///
 /// PostgreSQL and SQLite get `ON CONFLICT (key) DO NOTHING` under
@@ -69,6 +72,11 @@ where
         && let Some(copied) = copy_rows(conn, &mut rows, progress, interrupt).await?
     {
         return Ok(copied);
+    }
+    if backend == DbBackend::MySql
+        && let Some(inserted) = insert_literals(conn, &mut rows, progress, interrupt).await?
+    {
+        return Ok(inserted);
     }
     let columns = <A::Entity as EntityTrait>::Column::iter().count().max(1);
     let per_batch = if backend == DbBackend::Postgres {
@@ -115,6 +123,71 @@ where
         progress.advance(sent);
     }
     Ok(inserted)
+}
+
+/// Largest statement the literal path sends, whatever the server allows:
+/// bigger ones gain nothing and hold more memory.
+const MAX_LITERAL_STATEMENT: u64 = 16 << 20;
+
+/// MySQL/MariaDB: `rows` as multi-row INSERTs with inline values (see
+/// `mysql_rows`), each statement within half the session's
+/// `max_allowed_packet`; `None` (with `rows` untouched) when a value of
+/// the first row has no literal form, so the caller binds instead. A plain
+/// INSERT, counted exactly (see [`insert_rows`]).
+async fn insert_literals<A, I>(
+    conn: &Txn,
+    rows: &mut std::iter::Peekable<I>,
+    progress: &StepProgress,
+    interrupt: &Cancel,
+) -> Result<Option<u64>, DbErr>
+where
+    A: ActiveModelTrait,
+    I: Iterator<Item = A>,
+{
+    let Some(first) = rows.peek() else {
+        return Ok(Some(0));
+    };
+    let Some((mut insert, columns)) = LiteralInsert::start(first) else {
+        return Ok(None);
+    };
+    let packet = PacketLimit::read::<A::Entity, _>(conn).await?;
+    let budget = packet.budget.min(MAX_LITERAL_STATEMENT) as usize;
+    let mut inserted = 0;
+    let mut carried: Option<String> = None;
+    loop {
+        interrupt.check()?;
+        loop {
+            let tuple = match carried.take() {
+                Some(tuple) => tuple,
+                None => match rows.next() {
+                    Some(row) => LiteralInsert::tuple(&row, &columns)?,
+                    None => break,
+                },
+            };
+            let size = insert.len_with(&tuple);
+            if insert.rows() > 0 && size > budget {
+                carried = Some(tuple);
+                break;
+            }
+            if insert.rows() == 0 && size as u64 > packet.max_allowed_packet {
+                return Err(DbErr::Custom(format!(
+                    "a row of {} takes {size} bytes in an INSERT, more than the server's \
+                     max_allowed_packet of {} bytes",
+                    packet.table, packet.max_allowed_packet
+                )));
+            }
+            insert.push(&tuple);
+        }
+        let sent = insert.rows();
+        if sent == 0 {
+            return Ok(Some(inserted));
+        }
+        inserted += conn
+            .execute_unprepared(&insert.take())
+            .await?
+            .rows_affected();
+        progress.advance(sent);
+    }
 }
 
 /// Takes the next batch: at most `per_batch` rows and, under a packet

@@ -17,6 +17,7 @@ pub mod differing;
 mod firmware;
 mod id_sequences;
 mod json_rows;
+mod mysql_rows;
 mod tenant_lock;
 mod tenants;
 
