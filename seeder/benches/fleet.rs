@@ -14,7 +14,8 @@
 //!   `seeder verify` alone;
 //! - MariaDB and SQLite at 100k devices: the same, against
 //!   `LOAD DATA LOCAL INFILE` and one prepared INSERT reused in a single
-//!   transaction.
+//!   transaction (three samples each, alternating; one-INSERT-per-row on
+//!   MariaDB once, over the first BENCH_PER_ROW_SAMPLE rows).
 //!
 //! Peak memory is the seeder process's maximum RSS (VmHWM, polled).
 //! Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432),
@@ -770,84 +771,131 @@ async fn main() -> Result<()> {
         )?;
     }
 
-    // MariaDB and SQLite: 100k devices.
+    // MariaDB and SQLite: 100k devices, SAMPLES runs of the seeder and of
+    // the baseline each, alternating, every run on a fresh migrated schema.
     let per_tenant = 10_000 / scale;
     let devices = per_tenant * TENANTS;
-    let (url, db) = fresh_database(&my, DbBackend::MySql, "ota_bench_seeded").await?;
-    // Migrated untimed, as for LOAD DATA below.
-    empty_schema(&db).await?;
-    let run = run_seeder(&url, per_tenant, &[], false)?;
-    let rows = Rows::read(&db).await?;
+    let mut seeder_runs = Vec::new();
+    let mut load_runs = Vec::new();
+    let mut max_rss_kb = 0;
+    let mut rows = None;
+    for sample in 0..SAMPLES {
+        for seeder_first in [sample % 2 == 0, sample % 2 != 0] {
+            if seeder_first {
+                let (url, db) = fresh_database(&my, DbBackend::MySql, "ota_bench_seeded").await?;
+                empty_schema(&db).await?;
+                let run = run_seeder(&url, per_tenant, &[], false)?;
+                max_rss_kb = max_rss_kb.max(run.max_rss_kb);
+                seeder_runs.push(run.wall);
+                if rows.is_none() {
+                    let read = Rows::read(&db).await?;
+                    write_tsv(&read, dir.path())?;
+                    rows = Some(read);
+                }
+                db.close().await?;
+            } else if rows.is_some() {
+                let (_, load_db) = fresh_database(&my, DbBackend::MySql, "ota_bench_load").await?;
+                empty_schema(&load_db).await?;
+                load_db.close().await?;
+                load_runs.push(load_data_mysql(&my, "ota_bench_load", dir.path())?);
+            }
+        }
+    }
+    let rows = rows.context("no MariaDB seeder run")?;
     let total = rows.len();
-    write_tsv(&rows, dir.path())?;
+    let seeder_median = Stats::of(&seeder_runs).median;
     writeln!(
         report,
-        "\nMariaDB, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows)"
+        "\nMariaDB, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows), \
+         median of {SAMPLES} (min–max)"
     )?;
     writeln!(
         report,
-        "  seeder          {:>8.2} s  {:>9.0} rows/s  peak RSS {:.1} MB",
-        run.wall.as_secs_f64(),
-        rate(total, run.wall),
-        mb(run.max_rss_kb)
+        "  seeder             {}  {:>9.0} rows/s  ÷ LOAD DATA {:.2}  peak RSS {:.1} MB",
+        Stats::of(&seeder_runs),
+        rate(total, seeder_median),
+        Stats::of(&load_runs).median.as_secs_f64() / seeder_median.as_secs_f64(),
+        mb(max_rss_kb)
     )?;
-    let (_, load_db) = fresh_database(&my, DbBackend::MySql, "ota_bench_load").await?;
-    empty_schema(&load_db).await?;
-    let load = load_data_mysql(&my, "ota_bench_load", dir.path())?;
     writeln!(
         report,
-        "  LOAD DATA       {:>8.2} s  {:>9.0} rows/s  seeder/LOAD DATA throughput {:.2}",
-        load.as_secs_f64(),
-        rate(total, load),
-        rate(total, run.wall) / rate(total, load)
+        "  LOAD DATA          {}  {:>9.0} rows/s",
+        Stats::of(&load_runs),
+        rate(total, Stats::of(&load_runs).median)
     )?;
     let (_, per_row_db) = fresh_database(&my, DbBackend::MySql, "ota_bench_per_row").await?;
     empty_schema(&per_row_db).await?;
-    let (n, t) = insert_per_row(&per_row_db, &rows, usize::MAX, false).await?;
+    let (n, t) = insert_per_row(&per_row_db, &rows, per_row_sample, false).await?;
     writeln!(
         report,
-        "  INSERT per row  {:>8.2} s  {:>9.0} rows/s  seeder/per-row throughput {:.1}",
+        "  INSERT per row     {:>8.2} s  {:>9.0} rows/s  seeder ÷ per-row {:.1}{}",
         t.as_secs_f64(),
         rate(n, t),
-        rate(total, run.wall) / rate(n, t)
+        rate(total, seeder_median) / rate(n, t),
+        if n < total {
+            format!("  (first {n} rows timed)")
+        } else {
+            String::new()
+        }
     )?;
+    per_row_db.close().await?;
+    let admin_my = Database::connect(&my).await?;
     for name in ["ota_bench_seeded", "ota_bench_load", "ota_bench_per_row"] {
-        db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        admin_my
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
             .await?;
     }
 
-    let sqlite = dir.path().join("seeded.sqlite");
-    let url = format!("sqlite://{}?mode=rwc", sqlite.display());
-    let db = Database::connect(&url).await?;
-    // Migrated untimed, as for the prepared INSERTs below.
-    empty_schema(&db).await?;
-    let run = run_seeder(&url, per_tenant, &[], false)?;
-    let rows = Rows::read(&db).await?;
-    let total = rows.len();
+    let mut seeder_runs = Vec::new();
+    let mut prepared_runs = Vec::new();
+    let mut max_rss_kb = 0;
+    let mut rows = None;
+    for sample in 0..SAMPLES {
+        for seeder_first in [sample % 2 == 0, sample % 2 != 0] {
+            let file = dir
+                .path()
+                .join(format!("sqlite-{sample}-{seeder_first}.sqlite"));
+            let url = format!("sqlite://{}?mode=rwc", file.display());
+            let db = Database::connect(&url).await?;
+            empty_schema(&db).await?;
+            if seeder_first {
+                db.close().await?;
+                let run = run_seeder(&url, per_tenant, &[], false)?;
+                max_rss_kb = max_rss_kb.max(run.max_rss_kb);
+                seeder_runs.push(run.wall);
+                if rows.is_none() {
+                    let db = Database::connect(&url).await?;
+                    rows = Some(Rows::read(&db).await?);
+                    db.close().await?;
+                }
+            } else if let Some(rows) = &rows {
+                let (_, t) = insert_per_row(&db, rows, usize::MAX, true).await?;
+                prepared_runs.push(t);
+                db.close().await?;
+            }
+            std::fs::remove_file(&file).ok();
+        }
+    }
+    let total = rows.context("no SQLite seeder run")?.len();
+    let seeder_median = Stats::of(&seeder_runs).median;
     writeln!(
         report,
-        "\nSQLite, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows)"
+        "\nSQLite, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {total} rows), \
+         median of {SAMPLES} (min–max)"
     )?;
     writeln!(
         report,
-        "  seeder          {:>8.2} s  {:>9.0} rows/s  peak RSS {:.1} MB",
-        run.wall.as_secs_f64(),
-        rate(total, run.wall),
-        mb(run.max_rss_kb)
+        "  seeder             {}  {:>9.0} rows/s  ÷ prepared {:.2}  peak RSS {:.1} MB",
+        Stats::of(&seeder_runs),
+        rate(total, seeder_median),
+        Stats::of(&prepared_runs).median.as_secs_f64() / seeder_median.as_secs_f64(),
+        mb(max_rss_kb)
     )?;
-    let ref_url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("prepared.sqlite").display()
-    );
-    let ref_db = Database::connect(&ref_url).await?;
-    empty_schema(&ref_db).await?;
-    let (n, t) = insert_per_row(&ref_db, &rows, usize::MAX, true).await?;
     writeln!(
         report,
-        "  prepared INSERT {:>8.2} s  {:>9.0} rows/s  seeder/prepared throughput {:.2}  (one transaction)",
-        t.as_secs_f64(),
-        rate(n, t),
-        rate(total, run.wall) / rate(n, t)
+        "  prepared INSERT    {}  {:>9.0} rows/s  (one reused statement, one transaction)",
+        Stats::of(&prepared_runs),
+        rate(total, Stats::of(&prepared_runs).median)
     )?;
 
     let admin = Database::connect(format!("{pg}/postgres")).await?;
