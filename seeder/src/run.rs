@@ -138,9 +138,10 @@ impl<'a> Seeder<'a> {
 
     /// Seeds up to `jobs` tenants at once (default 1, and at least 1), each
     /// in its own transaction on its own connection from the caller's
-    /// pool: give the pool `jobs + 1` connections or more. The report lists
-    /// tenants in dataset order whatever order they finish in. On SQLite,
-    /// which writes one transaction at a time, tenants go one by one.
+    /// pool, and never more than the pool has connections (give it
+    /// `jobs + 1`). The report lists tenants in dataset order whatever order
+    /// they finish in. On SQLite, which writes one transaction at a time,
+    /// tenants go one by one.
     pub fn jobs(mut self, jobs: usize) -> Self {
         self.jobs = jobs.max(1);
         self
@@ -354,12 +355,10 @@ async fn seed_each(
         .filter(|p| tenants.contains(&p.tenant.tenant_id));
     // `buffered` runs up to `jobs` tenants at once and yields their
     // outcomes in dataset order, so the report reads as with one job.
-    // SQLite writes one transaction at a time: there tenants go one by one.
-    let jobs = if db.backend() == sea_orm::DbBackend::Sqlite {
-        1
-    } else {
-        seeder.jobs
-    };
+    // Never more than the pool serves at once (a tenant waiting for a
+    // connection would run into the acquire timeout); SQLite, which writes
+    // one transaction at a time, counts as one.
+    let jobs = seeder.jobs.min(db.concurrent_transactions());
     let mut outcomes = futures_util::stream::iter(plans)
         .map(|plan| seed_one(db, seeder, plan, now, selection, cancel))
         .buffered(jobs);

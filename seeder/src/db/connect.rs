@@ -60,6 +60,21 @@ impl Db {
         self.backend
     }
 
+    /// How many transactions may be open at once without one waiting for
+    /// a pooled connection another holds: the pool's size on PostgreSQL
+    /// and MySQL/MariaDB, 1 on SQLite and on any other kind of connection.
+    pub fn concurrent_transactions(&self) -> usize {
+        let size = match (&self.pool, &self.conn.inner) {
+            (Pool::Pg(pool), _) => pool.options().get_max_connections(),
+            (Pool::Orm(conn), DatabaseConnectionType::SqlxMySqlPoolConnection(_)) => conn
+                .get_mysql_connection_pool()
+                .options()
+                .get_max_connections(),
+            _ => 1,
+        };
+        (size as usize).max(1)
+    }
+
     /// A SeaORM connection of its own holding exactly one server session,
     /// opened like the caller's: for session locks that must cover every
     /// statement run through it (MySQL), and for PostgreSQL migrations
