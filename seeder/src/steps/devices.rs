@@ -48,6 +48,25 @@ impl DeviceStep {
             // added has the planned count but lacks a planned device.
             _ => {
                 let existing = existing_device_ids(scope.txn, scope.tenant_id()).await?;
+                // A complete fleet (the rerun's case) is told by its ids
+                // alone: building every planned device (a hash and a
+                // firmware lookup each) only to drop it costs ~1 s at 1M.
+                if existing.len() as u64 >= planned
+                    && scope
+                        .plan
+                        .fleet
+                        .device_ids()
+                        .all(|id| existing.contains(&id))
+                {
+                    let counts = TableCounts {
+                        inserted: 0,
+                        present: planned,
+                        updated: 0,
+                    };
+                    scope.devices_step_ran.store(true, Ordering::SeqCst);
+                    progress.finish(counts);
+                    return Ok(counts);
+                }
                 let missing = scope
                     .plan
                     .devices()
