@@ -410,14 +410,7 @@ async fn migrate_pg(db: &Db, timeout: Duration) -> Result<usize, SeedError> {
             pg_settings_sql(&db.session)
         ))
         .await?;
-        let applied = async {
-            let pending = Migrator::get_pending_migrations(&txn).await?.len();
-            if pending > 0 {
-                Migrator::up(&txn, None).await?;
-            }
-            Ok::<usize, DbErr>(pending)
-        }
-        .await;
+        let applied = apply_pending::<Migrator, _>(&txn).await;
         match applied {
             Ok(n) => {
                 txn.execute_unprepared(DEALLOCATE_SQLX).await?;
@@ -467,14 +460,7 @@ async fn apply_sqlite_with<M: MigratorTrait>(conn: &DatabaseConnection) -> Resul
             ..TransactionOptions::default()
         })
         .await?;
-    let applied = async {
-        let pending = M::get_pending_migrations(&txn).await?.len();
-        if pending > 0 {
-            M::up(&txn, None).await?;
-        }
-        Ok::<usize, DbErr>(pending)
-    }
-    .await;
+    let applied = apply_pending::<M, _>(&txn).await;
     match applied {
         Ok(n) => {
             txn.commit().await?;
@@ -488,9 +474,20 @@ async fn apply_sqlite_with<M: MigratorTrait>(conn: &DatabaseConnection) -> Resul
 }
 
 async fn apply_orm(conn: &DatabaseConnection) -> Result<usize, DbErr> {
-    let pending = Migrator::get_pending_migrations(conn).await?.len();
+    apply_pending::<Migrator, _>(conn).await
+}
+
+/// Applies `M`'s pending migrations through `conn` (a connection or a
+/// transaction) and returns how many there were.
+async fn apply_pending<'c, M, C>(conn: &'c C) -> Result<usize, DbErr>
+where
+    M: MigratorTrait,
+    C: ConnectionTrait + Sync,
+    &'c C: migration::IntoSchemaManagerConnection<'c>,
+{
+    let pending = M::get_pending_migrations(conn).await?.len();
     if pending > 0 {
-        Migrator::up(conn, None).await?;
+        M::up(conn, None).await?;
     }
     Ok(pending)
 }

@@ -51,39 +51,33 @@ impl DeviceStep {
                 // A complete fleet (the rerun's case) is told by its ids
                 // alone: building every planned device (a hash and a
                 // firmware lookup each) only to drop it costs ~1 s at 1M.
-                if existing.len() as u64 >= planned
+                let complete = existing.len() as u64 >= planned
                     && scope
                         .plan
                         .fleet
                         .device_ids()
-                        .all(|id| existing.contains(&id))
-                {
-                    let counts = TableCounts {
-                        inserted: 0,
-                        present: planned,
-                        updated: 0,
-                    };
-                    scope.devices_step_ran.store(true, Ordering::SeqCst);
-                    progress.finish(counts);
-                    return Ok(counts);
+                        .all(|id| existing.contains(&id));
+                if complete {
+                    0
+                } else {
+                    let missing = scope
+                        .plan
+                        .devices()
+                        .filter(|d| !existing.contains(&d.device_id))
+                        .map(to_model);
+                    let key = [
+                        device_registry::Column::TenantId,
+                        device_registry::Column::DeviceId,
+                    ];
+                    insert_rows(
+                        scope.txn,
+                        missing,
+                        Conflicts::SkipOn(&key),
+                        &progress,
+                        scope.interrupt,
+                    )
+                    .await?
                 }
-                let missing = scope
-                    .plan
-                    .devices()
-                    .filter(|d| !existing.contains(&d.device_id))
-                    .map(to_model);
-                let key = [
-                    device_registry::Column::TenantId,
-                    device_registry::Column::DeviceId,
-                ];
-                insert_rows(
-                    scope.txn,
-                    missing,
-                    Conflicts::SkipOn(&key),
-                    &progress,
-                    scope.interrupt,
-                )
-                .await?
             }
         };
         // Every planned device not inserted now was found, by key, either
