@@ -577,6 +577,29 @@ async fn main() -> Result<()> {
         os_line()
     )?;
 
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let runs = |section: &str| only.is_empty() || only.split(',').any(|s| s.trim() == section);
+    if runs("postgres") {
+        bench_postgres(&pg, scale, per_row_sample, dir.path(), &mut report).await?;
+    }
+    if runs("mariadb") {
+        bench_mariadb(&my, scale, per_row_sample, dir.path(), &mut report).await?;
+    }
+    if runs("sqlite") {
+        bench_sqlite(scale, dir.path(), &mut report).await?;
+    }
+    println!("{report}");
+    Ok(())
+}
+
+/// PostgreSQL: 100k and 1M devices; reruns and verify over the 1M fleet.
+async fn bench_postgres(
+    pg: &str,
+    scale: usize,
+    per_row_sample: usize,
+    dir: &Path,
+    report: &mut String,
+) -> Result<()> {
     // PostgreSQL: 100k and 1M devices. Every method gets the same setup (a
     // fresh, migrated database, untimed) and SAMPLES timed runs, the order
     // of methods alternating between samples.
@@ -599,22 +622,22 @@ async fn main() -> Result<()> {
                 match method {
                     Pg::Owner => {
                         let (url, db) =
-                            fresh_database(&pg, DbBackend::Postgres, "ota_bench_seeded").await?;
+                            fresh_database(pg, DbBackend::Postgres, "ota_bench_seeded").await?;
                         empty_schema(&db).await?;
                         db.close().await?;
                         let run = run_seeder(&url, per_tenant, &[], false)?;
                         max_rss_kb = max_rss_kb.max(run.max_rss_kb);
                         owner.push(run.wall);
                         if !exported {
-                            export_postgres(&url, dir.path())?;
+                            export_postgres(&url, dir)?;
                             exported = true;
                         }
                     }
                     Pg::Role => {
                         let (_, db) =
-                            fresh_database(&pg, DbBackend::Postgres, "ota_bench_role").await?;
+                            fresh_database(pg, DbBackend::Postgres, "ota_bench_role").await?;
                         empty_schema(&db).await?;
-                        let role_url = application_role(&db, &pg, "ota_bench_role").await?;
+                        let role_url = application_role(&db, pg, "ota_bench_role").await?;
                         db.close().await?;
                         let run = run_seeder(&role_url, per_tenant, &[], false)?;
                         max_rss_kb = max_rss_kb.max(run.max_rss_kb);
@@ -622,7 +645,7 @@ async fn main() -> Result<()> {
                     }
                     Pg::Jobs2 => {
                         let (url, db) =
-                            fresh_database(&pg, DbBackend::Postgres, "ota_bench_jobs").await?;
+                            fresh_database(pg, DbBackend::Postgres, "ota_bench_jobs").await?;
                         empty_schema(&db).await?;
                         db.close().await?;
                         let run = run_seeder(&url, per_tenant, &["--jobs", "2"], false)?;
@@ -634,10 +657,10 @@ async fn main() -> Result<()> {
                             continue;
                         }
                         let (copy_url, copy_db) =
-                            fresh_database(&pg, DbBackend::Postgres, "ota_bench_copy").await?;
+                            fresh_database(pg, DbBackend::Postgres, "ota_bench_copy").await?;
                         empty_schema(&copy_db).await?;
                         copy_db.close().await?;
-                        copy.push(copy_postgres(&copy_url, dir.path())?);
+                        copy.push(copy_postgres(&copy_url, dir)?);
                     }
                 }
             }
@@ -674,7 +697,7 @@ async fn main() -> Result<()> {
         )?;
         writeln!(report, "  peak RSS of the seeder: {:.1} MB", mb(max_rss_kb))?;
 
-        let (_, per_row_db) = fresh_database(&pg, DbBackend::Postgres, "ota_bench_per_row").await?;
+        let (_, per_row_db) = fresh_database(pg, DbBackend::Postgres, "ota_bench_per_row").await?;
         empty_schema(&per_row_db).await?;
         let (n, t) = insert_per_row(&per_row_db, &rows, per_row_sample, false).await?;
         let owner_median = Stats::of(&owner).median;
@@ -770,7 +793,32 @@ async fn main() -> Result<()> {
             100.0 * (large_rss as f64 / small_rss as f64 - 1.0)
         )?;
     }
+    let admin = Database::connect(format!("{pg}/postgres")).await?;
+    for name in [
+        "ota_bench_seeded",
+        "ota_bench_role",
+        "ota_bench_jobs",
+        "ota_bench_copy",
+        "ota_bench_per_row",
+    ] {
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+    }
+    admin
+        .execute_unprepared("DROP ROLE IF EXISTS ota_bench_app")
+        .await?;
+    Ok(())
+}
 
+/// MariaDB: 100k devices against LOAD DATA and one INSERT per row.
+async fn bench_mariadb(
+    my: &str,
+    scale: usize,
+    per_row_sample: usize,
+    dir: &Path,
+    report: &mut String,
+) -> Result<()> {
     // MariaDB and SQLite: 100k devices, SAMPLES runs of the seeder and of
     // the baseline each, alternating, every run on a fresh migrated schema.
     let per_tenant = 10_000 / scale;
@@ -782,22 +830,22 @@ async fn main() -> Result<()> {
     for sample in 0..SAMPLES {
         for seeder_first in [sample % 2 == 0, sample % 2 != 0] {
             if seeder_first {
-                let (url, db) = fresh_database(&my, DbBackend::MySql, "ota_bench_seeded").await?;
+                let (url, db) = fresh_database(my, DbBackend::MySql, "ota_bench_seeded").await?;
                 empty_schema(&db).await?;
                 let run = run_seeder(&url, per_tenant, &[], false)?;
                 max_rss_kb = max_rss_kb.max(run.max_rss_kb);
                 seeder_runs.push(run.wall);
                 if rows.is_none() {
                     let read = Rows::read(&db).await?;
-                    write_tsv(&read, dir.path())?;
+                    write_tsv(&read, dir)?;
                     rows = Some(read);
                 }
                 db.close().await?;
             } else if rows.is_some() {
-                let (_, load_db) = fresh_database(&my, DbBackend::MySql, "ota_bench_load").await?;
+                let (_, load_db) = fresh_database(my, DbBackend::MySql, "ota_bench_load").await?;
                 empty_schema(&load_db).await?;
                 load_db.close().await?;
-                load_runs.push(load_data_mysql(&my, "ota_bench_load", dir.path())?);
+                load_runs.push(load_data_mysql(my, "ota_bench_load", dir)?);
             }
         }
     }
@@ -823,7 +871,7 @@ async fn main() -> Result<()> {
         Stats::of(&load_runs),
         rate(total, Stats::of(&load_runs).median)
     )?;
-    let (_, per_row_db) = fresh_database(&my, DbBackend::MySql, "ota_bench_per_row").await?;
+    let (_, per_row_db) = fresh_database(my, DbBackend::MySql, "ota_bench_per_row").await?;
     empty_schema(&per_row_db).await?;
     let (n, t) = insert_per_row(&per_row_db, &rows, per_row_sample, false).await?;
     writeln!(
@@ -839,22 +887,27 @@ async fn main() -> Result<()> {
         }
     )?;
     per_row_db.close().await?;
-    let admin_my = Database::connect(&my).await?;
+    let admin_my = Database::connect(my).await?;
     for name in ["ota_bench_seeded", "ota_bench_load", "ota_bench_per_row"] {
         admin_my
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
             .await?;
     }
 
+    Ok(())
+}
+
+/// SQLite: 100k devices against one prepared INSERT reused in one transaction.
+async fn bench_sqlite(scale: usize, dir: &Path, report: &mut String) -> Result<()> {
+    let per_tenant = 10_000 / scale;
+    let devices = per_tenant * TENANTS;
     let mut seeder_runs = Vec::new();
     let mut prepared_runs = Vec::new();
     let mut max_rss_kb = 0;
     let mut rows = None;
     for sample in 0..SAMPLES {
         for seeder_first in [sample % 2 == 0, sample % 2 != 0] {
-            let file = dir
-                .path()
-                .join(format!("sqlite-{sample}-{seeder_first}.sqlite"));
+            let file = dir.join(format!("sqlite-{sample}-{seeder_first}.sqlite"));
             let url = format!("sqlite://{}?mode=rwc", file.display());
             let db = Database::connect(&url).await?;
             empty_schema(&db).await?;
@@ -898,22 +951,6 @@ async fn main() -> Result<()> {
         rate(total, Stats::of(&prepared_runs).median)
     )?;
 
-    let admin = Database::connect(format!("{pg}/postgres")).await?;
-    for name in [
-        "ota_bench_seeded",
-        "ota_bench_role",
-        "ota_bench_jobs",
-        "ota_bench_copy",
-        "ota_bench_per_row",
-    ] {
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
-    }
-    admin
-        .execute_unprepared("DROP ROLE IF EXISTS ota_bench_app")
-        .await?;
-    println!("{report}");
     Ok(())
 }
 
