@@ -25,6 +25,7 @@
 //! run for each tenant inside that tenant's transaction) and verification
 //! (read-only queries for the invariants of docs/dataset.md).
 
+mod ahead;
 mod cancel;
 mod dataset;
 mod db;

@@ -27,6 +27,7 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 
 use super::connect::{Db, Pool};
+use crate::ahead::send_while_building;
 
 /// What a transaction may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,10 +255,16 @@ impl Txn {
         };
         let mut conn = txn.conn.lock().await;
         let mut copy = conn.copy_in_raw(copy_sql).await.map_err(exec_err)?;
+        let mut next = next_chunk();
         loop {
-            match next_chunk() {
+            match next {
                 Ok(Some(chunk)) => {
-                    copy.send(chunk).await.map_err(exec_err)?;
+                    // The next chunk is encoded while this one is written
+                    // and the server parses it (see `ahead`).
+                    let (sent, built) =
+                        send_while_building(copy.send(chunk), &mut next_chunk).await;
+                    sent.map_err(exec_err)?;
+                    next = built;
                 }
                 Ok(None) => break,
                 Err(e) => {

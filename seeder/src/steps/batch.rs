@@ -3,14 +3,16 @@
 //! on-conflict clause on the table's natural key where the backend has one
 //! and a conflict is possible.
 
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Iterable,
-    Statement, TryInsertResult, Value,
+    QueryTrait, Statement, Value,
 };
 
 use super::copy_rows::copy_rows;
 use super::json_rows;
 use super::mysql_rows::LiteralInsert;
+use crate::ahead::send_while_building;
 use crate::cancel::Cancel;
 use crate::db::Txn;
 use crate::progress::StepProgress;
@@ -90,37 +92,42 @@ where
     } else {
         None
     };
-    let mut inserted = 0;
-    while rows.peek().is_some() {
-        interrupt.check()?;
+    let key = match conflicts {
+        // MySQL has no ON CONFLICT DO NOTHING (see above).
+        Conflicts::SkipOn(key) if backend != DbBackend::MySql && !key.is_empty() => Some(key),
+        _ => None,
+    };
+    // The next batch's statement, with its row count.
+    let mut build = || -> Result<Option<(Statement, u64)>, DbErr> {
         let batch = next_batch(&mut rows, per_batch, packet.as_ref())?;
-        let sent = batch.len() as u64;
-        if backend == DbBackend::Postgres {
-            let key = match conflicts {
-                Conflicts::SkipOn(key) if !key.is_empty() => Some(key),
-                _ => None,
-            };
-            if let Some(statement) = json_rows::insert_statement(&batch, key) {
-                inserted += conn.execute_raw(statement).await?.rows_affected();
-                progress.advance(sent);
-                continue;
-            }
+        if batch.is_empty() {
+            return Ok(None);
         }
-        let insert = <A::Entity as EntityTrait>::insert_many(batch);
-        inserted += match conflicts {
-            Conflicts::SkipOn(key) if backend != DbBackend::MySql && !key.is_empty() => {
-                match insert
-                    .on_conflict_do_nothing_on(key.iter().copied())
-                    .exec_without_returning(conn)
-                    .await?
-                {
-                    TryInsertResult::Inserted(n) => n,
-                    TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
-                }
-            }
-            _ => insert.exec_without_returning(conn).await?,
-        };
+        let sent = batch.len() as u64;
+        if backend == DbBackend::Postgres
+            && let Some(statement) = json_rows::insert_statement(&batch, key)
+        {
+            return Ok(Some((statement, sent)));
+        }
+        let mut insert = <A::Entity as EntityTrait>::insert_many(batch);
+        if let Some(key) = key {
+            insert = insert.on_conflict(
+                OnConflict::columns(key.iter().copied())
+                    .do_nothing()
+                    .to_owned(),
+            );
+        }
+        Ok(Some((QueryTrait::build(&insert, backend), sent)))
+    };
+    let mut inserted = 0;
+    let mut next = build()?;
+    while let Some((statement, sent)) = next {
+        interrupt.check()?;
+        // The next statement is built while this one executes (see `ahead`).
+        let (done, built) = send_while_building(conn.execute_raw(statement), &mut build).await;
+        inserted += done?.rows_affected();
         progress.advance(sent);
+        next = built?;
     }
     Ok(inserted)
 }
@@ -152,10 +159,9 @@ where
     };
     let packet = PacketLimit::read::<A::Entity, _>(conn).await?;
     let budget = packet.budget.min(MAX_LITERAL_STATEMENT) as usize;
-    let mut inserted = 0;
     let mut carried: Option<String> = None;
-    loop {
-        interrupt.check()?;
+    // The next statement's text, with its row count.
+    let mut build = || -> Result<(String, u64), DbErr> {
         loop {
             let tuple = match carried.take() {
                 Some(tuple) => tuple,
@@ -178,16 +184,21 @@ where
             }
             insert.push(&tuple);
         }
-        let sent = insert.rows();
-        if sent == 0 {
-            return Ok(Some(inserted));
-        }
-        inserted += conn
-            .execute_unprepared(&insert.take())
-            .await?
-            .rows_affected();
+        let rows = insert.rows();
+        Ok((insert.take(), rows))
+    };
+    let mut inserted = 0;
+    let mut next = build()?;
+    while next.1 > 0 {
+        interrupt.check()?;
+        let (sql, sent) = next;
+        // The next statement is built while this one executes (see `ahead`).
+        let (done, built) = send_while_building(conn.execute_unprepared(&sql), &mut build).await;
+        inserted += done?.rows_affected();
         progress.advance(sent);
+        next = built?;
     }
+    Ok(Some(inserted))
 }
 
 /// Takes the next batch: at most `per_batch` rows and, under a packet
