@@ -71,6 +71,25 @@ impl Fleet {
         })
     }
 
+    /// Whether `test` holds for every device id, asked in byte order until
+    /// one fails. The ids are written into one buffer rather than
+    /// allocated each: a rerun asks this of a million ids.
+    pub fn every_device_id(&self, mut test: impl FnMut(&str) -> bool) -> bool {
+        use std::fmt::Write as _;
+        let mut id = String::new();
+        for site in &self.sites {
+            for n in 1..=self.devices_per_site {
+                id.clear();
+                // Writing to a String cannot fail.
+                let _ = write!(id, "{site}-sensor-{n:0w$}", w = self.width);
+                if !test(&id) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     /// Every device, in byte order of device_id, with the firmware its
     /// campaigns leave it on.
     pub fn devices<'a>(

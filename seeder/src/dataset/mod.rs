@@ -216,6 +216,21 @@ mod tests {
             sorted.sort();
             assert_eq!(ids, sorted, "tenant {}", t.tenant.tenant_id);
             assert_eq!(ids.len(), 1_800);
+
+            // The allocation-free walk asks the same ids in the same order,
+            // and stops at the first that fails.
+            let mut asked = Vec::new();
+            assert!(t.fleet.every_device_id(|id| {
+                asked.push(id.to_owned());
+                true
+            }));
+            assert_eq!(asked, ids);
+            let mut seen = 0;
+            assert!(!t.fleet.every_device_id(|id| {
+                seen += 1;
+                id != ids[700]
+            }));
+            assert_eq!(seen, 701);
         }
     }
 

@@ -1,6 +1,5 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::atomic::Ordering;
 
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
@@ -41,10 +40,15 @@ enum DeviceList {
 impl DeviceStatusStep {
     pub async fn run(&self, scope: &TenantScope<'_>) -> Result<DeviceStatusOutcome, DbErr> {
         let tenant = scope.tenant_id();
-        let device_count = device_registry::Entity::find()
-            .filter(device_registry::Column::TenantId.eq(tenant))
-            .count(scope.txn)
-            .await?;
+        let device_count = match scope.devices_after_step {
+            Some(count) => count,
+            None => {
+                device_registry::Entity::find()
+                    .filter(device_registry::Column::TenantId.eq(tenant))
+                    .count(scope.txn)
+                    .await?
+            }
+        };
         let progress = scope
             .progress
             .step(tenant, Table::DeviceStatus, device_count);
@@ -166,7 +170,7 @@ impl DeviceStatusStep {
 /// ones, else the ids in the database.
 async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<DeviceList, DbErr> {
     if fleet_is_planned(
-        scope.devices_step_ran.load(Ordering::SeqCst),
+        scope.devices_after_step.is_some(),
         device_count,
         scope.plan.fleet.len() as u64,
     ) {

@@ -1,5 +1,3 @@
-use std::sync::atomic::Ordering;
-
 use entity::device_registry;
 use sea_orm::{ActiveValue::Set, DbErr};
 
@@ -15,8 +13,15 @@ use crate::table::Table;
 /// batches, so a fleet of any size takes one batch of memory.
 pub struct DeviceStep;
 
+/// What the devices step did, and what it found.
+pub struct DeviceOutcome {
+    pub counts: TableCounts,
+    /// The tenant's devices when the step began (under the tenant lock).
+    pub found: u64,
+}
+
 impl DeviceStep {
-    pub async fn run(&self, scope: &TenantScope<'_>) -> Result<TableCounts, DbErr> {
+    pub async fn run(&self, scope: &TenantScope<'_>) -> Result<DeviceOutcome, DbErr> {
         let planned = scope.plan.fleet.len() as u64;
         let progress = scope
             .progress
@@ -31,7 +36,13 @@ impl DeviceStep {
             fw_version: Set(Some(d.fw_version)),
             ..Default::default()
         };
-        let inserted = match scope.found.devices {
+        // Which planned devices are there is read, never inferred from a
+        // count: a fleet with one device deleted by hand and another added
+        // has the planned count but lacks a planned device. The ids are
+        // also the tenant's device count (no separate COUNT).
+        let existing = existing_device_ids(scope.txn, scope.tenant_id()).await?;
+        let found = existing.len() as u64;
+        let inserted = match found {
             // An empty tenant under its lock: nothing can conflict.
             0 => {
                 insert_rows(
@@ -43,20 +54,12 @@ impl DeviceStep {
                 )
                 .await?
             }
-            // Which planned devices are there is read, never inferred from
-            // a count: a fleet with one device deleted by hand and another
-            // added has the planned count but lacks a planned device.
             _ => {
-                let existing = existing_device_ids(scope.txn, scope.tenant_id()).await?;
                 // A complete fleet (the rerun's case) is told by its ids
                 // alone: building every planned device (a hash and a
                 // firmware lookup each) only to drop it costs ~1 s at 1M.
-                let complete = existing.len() as u64 >= planned
-                    && scope
-                        .plan
-                        .fleet
-                        .device_ids()
-                        .all(|id| existing.contains(&id));
+                let complete = found >= planned
+                    && scope.plan.fleet.every_device_id(|id| existing.contains(id));
                 if complete {
                     0
                 } else {
@@ -87,8 +90,7 @@ impl DeviceStep {
             present: planned - inserted,
             updated: 0,
         };
-        scope.devices_step_ran.store(true, Ordering::SeqCst);
         progress.finish(counts);
-        Ok(counts)
+        Ok(DeviceOutcome { counts, found })
     }
 }

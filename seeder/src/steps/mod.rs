@@ -21,8 +21,6 @@ mod mysql_rows;
 mod tenant_lock;
 mod tenants;
 
-use std::sync::atomic::AtomicBool;
-
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{DbBackend, DbErr};
 
@@ -61,17 +59,18 @@ pub struct TenantScope<'a> {
     pub interrupt: &'a Cancel,
     /// The tenant's rows as found once its lock was held.
     pub found: ExistingRows,
-    /// Set once the devices step has run (see
-    /// `device_status::fleet_is_planned`).
-    pub devices_step_ran: AtomicBool,
+    /// The tenant's devices once the devices step has run: those it found
+    /// and those it inserted (see `device_status::fleet_is_planned`);
+    /// `None` when the step is not part of the run.
+    pub devices_after_step: Option<u64>,
 }
 
-/// How many rows of a tenant each table held when its lock was taken.
+/// How many rows of a tenant the tables whose counts the steps use held
+/// when its lock was taken. Devices are counted by the devices step when it
+/// runs (it reads their ids anyway), else when the lock is taken.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExistingRows {
     pub devices: u64,
-    pub firmware: u64,
-    pub campaigns: u64,
     pub statuses: u64,
 }
 
@@ -101,7 +100,7 @@ pub async fn seed_tenant(
         progress,
         interrupt,
         found: ExistingRows::default(),
-        devices_step_ran: AtomicBool::new(false),
+        devices_after_step: None,
     };
     let report = match run_steps(&mut scope, selection).await {
         Ok(report) => report,
@@ -143,20 +142,21 @@ async fn run_steps(
     tenant_lock::lock_tenant(scope)
         .await
         .map_err(|e| StepError::new("locking the tenant row", e))?;
-    scope.found = tenant_lock::existing_rows(scope)
+    let devices_step = selection.includes(Table::Devices);
+    scope.found = tenant_lock::existing_rows(scope, !devices_step)
         .await
         .map_err(|e| StepError::new("counting the tenant's rows", e))?;
+    if devices_step {
+        let outcome = DeviceStep
+            .run(scope)
+            .await
+            .map_err(StepError::at(Table::Devices))?;
+        scope.found.devices = outcome.found;
+        scope.devices_after_step = Some(outcome.found + outcome.counts.inserted);
+        report.add(Table::Devices, outcome.counts);
+    }
     let scope: &TenantScope<'_> = scope;
 
-    if selection.includes(Table::Devices) {
-        report.add(
-            Table::Devices,
-            DeviceStep
-                .run(scope)
-                .await
-                .map_err(StepError::at(Table::Devices))?,
-        );
-    }
     if selection.includes(Table::Firmware) {
         let (counts, differing) = FirmwareStep
             .run(scope)

@@ -7,7 +7,7 @@ use sea_orm::{DbBackend, DbErr, EntityTrait, QuerySelect};
 
 use crate::db::{Access, Db, Txn};
 
-use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
+use entity::{device_registry, ota_device_status};
 use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
 
 use super::{ExistingRows, TenantScope};
@@ -32,23 +32,25 @@ pub async fn lock_tenant(scope: &TenantScope<'_>) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Counts the tenant's rows per table (under the lock, so they stay true
-/// for the transaction). A table with none needs no conflict checks.
-pub async fn existing_rows(scope: &TenantScope<'_>) -> Result<ExistingRows, DbErr> {
+/// Counts the tenant's rows (under the lock, so they stay true for the
+/// transaction); devices only when `count_devices` (the devices step, when
+/// it runs, counts them by reading their ids). A table with none needs no
+/// conflict checks.
+pub async fn existing_rows(
+    scope: &TenantScope<'_>,
+    count_devices: bool,
+) -> Result<ExistingRows, DbErr> {
     let t = scope.tenant_id();
-    Ok(ExistingRows {
-        devices: device_registry::Entity::find()
+    let devices = if count_devices {
+        device_registry::Entity::find()
             .filter(device_registry::Column::TenantId.eq(t))
             .count(scope.txn)
-            .await?,
-        firmware: firmware_versions::Entity::find()
-            .filter(firmware_versions::Column::TenantId.eq(t))
-            .count(scope.txn)
-            .await?,
-        campaigns: ota_campaigns::Entity::find()
-            .filter(ota_campaigns::Column::TenantId.eq(t))
-            .count(scope.txn)
-            .await?,
+            .await?
+    } else {
+        0
+    };
+    Ok(ExistingRows {
+        devices,
         statuses: ota_device_status::Entity::find()
             .filter(ota_device_status::Column::TenantId.eq(t))
             .count(scope.txn)
