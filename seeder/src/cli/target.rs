@@ -230,14 +230,24 @@ impl DatabaseTarget {
         // SQLite allows one writer at a time; a single connection makes that
         // explicit and keeps IMMEDIATE transactions simple. Elsewhere one
         // per concurrent tenant transaction, and one to spare.
-        options.max_connections(if self.backend == DbBackend::Sqlite {
+        let connections = if self.backend == DbBackend::Sqlite {
             1
         } else {
             jobs.max(1) + 1
-        });
+        };
+        options.max_connections(connections);
+        // A server's connections are opened all at once rather than one
+        // after another as the run first needs them: each costs round
+        // trips (and with TLS, sqlx 0.9.0 adds a ~40 ms Nagle stall to the
+        // handshake), and a run uses every one of them (tenants and their
+        // checks run beside each other).
+        options.connect_lazy(self.backend != DbBackend::Sqlite);
         let connect = async {
             let db = Database::connect(options).await?;
-            db.execute_unprepared("SELECT 1").await?;
+            futures_util::future::try_join_all(
+                (0..connections).map(|_| db.execute_unprepared("SELECT 1")),
+            )
+            .await?;
             Ok::<_, sea_orm::DbErr>(db)
         };
         match tokio::time::timeout(timeout + Duration::from_secs(1), connect).await {
@@ -261,7 +271,11 @@ impl DatabaseTarget {
 /// Adds what to do to the connection errors a user is likeliest to meet.
 fn connect_hint(mut reason: String) -> String {
     // Each hint applies when all of its fragments occur in the message.
-    const HINTS: [(&[&str], &str); 6] = [
+    const HINTS: [(&[&str], &str); 7] = [
+        (
+            &["pool timed out"],
+            "no connection could be opened in time: is the server running and reachable at this address?",
+        ),
         (
             &["database \"", "does not exist"],
             "create the database first, or name an existing one in the URL",
