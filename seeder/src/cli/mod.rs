@@ -10,6 +10,7 @@ mod args;
 mod commands;
 mod docs;
 mod error;
+mod nodelay;
 mod output;
 mod signals;
 mod target;

@@ -9,6 +9,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use url::Url;
 
 use super::error::{CliError, scrub};
+use super::nodelay;
 
 /// File used when no database is named.
 pub const DEFAULT_SQLITE_FILE: &str = "ota-seed.sqlite";
@@ -226,7 +227,25 @@ impl DatabaseTarget {
             // where the setting plays no part.
             .map_sqlx_postgres_opts(|o| o.extra_float_digits(None).application_name("ota-seed"))
             // How long to wait for another process's lock on a SQLite file.
-            .map_sqlx_sqlite_opts(move |o| o.busy_timeout(timeout));
+            .map_sqlx_sqlite_opts(move |o| o.busy_timeout(timeout))
+            // Every connection the pool opens gets TCP_NODELAY (see
+            // `nodelay` for why sqlx does not set it).
+            .map_sqlx_postgres_pool_opts(|o| {
+                o.after_connect(|_, _| {
+                    Box::pin(async {
+                        nodelay::set_on_process_sockets();
+                        Ok(())
+                    })
+                })
+            })
+            .map_sqlx_mysql_pool_opts(|o| {
+                o.after_connect(|_, _| {
+                    Box::pin(async {
+                        nodelay::set_on_process_sockets();
+                        Ok(())
+                    })
+                })
+            });
         // SQLite allows one writer at a time; a single connection makes that
         // explicit and keeps IMMEDIATE transactions simple. Elsewhere one
         // per concurrent tenant transaction, and one to spare.
