@@ -4,6 +4,8 @@
 //! run as one query (one scan, each check a flag), which matters at fleet
 //! scale.
 
+use std::collections::HashMap;
+
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use crate::queries::sql::Query;
@@ -169,9 +171,56 @@ const CHECKS: &[Check] = &[
 const MAYBE_STALE: &str = "s.status = 'SUCCESS' AND d.device_id IS NOT NULL AND f.id IS NOT NULL \
                            AND (d.fw_version IS NULL OR d.fw_version <> f.version)";
 
+/// Status rows of other tenants counted in each campaign's breakdown, by
+/// campaign id: rows and, of those, SUCCESS and FAILED ones.
+pub(super) type ForeignRows = HashMap<i32, (i64, i64, i64)>;
+
+/// The status rows that name a campaign of the `tenants` but belong to
+/// another tenant (each breaks invariant 2), counted by campaign: they count
+/// in the campaign's breakdown, as every status row naming it does, when
+/// they are visible, that is to a role that row level security does not
+/// restrict (a restricted role sees one tenant's rows and campaigns at a
+/// time, so none). Asked once for all tenants, not in each tenant's
+/// transaction: no index leads with `campaign_id`, so finding them takes a
+/// scan of the whole table, whereas the breakdown of a tenant's own rows
+/// uses the `(tenant_id, campaign_id)` index.
+pub(super) async fn foreign_status_rows<C: ConnectionTrait>(
+    conn: &C,
+    tenants: Option<&[String]>,
+) -> Result<ForeignRows, DbErr> {
+    let rows = Query::new(
+        "SELECT s.campaign_id, \
+                COUNT(s.id) AS n_rows, \
+                COUNT(CASE WHEN s.status = 'SUCCESS' THEN 1 END) AS n_success, \
+                COUNT(CASE WHEN s.status = 'FAILED' THEN 1 END) AS n_failed \
+         FROM ota_device_status s JOIN ota_campaigns c ON c.id = s.campaign_id \
+         WHERE {tenants:c} AND s.tenant_id <> c.tenant_id \
+         GROUP BY s.campaign_id",
+    )
+    .tenants("c", tenants)
+    .all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "campaign_id")?,
+                (
+                    r.try_get("", "n_rows")?,
+                    r.try_get("", "n_success")?,
+                    r.try_get("", "n_failed")?,
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// The per-campaign breakdown of the `tenants`' campaigns: the campaign's
+/// own tenant's status rows, counted here, plus `foreign` (see
+/// [`foreign_status_rows`]).
 pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
+    foreign: &ForeignRows,
 ) -> Result<Vec<CampaignBreakdown>, DbErr> {
     let rows = Query::new(
         "SELECT c.id, c.tenant_id, c.name, c.status, c.abort_threshold, \
@@ -179,7 +228,8 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
                 COUNT(s.id) AS n_rows, \
                 COUNT(CASE WHEN s.status = 'SUCCESS' THEN 1 END) AS n_success, \
                 COUNT(CASE WHEN s.status = 'FAILED' THEN 1 END) AS n_failed \
-         FROM ota_campaigns c LEFT JOIN ota_device_status s ON s.campaign_id = c.id \
+         FROM ota_campaigns c \
+         LEFT JOIN ota_device_status s ON s.campaign_id = c.id AND s.tenant_id = c.tenant_id \
          WHERE {tenants:c} \
          GROUP BY c.id, c.tenant_id, c.name, c.status, c.abort_threshold, c.total_devices, c.succeeded, c.failed \
          ORDER BY c.tenant_id, c.name, c.id",
@@ -189,8 +239,10 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
     .await?;
     rows.iter()
         .map(|r| {
+            let id = r.try_get("", "id")?;
+            let (more, more_success, more_failed) = foreign.get(&id).copied().unwrap_or_default();
             Ok(CampaignBreakdown {
-                id: r.try_get("", "id")?,
+                id,
                 tenant_id: r.try_get("", "tenant_id")?,
                 name: r.try_get("", "name")?,
                 status: r.try_get("", "status")?,
@@ -198,9 +250,9 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
                 total_devices: r.try_get("", "total_devices")?,
                 succeeded: r.try_get("", "succeeded")?,
                 failed: r.try_get("", "failed")?,
-                rows: r.try_get("", "n_rows")?,
-                rows_success: r.try_get("", "n_success")?,
-                rows_failed: r.try_get("", "n_failed")?,
+                rows: r.try_get::<i64>("", "n_rows")? + more,
+                rows_success: r.try_get::<i64>("", "n_success")? + more_success,
+                rows_failed: r.try_get::<i64>("", "n_failed")? + more_failed,
             })
         })
         .collect()

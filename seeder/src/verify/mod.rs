@@ -32,10 +32,20 @@ pub async fn verify(db: &Db, tenants: &[String]) -> Result<VerifyReport, DbErr> 
     // Never more than the caller's pool can serve at once: a check waiting
     // for a connection would run into the pool's acquire timeout.
     let at_once = TENANTS_AT_ONCE.min(db.concurrent_transactions());
+    // Not scoped to a tenant: visible only to a role that row level
+    // security does not restrict, as they would be in each tenant's
+    // transaction.
+    let foreign = {
+        let txn = db.begin(Access::Read, None).await?;
+        let foreign = invariants::foreign_status_rows(&txn, Some(tenants)).await?;
+        txn.commit().await?;
+        foreign
+    };
+    let foreign = &foreign;
     let mut checked = futures_util::stream::iter(tenants)
         .map(|tenant| async move {
             let txn = db.begin(Access::Read, Some(tenant)).await?;
-            let one = verify_scope(&txn, Some(std::slice::from_ref(tenant))).await?;
+            let one = verify_scope(&txn, Some(std::slice::from_ref(tenant)), foreign).await?;
             txn.commit().await?;
             Ok::<VerifyReport, DbErr>(one)
         })
@@ -51,10 +61,12 @@ pub async fn verify(db: &Db, tenants: &[String]) -> Result<VerifyReport, DbErr> 
     Ok(report)
 }
 
-/// Checks the named tenants (all when `None`) through `conn` as it is.
+/// Checks the named tenants (all when `None`) through `conn` as it is,
+/// `foreign` being the status rows of other tenants their campaigns count.
 async fn verify_scope<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
+    foreign: &invariants::ForeignRows,
 ) -> Result<VerifyReport, DbErr> {
     let mut counts = Vec::new();
     for table in Table::ALL.map(Table::table_name) {
@@ -72,7 +84,7 @@ async fn verify_scope<C: ConnectionTrait>(
             .unwrap_or(0);
         counts.push((table, n));
     }
-    let campaigns = invariants::campaign_breakdown(conn, tenants).await?;
+    let campaigns = invariants::campaign_breakdown(conn, tenants, foreign).await?;
     let violations = invariants::check_all(conn, tenants, &campaigns).await?;
     Ok(VerifyReport {
         counts,
