@@ -8,7 +8,7 @@ use crate::report::VerifyReport;
 use crate::table::Table;
 
 use futures_util::StreamExt as _;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 
 use crate::db::{Access, Db};
 use crate::queries::sql::Query;
@@ -45,6 +45,16 @@ pub async fn verify(db: &Db, tenants: &[String]) -> Result<VerifyReport, DbErr> 
     let mut checked = futures_util::stream::iter(tenants)
         .map(|tenant| async move {
             let txn = db.begin(Access::Read, Some(tenant)).await?;
+            if txn.get_database_backend() == DbBackend::Postgres {
+                // One server process per tenant checked at once, no parallel
+                // workers: they would compete with the other tenant's
+                // process for the cores, and parallel plans take the status
+                // rows' devices from a scan of the whole device_registry
+                // shared among the workers rather than from the tenant's
+                // range of its primary key.
+                txn.execute_unprepared("SET LOCAL max_parallel_workers_per_gather = 0")
+                    .await?;
+            }
             let one = verify_scope(&txn, Some(std::slice::from_ref(tenant)), foreign).await?;
             txn.commit().await?;
             Ok::<VerifyReport, DbErr>(one)
