@@ -122,6 +122,14 @@ async fn a_cross_tenant_reference_is_named(db: TestDb) -> anyhow::Result<()> {
         ),
     ]);
     assert_eq!(out, expected);
+    // Scoped to tenant-b, the moved row (tenant-a's) is not checked, but it
+    // still counts in tenant-b's campaign.
+    let demo = Dataset::demo();
+    let b_only = Seeder::new(&demo)
+        .tenants(["tenant-b"])
+        .verify(&conn)
+        .await?;
+    assert_eq!(b_only.violations, [expected[1].clone()], "{b_only:#?}");
     Ok(())
 }
 
