@@ -5,11 +5,11 @@
 //! wording of a failed `seeder verify` are cli.rs's business.)
 
 use entity::prelude::*;
-use entity::{device_registry, ota_campaigns, ota_device_status};
+use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
 use ota_seed_tests::{DEMO_COUNTS, TestDb, assert_report_verified, backend_tests};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
+    QueryFilter, QueryOrder, Set,
 };
 use seeder::{Dataset, Seeder, VerifyReport, Violation};
 
@@ -122,6 +122,14 @@ async fn a_cross_tenant_reference_is_named(db: TestDb) -> anyhow::Result<()> {
         ),
     ]);
     assert_eq!(out, expected);
+    // Scoped to tenant-b, the moved row (tenant-a's) is not checked, but it
+    // still counts in tenant-b's campaign.
+    let demo = Dataset::demo();
+    let b_only = Seeder::new(&demo)
+        .tenants(["tenant-b"])
+        .verify(&conn)
+        .await?;
+    assert_eq!(b_only.violations, [expected[1].clone()], "{b_only:#?}");
     Ok(())
 }
 
@@ -176,10 +184,87 @@ async fn a_device_on_the_wrong_firmware_is_named(db: TestDb) -> anyhow::Result<(
     Ok(())
 }
 
+/// Gives tenant-a's device `warehouse-west-sensor-03` (whose demo row is a
+/// success to 1.1.0, and which runs 1.1.0) a second successful update, to
+/// 1.0.0, in a RUNNING campaign (invariant 4 asks nothing of it; its
+/// counters match its one row), completed `before` earlier than the demo
+/// row (zero: at the same instant). Returns the device's demo row and the
+/// new one.
+async fn second_success_to_1_0_0(
+    conn: &DatabaseConnection,
+    before: chrono::Duration,
+) -> anyhow::Result<(ota_device_status::Model, ota_device_status::Model)> {
+    let demo = campaign(conn, "tenant-a").await?;
+    let old_firmware = FirmwareVersions::find()
+        .filter(firmware_versions::Column::TenantId.eq("tenant-a"))
+        .filter(firmware_versions::Column::Version.eq("1.0.0"))
+        .one(conn)
+        .await?
+        .expect("seeded firmware 1.0.0");
+    let other = ota_campaigns::ActiveModel {
+        id: NotSet,
+        name: Set("Hotfix to v1.0.0".to_owned()),
+        firmware_version_id: Set(old_firmware.id),
+        status: Set("RUNNING".to_owned()),
+        total_devices: Set(1),
+        succeeded: Set(1),
+        failed: Set(0),
+        ..demo.into_active_model()
+    }
+    .insert(conn)
+    .await?;
+    let demo_row = OtaDeviceStatus::find()
+        .filter(ota_device_status::Column::TenantId.eq("tenant-a"))
+        .filter(ota_device_status::Column::DeviceId.eq("warehouse-west-sensor-03"))
+        .one(conn)
+        .await?
+        .expect("the device's demo row");
+    assert_eq!(demo_row.status, "SUCCESS");
+    let completed = demo_row.completed_at.expect("finished") - before;
+    let row = ota_device_status::ActiveModel {
+        id: NotSet,
+        campaign_id: Set(other.id),
+        started_at: Set(Some(completed - chrono::Duration::minutes(30))),
+        completed_at: Set(Some(completed)),
+        ..demo_row.clone().into_active_model()
+    }
+    .insert(conn)
+    .await?;
+    assert!(row.id > demo_row.id);
+    Ok((demo_row, row))
+}
+
+/// A success to other firmware that is not the device's latest finished
+/// update breaks nothing (invariant 6 asks about the latest only).
+async fn an_earlier_success_to_other_firmware_is_not_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    second_success_to_1_0_0(&conn, chrono::Duration::hours(2)).await?;
+    let report = seeder::verify(&conn, &Dataset::demo()).await?;
+    assert_eq!(report.violations, [], "{report:#?}");
+    Ok(())
+}
+
+/// Two finished rows completed at the same instant: the later row (higher
+/// id) is the latest, so the device should run its firmware, 1.0.0.
+async fn a_tie_in_completed_at_goes_to_the_later_row(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    second_success_to_1_0_0(&conn, chrono::Duration::zero()).await?;
+    let out = verify_fails(&conn).await?;
+    let expected = violation(
+        6,
+        "device_registry (tenant-a, warehouse-west-sensor-03)".to_owned(),
+        "its latest finished update installed 1.0.0 but fw_version is \"1.1.0\"",
+    );
+    assert_eq!(out, [expected]);
+    Ok(())
+}
+
 backend_tests!(
     clean_database_passes,
     a_wrong_counter_is_named,
     a_cross_tenant_reference_is_named,
     a_broken_status_error_pair_is_named,
     a_device_on_the_wrong_firmware_is_named,
+    an_earlier_success_to_other_firmware_is_not_named,
+    a_tie_in_completed_at_goes_to_the_later_row,
 );

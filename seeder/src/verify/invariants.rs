@@ -4,7 +4,9 @@
 //! run as one query (one scan, each check a flag), which matters at fleet
 //! scale.
 
-use sea_orm::{ConnectionTrait, DbErr};
+use std::collections::HashMap;
+
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use crate::queries::sql::Query;
 use crate::queries::stale_device_firmware;
@@ -30,7 +32,8 @@ struct Check {
 
 impl Subject {
     /// The subject's table and what its checks may look at: a status row's
-    /// campaign `c` and registered device `d`, a campaign's firmware `f`.
+    /// campaign `c`, that campaign's firmware `f` and registered device `d`,
+    /// a campaign's firmware `f`.
     /// LEFT JOINs, so a missing partner reads as NULLs (which the checks
     /// about missing partners test for, and every other check is false on).
     fn tables_clause(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Subject {
             Subject::StatusRow => {
                 "FROM ota_device_status s \
                  LEFT JOIN ota_campaigns c ON c.id = s.campaign_id \
+                 LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id \
                  LEFT JOIN device_registry d ON d.tenant_id = s.tenant_id AND d.device_id = s.device_id"
             }
             Subject::Campaign => {
@@ -157,9 +161,66 @@ const CHECKS: &[Check] = &[
     },
 ];
 
+/// What a status row that invariant 6 could be about looks like: a success
+/// of a registered device whose firmware is not the device's `fw_version`.
+/// A device breaks invariant 6 only if its latest finished row is such a row
+/// (the query of `stale_device_firmware` joins the same campaign, firmware
+/// and device), so when the status rows' scan finds none, no device breaks
+/// it and its query (a sort of every finished row) need not run. Not a
+/// violation in itself: an earlier success to other firmware is one too.
+const MAYBE_STALE: &str = "s.status = 'SUCCESS' AND d.device_id IS NOT NULL AND f.id IS NOT NULL \
+                           AND (d.fw_version IS NULL OR d.fw_version <> f.version)";
+
+/// Status rows of other tenants counted in each campaign's breakdown, by
+/// campaign id: rows and, of those, SUCCESS and FAILED ones.
+pub(super) type ForeignRows = HashMap<i32, (i64, i64, i64)>;
+
+/// The status rows that name a campaign of the `tenants` but belong to
+/// another tenant (each breaks invariant 2), counted by campaign: they count
+/// in the campaign's breakdown, as every status row naming it does, when
+/// they are visible, that is to a role that row level security does not
+/// restrict (a restricted role sees one tenant's rows and campaigns at a
+/// time, so none). Asked once for all tenants, not in each tenant's
+/// transaction: no index leads with `campaign_id`, so finding them takes a
+/// scan of the whole table, whereas the breakdown of a tenant's own rows
+/// uses the `(tenant_id, campaign_id)` index.
+pub(super) async fn foreign_status_rows<C: ConnectionTrait>(
+    conn: &C,
+    tenants: Option<&[String]>,
+) -> Result<ForeignRows, DbErr> {
+    let rows = Query::new(
+        "SELECT s.campaign_id, \
+                COUNT(s.id) AS n_rows, \
+                COUNT(CASE WHEN s.status = 'SUCCESS' THEN 1 END) AS n_success, \
+                COUNT(CASE WHEN s.status = 'FAILED' THEN 1 END) AS n_failed \
+         FROM ota_device_status s JOIN ota_campaigns c ON c.id = s.campaign_id \
+         WHERE {tenants:c} AND s.tenant_id <> c.tenant_id \
+         GROUP BY s.campaign_id",
+    )
+    .tenants("c", tenants)
+    .all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "campaign_id")?,
+                (
+                    r.try_get("", "n_rows")?,
+                    r.try_get("", "n_success")?,
+                    r.try_get("", "n_failed")?,
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// The per-campaign breakdown of the `tenants`' campaigns: the campaign's
+/// own tenant's status rows, counted here, plus `foreign` (see
+/// [`foreign_status_rows`]).
 pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
+    foreign: &ForeignRows,
 ) -> Result<Vec<CampaignBreakdown>, DbErr> {
     let rows = Query::new(
         "SELECT c.id, c.tenant_id, c.name, c.status, c.abort_threshold, \
@@ -167,7 +228,8 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
                 COUNT(s.id) AS n_rows, \
                 COUNT(CASE WHEN s.status = 'SUCCESS' THEN 1 END) AS n_success, \
                 COUNT(CASE WHEN s.status = 'FAILED' THEN 1 END) AS n_failed \
-         FROM ota_campaigns c LEFT JOIN ota_device_status s ON s.campaign_id = c.id \
+         FROM ota_campaigns c \
+         LEFT JOIN ota_device_status s ON s.campaign_id = c.id AND s.tenant_id = c.tenant_id \
          WHERE {tenants:c} \
          GROUP BY c.id, c.tenant_id, c.name, c.status, c.abort_threshold, c.total_devices, c.succeeded, c.failed \
          ORDER BY c.tenant_id, c.name, c.id",
@@ -177,8 +239,10 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
     .await?;
     rows.iter()
         .map(|r| {
+            let id = r.try_get("", "id")?;
+            let (more, more_success, more_failed) = foreign.get(&id).copied().unwrap_or_default();
             Ok(CampaignBreakdown {
-                id: r.try_get("", "id")?,
+                id,
                 tenant_id: r.try_get("", "tenant_id")?,
                 name: r.try_get("", "name")?,
                 status: r.try_get("", "status")?,
@@ -186,9 +250,9 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
                 total_devices: r.try_get("", "total_devices")?,
                 succeeded: r.try_get("", "succeeded")?,
                 failed: r.try_get("", "failed")?,
-                rows: r.try_get("", "n_rows")?,
-                rows_success: r.try_get("", "n_success")?,
-                rows_failed: r.try_get("", "n_failed")?,
+                rows: r.try_get::<i64>("", "n_rows")? + more,
+                rows_success: r.try_get::<i64>("", "n_success")? + more_success,
+                rows_failed: r.try_get::<i64>("", "n_failed")? + more_failed,
             })
         })
         .collect()
@@ -243,8 +307,8 @@ pub(super) async fn check_all<C: ConnectionTrait>(
     let campaigns_found = run_checks(conn, tenants, Subject::Campaign).await?;
     for (i, check) in CHECKS.iter().enumerate() {
         let found = match check.subject {
-            Subject::StatusRow => &status_rows,
-            Subject::Campaign => &campaigns_found,
+            Subject::StatusRow => &status_rows.rows,
+            Subject::Campaign => &campaigns_found.rows,
         };
         violations.extend(found.iter().filter(|(_, broken)| broken.contains(&i)).map(
             |(row, _)| Violation {
@@ -255,7 +319,13 @@ pub(super) async fn check_all<C: ConnectionTrait>(
         ));
     }
     // 6: a device whose latest finished update succeeded runs that firmware.
-    for d in stale_device_firmware(conn, tenants).await? {
+    // Only asked when the status rows' scan saw a row it could be about.
+    let stale = if status_rows.maybe_stale {
+        stale_device_firmware(conn, tenants).await?
+    } else {
+        Vec::new()
+    };
+    for d in stale {
         violations.push(Violation {
             invariant: 6,
             row: format!("device_registry ({}, {})", d.tenant_id, d.device_id),
@@ -271,68 +341,96 @@ pub(super) async fn check_all<C: ConnectionTrait>(
     Ok(violations)
 }
 
-/// The rows of `subject`'s table that break at least one of its checks, in
-/// id order, each named as a violation names it, with the indexes (into
-/// `CHECKS`) of the checks it breaks.
+/// What the scan of a subject's table found.
+struct Found {
+    /// The rows that break at least one of the subject's checks, in id
+    /// order, each named as a violation names it, with the indexes (into
+    /// `CHECKS`) of the checks it breaks.
+    rows: Vec<(String, Vec<usize>)>,
+    /// Status rows: whether one of them is `MAYBE_STALE`.
+    maybe_stale: bool,
+}
+
+/// Scans `subject`'s table once for every one of its checks (and, for
+/// status rows, for `MAYBE_STALE`).
 async fn run_checks<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
     subject: Subject,
-) -> Result<Vec<(String, Vec<usize>)>, DbErr> {
+) -> Result<Found, DbErr> {
     let checks: Vec<(usize, &Check)> = CHECKS
         .iter()
         .enumerate()
         .filter(|(_, c)| c.subject == subject)
         .collect();
-    let flags: Vec<String> = checks
+    let mut flags: Vec<(String, &str)> = checks
         .iter()
-        .map(|(i, c)| format!("CASE WHEN {} THEN 1 ELSE 0 END AS broken_{i}", c.condition))
+        .map(|(i, c)| (format!("broken_{i}"), c.condition))
         .collect();
-    let any: Vec<String> = checks
+    if subject == Subject::StatusRow {
+        flags.push(("maybe_stale".to_owned(), MAYBE_STALE));
+    }
+    let columns: Vec<String> = flags
         .iter()
-        .map(|(_, c)| format!("({})", c.condition))
+        .map(|(name, condition)| format!("CASE WHEN {condition} THEN 1 ELSE 0 END AS {name}"))
+        .collect();
+    let any: Vec<String> = flags
+        .iter()
+        .map(|(_, condition)| format!("({condition})"))
         .collect();
     let alias = subject.alias();
     let sql = format!(
         "SELECT {}, {} {} WHERE {{tenants:{alias}}} AND ({}) ORDER BY {alias}.id",
         subject.columns(),
-        flags.join(", "),
+        columns.join(", "),
         subject.tables_clause(),
         any.join(" OR "),
     );
     let rows = Query::new(&sql).tenants(alias, tenants).all(conn).await?;
-    rows.iter()
-        .map(|r| {
-            let row = match subject {
-                Subject::StatusRow => format!(
-                    "ota_device_status id={} ({}, campaign {}, device {}, {})",
-                    r.try_get::<i64>("", "id")?,
-                    r.try_get::<String>("", "tenant_id")?,
-                    r.try_get::<i32>("", "campaign_id")?,
-                    r.try_get::<String>("", "device_id")?,
-                    r.try_get::<String>("", "status")?,
-                ),
-                Subject::Campaign => campaign_row(
-                    r.try_get("", "id")?,
-                    &r.try_get::<String>("", "tenant_id")?,
-                    &r.try_get::<String>("", "name")?,
-                ),
-            };
-            let mut broken = Vec::new();
-            for (i, _) in &checks {
-                let column = format!("broken_{i}");
-                // An integer literal is int4 on PostgreSQL, 64-bit elsewhere.
-                let flag = r
-                    .try_get::<i32>("", &column)
-                    .map(i64::from)
-                    .or_else(|_| r.try_get::<i64>("", &column))?;
-                if flag != 0 {
-                    broken.push(*i);
-                }
+    // An integer literal is int4 on PostgreSQL, 64-bit elsewhere.
+    let flag = |r: &QueryResult, column: &str| -> Result<bool, DbErr> {
+        let n = r
+            .try_get::<i32>("", column)
+            .map(i64::from)
+            .or_else(|_| r.try_get::<i64>("", column))?;
+        Ok(n != 0)
+    };
+    let mut found = Found {
+        rows: Vec::new(),
+        maybe_stale: false,
+    };
+    for r in &rows {
+        if subject == Subject::StatusRow && flag(r, "maybe_stale")? {
+            found.maybe_stale = true;
+        }
+        let mut broken = Vec::new();
+        for (i, _) in &checks {
+            if flag(r, &format!("broken_{i}"))? {
+                broken.push(*i);
             }
-            Ok((row, broken))
-        })
-        .collect()
+        }
+        if broken.is_empty() {
+            // Only `MAYBE_STALE`: no violation of its own.
+            continue;
+        }
+        let row = match subject {
+            Subject::StatusRow => format!(
+                "ota_device_status id={} ({}, campaign {}, device {}, {})",
+                r.try_get::<i64>("", "id")?,
+                r.try_get::<String>("", "tenant_id")?,
+                r.try_get::<i32>("", "campaign_id")?,
+                r.try_get::<String>("", "device_id")?,
+                r.try_get::<String>("", "status")?,
+            ),
+            Subject::Campaign => campaign_row(
+                r.try_get("", "id")?,
+                &r.try_get::<String>("", "tenant_id")?,
+                &r.try_get::<String>("", "name")?,
+            ),
+        };
+        found.rows.push((row, broken));
+    }
+    Ok(found)
 }
 
 fn campaign_row(id: i32, tenant_id: &str, name: &str) -> String {
