@@ -178,6 +178,65 @@ async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security(
     .await;
 }
 
+/// A platform whose policies read `app.tenant_id` without `missing_ok`:
+/// outside a tenant's scope, reading a table it protects is an error. Every
+/// read of seeding and verifying happens inside a tenant's scope, or is not
+/// sent to a role the policies restrict.
+#[tokio::test]
+async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_scope() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let owner = db.migrate().await?;
+        let database = db.name().to_owned();
+        let role = PgRole::guard(&db, "strict");
+        let mut sql = format!("CREATE ROLE {role} LOGIN;", role = role.name);
+        for table in ["firmware_versions", "ota_campaigns", "ota_device_status"] {
+            sql.push_str(&format!(
+                "ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
+                 DROP POLICY tenant_isolation ON {table};
+                 CREATE POLICY tenant_isolation ON {table}
+                     USING (tenant_id = current_setting('app.tenant_id'))
+                     WITH CHECK (tenant_id = current_setting('app.tenant_id'));"
+            ));
+        }
+        sql.push_str(
+            &GRANTS
+                .replace("{role}", &role.name)
+                .replace("{database}", &database),
+        );
+        owner.execute_unprepared(&sql).await?;
+        // The policies are as strict as described: unscoped, a read fails.
+        let app = Database::connect(&role.url(&db)).await?;
+        let unscoped = app
+            .execute_unprepared("SELECT COUNT(*) FROM ota_device_status")
+            .await
+            .expect_err("an unscoped read under a strict policy");
+        assert!(unscoped.to_string().contains("app.tenant_id"), "{unscoped}");
+        app.close().await?;
+
+        let role_url = role.url(&db);
+        let run = |args: &[&str], code: i32| {
+            let out = run_seeder(
+                &[args, &["--json"]].concat(),
+                &[("DATABASE_URL", &role_url)],
+                db.dir.path(),
+            );
+            json_summary(&out, code)
+        };
+        let summary = run(&[], 0);
+        assert_eq!(table_counts(&summary, "ota_device_status"), (30, 0, 0));
+        assert_verified(&summary, DEMO_COUNTS);
+        let summary = run(&["verify"], 0);
+        assert_eq!(violations(&summary), Vec::<String>::new());
+        assert_eq!(
+            count(&owner, "SELECT COUNT(*) AS n FROM ota_device_status").await?,
+            30
+        );
+        owner.close().await?;
+        Ok(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_role_without_the_grants_gets_a_clear_error() {
     run_case(Backend::Postgres, |db: TestDb| async move {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement};
 
 use crate::queries::sql::Query;
 use crate::queries::stale_device_firmware;
@@ -184,10 +184,17 @@ pub(super) type ForeignRows = HashMap<i32, (i64, i64, i64)>;
 /// transaction: no index leads with `campaign_id`, so finding them takes a
 /// scan of the whole table, whereas the breakdown of a tenant's own rows
 /// uses the `(tenant_id, campaign_id)` index.
+///
+/// Under row level security the query is not sent at all: it would find
+/// nothing, and a platform's policy that reads `app.tenant_id` without
+/// `missing_ok` fails outside a tenant's scope.
 pub(super) async fn foreign_status_rows<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
 ) -> Result<ForeignRows, DbErr> {
+    if row_security_applies(conn).await? {
+        return Ok(ForeignRows::new());
+    }
     let rows = Query::new(
         "SELECT s.campaign_id, \
                 COUNT(s.id) AS n_rows, \
@@ -212,6 +219,26 @@ pub(super) async fn foreign_status_rows<C: ConnectionTrait>(
             ))
         })
         .collect()
+}
+
+/// Whether PostgreSQL's row level security restricts the current role on
+/// the status rows or the campaigns (never on other backends).
+async fn row_security_applies<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT row_security_active('ota_device_status') \
+                    OR row_security_active('ota_campaigns') AS active",
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<Option<bool>>("", "active"))
+        .transpose()?
+        .flatten()
+        .unwrap_or(false))
 }
 
 /// The per-campaign breakdown of the `tenants`' campaigns: the campaign's
