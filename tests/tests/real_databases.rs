@@ -1202,29 +1202,34 @@ async fn postgres_database_idle_in_transaction_timeout_does_not_end_the_session(
         let mut seeder = db.start_seeder(&fleet)?;
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut survived = false;
+        // A seeder session idle inside its transaction (this connection
+        // runs none). Mid-statement (a COPY waiting for its next chunk
+        // included) the session is active, and the timeout does not apply.
+        let idle_in_txn = "SELECT COUNT(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND state = 'idle in transaction'";
         'attempts: while seeder.running() && Instant::now() < deadline && !survived {
-            // A seeder session inside a transaction (it is not ours: this
-            // connection runs no transaction).
-            let in_txn = number(
-                &conn,
-                "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-                 AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
-            )
-            .await?;
-            if in_txn == 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            if number(&conn, idle_in_txn).await? == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
                 continue;
             }
             seeder.signal("STOP")?;
-            // Paused, the seeder's open transaction goes idle. Give it
-            // 5 x the timeout, watching for a session idle in transaction
-            // that long (then the limit was overridden).
+            // Paused between two of its statements? If not (it had sent
+            // the next one, or committed), resume and try again at once.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if number(&conn, idle_in_txn).await? == 0 {
+                seeder.signal("CONT")?;
+                continue;
+            }
+            // The open transaction stays idle while the seeder is paused.
+            // Give it 5 x the timeout, watching for it to stay idle that
+            // long (then the limit was overridden; else the server ends
+            // the session after 200 ms).
             let paused = Instant::now();
             while paused.elapsed() < Duration::from_secs(3) {
                 let idle = number(
                     &conn,
-                    "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
-                     AND state = 'idle in transaction' AND now() - state_change > interval '1 second'",
+                    &format!("{idle_in_txn} AND now() - state_change > interval '1 second'"),
                 )
                 .await?;
                 if idle > 0 {
@@ -1234,8 +1239,6 @@ async fn postgres_database_idle_in_transaction_timeout_does_not_end_the_session(
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            // Caught between transactions, or the session was ended: try
-            // again on the next transaction.
             seeder.signal("CONT")?;
         }
         let out = seeder.wait(SEEDER_LIMIT);
