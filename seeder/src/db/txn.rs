@@ -241,32 +241,40 @@ impl ConnectionTrait for Txn {
 
 impl Txn {
     /// PostgreSQL only: `COPY … FROM STDIN` (`copy_sql`) inside this
-    /// transaction, fed by `next_chunk` (text-format rows; `None` ends the
-    /// data) until it runs dry; returns the rows copied. `None` on other
+    /// transaction, fed by `next_chunk` (which appends text-format rows to
+    /// the empty buffer it is given and says whether it appended any)
+    /// until it runs dry; returns the rows copied. `None` on other
     /// backends, where the caller inserts instead. An error from
     /// `next_chunk` aborts the COPY (the transaction is then failed, as on
     /// any error) and is returned as it is.
     pub async fn copy_in<F>(&self, copy_sql: &str, mut next_chunk: F) -> Result<Option<u64>, DbErr>
     where
-        F: FnMut() -> Result<Option<Vec<u8>>, DbErr> + Send,
+        F: FnMut(&mut Vec<u8>) -> Result<bool, DbErr> + Send,
     {
         let Txn::Pg(txn) = self else {
             return Ok(None);
         };
         let mut conn = txn.conn.lock().await;
         let mut copy = conn.copy_in_raw(copy_sql).await.map_err(exec_err)?;
-        let mut next = next_chunk();
+        // Two buffers, filled in turn and reused: a fleet's chunks take the
+        // same memory as its first two, rather than a new allocation each.
+        let (mut sending, mut filling) = (Vec::new(), Vec::new());
+        let mut next = next_chunk(&mut sending);
         loop {
             match next {
-                Ok(Some(chunk)) => {
+                Ok(true) => {
                     // The next chunk is encoded while this one is written
                     // and the server parses it (see `ahead`).
-                    let (sent, built) =
-                        send_while_building(copy.send(chunk), &mut next_chunk).await;
+                    filling.clear();
+                    let (sent, built) = send_while_building(copy.send(sending.as_slice()), || {
+                        next_chunk(&mut filling)
+                    })
+                    .await;
                     sent.map_err(exec_err)?;
                     next = built;
+                    std::mem::swap(&mut sending, &mut filling);
                 }
-                Ok(None) => break,
+                Ok(false) => break,
                 Err(e) => {
                     // Tell the server, so the connection is usable for the
                     // rollback that follows.

@@ -21,8 +21,11 @@ use crate::cancel::Cancel;
 use crate::db::Txn;
 use crate::progress::StepProgress;
 
-/// Rows encoded per chunk sent to the server (a few MB).
-const ROWS_PER_CHUNK: usize = 10_000;
+/// Rows encoded per chunk sent to the server (about 1.5 MB of devices).
+/// Two chunks are in memory at once (see `ahead`): with 10,000 rows the
+/// peak RSS at 1M devices with `--jobs 2` was 29% over the 100k figure,
+/// with 5,000 it is 12% over, at the same speed.
+const ROWS_PER_CHUNK: usize = 5_000;
 
 /// Copies `rows` into their table and returns how many were copied, or
 /// `None` when COPY does not apply (another backend, a value this encoder
@@ -86,12 +89,11 @@ where
 
     let copy_sql = format!("COPY {target} ({names}) FROM STDIN");
     let copied = txn
-        .copy_in(&copy_sql, || {
+        .copy_in(&copy_sql, |chunk| {
             if rows.peek().is_none() {
-                return Ok(None);
+                return Ok(false);
             }
             interrupt.check()?;
-            let mut chunk = Vec::with_capacity(ROWS_PER_CHUNK * 200);
             let mut sent = 0u64;
             for row in rows.by_ref().take(ROWS_PER_CHUNK) {
                 for (i, column) in columns.iter().enumerate() {
@@ -101,7 +103,7 @@ where
                     let encoded = row
                         .get(*column)
                         .into_value()
-                        .and_then(|v| encode(&v, &mut chunk));
+                        .and_then(|v| encode(&v, chunk));
                     if encoded.is_none() {
                         return Err(DbErr::Custom(format!(
                             "{table}.{column}: a value with no COPY text form",
@@ -113,7 +115,7 @@ where
                 sent += 1;
             }
             progress.advance(sent);
-            Ok(Some(chunk))
+            Ok(true)
         })
         .await?;
     let Some(copied) = copied else {
