@@ -8,11 +8,15 @@
 //! the two holds that one batch, so memory stays at two batches whatever
 //! the fleet's size.
 //!
-//! Both run in the tenant's task: `send` is polled first (it writes its
-//! bytes and waits for the server), then `build` runs to completion, then
+//! Both run in the tenant's task: `send` is polled first (it writes what
+//! the socket takes and waits), then `build` runs to completion, then
 //! `send` is awaited. No thread is needed because the other side of the
 //! overlap is another process (the database server; for SQLite, sqlx's
-//! worker thread).
+//! worker thread). How much overlaps depends on the send: a COPY chunk or
+//! a MySQL text statement goes out as far as the socket's buffer allows
+//! (the rest once `build` is done); PostgreSQL's bound statements (the
+//! JSON path) first wait for the server to parse, so there the data goes
+//! out only after `build`, and little overlaps.
 
 use std::future::Future;
 

@@ -36,8 +36,10 @@ pub fn set_on_process_sockets() {
         }
         let on: libc::c_int = 1;
         // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `on`,
-        // which lives across the call. On a descriptor that is not a TCP
-        // socket, or was closed meanwhile, it fails and changes nothing.
+        // which lives across the call, and touches no memory of ours. On a
+        // descriptor that is not a TCP socket, or was closed meanwhile, it
+        // fails and changes nothing; one reopened meanwhile as another TCP
+        // socket of this process gets the option too, which is harmless.
         unsafe {
             libc::setsockopt(
                 fd,

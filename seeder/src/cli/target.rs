@@ -209,8 +209,9 @@ impl DatabaseTarget {
         self.open(&url, timeout, 1).await.map(Some)
     }
 
-    /// Opens a pool and makes sure one connection answers now (pools
-    /// connect lazily on some backends).
+    /// Opens a pool and all of its connections at once, each answering
+    /// one query before the run starts (see the comment on
+    /// `connect_lazy` below).
     async fn open(
         &self,
         url: &str,

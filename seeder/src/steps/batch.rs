@@ -35,7 +35,8 @@ pub enum Conflicts<'a, C> {
     SkipOn(&'a [C]),
 }
 
-/// Inserts `rows` (consumed lazily, one batch in memory at a time) and
+/// Inserts `rows` (consumed lazily, two batches in memory at a time: the
+/// one being sent and the next, see `ahead`) and
 /// returns how many were inserted. Before each batch it checks `interrupt`,
 /// so a stop request ends the step at a batch boundary.
 ///

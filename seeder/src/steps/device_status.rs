@@ -64,6 +64,8 @@ impl DeviceStatusStep {
                 .map(|(c, f)| (c.name.clone(), (c, f)))
                 .collect();
         let counted = count_status_rows(scope.txn, tenant).await?;
+        // None of the tenant's status rows exist: nothing can conflict.
+        let none_before = counted.values().all(|c| c.total_devices == 0);
 
         let slices = campaign_slices(
             &scope.plan.campaigns,
@@ -100,6 +102,13 @@ impl DeviceStatusStep {
             let list = match &devices {
                 Some(list) => list,
                 None => devices.insert(device_list(scope, device_count).await?),
+            };
+            // Devices deleted by another writer since they were counted
+            // leave fewer ids than the slices were cut for: those slices
+            // are shorter in this run, and a rerun completes them.
+            let slice = match list {
+                DeviceList::Planned => slice,
+                DeviceList::Read(ids) => slice.start.min(ids.len())..slice.end.min(ids.len()),
             };
             let existing = if have == 0 {
                 HashSet::new()
@@ -143,7 +152,7 @@ impl DeviceStatusStep {
                         ..Default::default()
                     }
                 });
-            let conflicts = if have == 0 && scope.found.statuses == 0 {
+            let conflicts = if have == 0 && none_before {
                 Conflicts::Impossible
             } else {
                 Conflicts::SkipOn(&[

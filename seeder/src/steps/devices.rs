@@ -10,7 +10,7 @@ use crate::table::Table;
 
 /// `device_registry`: the tenant's sensors, running the firmware their
 /// planned OTA history leaves them on. Streamed from the generator in
-/// batches, so a fleet of any size takes one batch of memory.
+/// batches, so a fleet of any size takes two batches of memory.
 pub struct DeviceStep;
 
 /// What the devices step did, and what it found.
