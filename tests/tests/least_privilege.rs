@@ -237,6 +237,62 @@ async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_sco
     .await;
 }
 
+/// A support role whose policy lets it see every tenant's rows: verify
+/// finds what the owner finds, a status row moved into another tenant's
+/// campaign included (it counts in that campaign's breakdown).
+#[tokio::test]
+async fn a_role_that_sees_every_tenant_verifies_as_the_owner_does() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let owner = db.migrate().await?;
+        let database = db.name().to_owned();
+        let role = PgRole::guard(&db, "support");
+        let mut sql = format!("CREATE ROLE {role} LOGIN;", role = role.name);
+        for table in ["firmware_versions", "ota_campaigns", "ota_device_status"] {
+            sql.push_str(&format!(
+                "ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
+                 CREATE POLICY support_reads_all ON {table} FOR SELECT TO {role} USING (true);",
+                role = role.name
+            ));
+        }
+        sql.push_str(
+            &GRANTS
+                .replace("{role}", &role.name)
+                .replace("{database}", &database),
+        );
+        owner.execute_unprepared(&sql).await?;
+        let run = |url: &str, args: &[&str], code: i32| {
+            let out = run_seeder(
+                &[args, &["--json"]].concat(),
+                &[("DATABASE_URL", url)],
+                db.dir.path(),
+            );
+            json_summary(&out, code)
+        };
+        let role_url = role.url(&db);
+        assert_verified(&run(&role_url, &[], 0), DEMO_COUNTS);
+        // One of tenant-a's status rows moved into tenant-b's campaign.
+        owner
+            .execute_unprepared(
+                "UPDATE ota_device_status SET campaign_id = \
+                   (SELECT id FROM ota_campaigns WHERE tenant_id = 'tenant-b') \
+                 WHERE id = (SELECT MAX(id) FROM ota_device_status WHERE tenant_id = 'tenant-a')",
+            )
+            .await?;
+        let as_owner = violations(&run(&db.url, &["verify"], 1));
+        let as_role = violations(&run(&role_url, &["verify"], 1));
+        assert_eq!(as_role, as_owner);
+        assert!(
+            as_role.iter().any(|v| v.starts_with("invariant 1: ")
+                && v.contains("(tenant-b, ")
+                && v.contains("its status rows say 16 / ")),
+            "tenant-b's campaign counts the moved row: {as_role:#?}"
+        );
+        owner.close().await?;
+        Ok(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_role_without_the_grants_gets_a_clear_error() {
     run_case(Backend::Postgres, |db: TestDb| async move {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, RuntimeErr, sqlx};
 
 use crate::queries::sql::Query;
 use crate::queries::stale_device_firmware;
@@ -185,16 +185,14 @@ pub(super) type ForeignRows = HashMap<i32, (i64, i64, i64)>;
 /// scan of the whole table, whereas the breakdown of a tenant's own rows
 /// uses the `(tenant_id, campaign_id)` index.
 ///
-/// Under row level security the query is not sent at all: it would find
-/// nothing, and a platform's policy that reads `app.tenant_id` without
-/// `missing_ok` fails outside a tenant's scope.
+/// A platform's policy that reads `app.tenant_id` without `missing_ok`
+/// fails outside a tenant's scope: the caller takes that error (see
+/// [`is_undefined_setting`]) as "none visible", which is what the role
+/// would see scoped to any tenant.
 pub(super) async fn foreign_status_rows<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
 ) -> Result<ForeignRows, DbErr> {
-    if row_security_applies(conn).await? {
-        return Ok(ForeignRows::new());
-    }
     let rows = Query::new(
         "SELECT s.campaign_id, \
                 COUNT(s.id) AS n_rows, \
@@ -221,24 +219,14 @@ pub(super) async fn foreign_status_rows<C: ConnectionTrait>(
         .collect()
 }
 
-/// Whether PostgreSQL's row level security restricts the current role on
-/// the status rows or the campaigns (never on other backends).
-async fn row_security_applies<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
-    if conn.get_database_backend() != DbBackend::Postgres {
-        return Ok(false);
-    }
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT row_security_active('ota_device_status') \
-                    OR row_security_active('ota_campaigns') AS active",
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get::<Option<bool>>("", "active"))
-        .transpose()?
-        .flatten()
-        .unwrap_or(false))
+/// PostgreSQL's `undefined_object` (42704), which `current_setting` raises
+/// for a setting that was never set.
+pub(super) fn is_undefined_setting(err: &DbErr) -> bool {
+    let (DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    matches!(e.as_ref(), sqlx::Error::Database(db) if db.code().as_deref() == Some("42704"))
 }
 
 /// The per-campaign breakdown of the `tenants`' campaigns: the campaign's
