@@ -40,20 +40,54 @@ async fn count(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
     Ok(row.try_get("", "n")?)
 }
 
+/// The tables the platform's tenant-isolation policies protect.
+const POLICY_TABLES: [&str; 3] = ["firmware_versions", "ota_campaigns", "ota_device_status"];
+
+/// Creates `role` with the README's grants, and FORCE ROW LEVEL SECURITY on
+/// the protected tables, each also given `per_table` (SQL in which
+/// `{table}` and `{role}` are replaced).
+async fn create_role(
+    db: &TestDb,
+    owner: &DatabaseConnection,
+    role: &PgRole,
+    per_table: &str,
+) -> anyhow::Result<()> {
+    let mut sql = format!("CREATE ROLE {} LOGIN;", role.name);
+    for table in POLICY_TABLES {
+        sql.push_str(&format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY;"));
+        sql.push_str(
+            &per_table
+                .replace("{table}", table)
+                .replace("{role}", &role.name),
+        );
+    }
+    sql.push_str(
+        &GRANTS
+            .replace("{role}", &role.name)
+            .replace("{database}", db.name()),
+    );
+    owner.execute_unprepared(&sql).await?;
+    Ok(())
+}
+
+/// The JSON summary of the seeder run with `args` against `url`, which
+/// must exit with `code`.
+fn seed_json(db: &TestDb, url: &str, args: &[&str], code: i32) -> serde_json::Value {
+    let out = run_seeder(
+        &[args, &["--json"]].concat(),
+        &[("DATABASE_URL", url)],
+        db.dir.path(),
+    );
+    json_summary(&out, code)
+}
+
 async fn as_application_role(
     db: &TestDb,
     owner: &DatabaseConnection,
     role: &PgRole,
 ) -> anyhow::Result<()> {
     let role_url = role.url(db);
-    let seed = |args: &[&str], code: i32| {
-        let out = run_seeder(
-            &[args, &["--json"]].concat(),
-            &[("DATABASE_URL", &role_url)],
-            db.dir.path(),
-        );
-        json_summary(&out, code)
-    };
+    let seed = |args: &[&str], code: i32| seed_json(db, &role_url, args, code);
 
     // Seeding as the role: every row lands, under its own tenant.
     let summary = seed(&[], 0);
@@ -154,23 +188,10 @@ async fn as_application_role(
 async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security() {
     run_case(Backend::Postgres, |db: TestDb| async move {
         let owner = db.migrate().await?;
-        let database = db.name().to_owned();
         // Roles belong to the cluster: the guard drops it (and what it was
         // granted) however the test ends.
         let role = PgRole::guard(&db, "app");
-        owner
-            .execute_unprepared(&format!(
-                "CREATE ROLE {role} LOGIN;
-                 ALTER TABLE firmware_versions FORCE ROW LEVEL SECURITY;
-                 ALTER TABLE ota_campaigns FORCE ROW LEVEL SECURITY;
-                 ALTER TABLE ota_device_status FORCE ROW LEVEL SECURITY;
-                 {}",
-                GRANTS
-                    .replace("{role}", &role.name)
-                    .replace("{database}", &database),
-                role = role.name,
-            ))
-            .await?;
+        create_role(&db, &owner, &role, "").await?;
         as_application_role(&db, &owner, &role).await?;
         owner.close().await?;
         Ok(())
@@ -186,24 +207,17 @@ async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security(
 async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_scope() {
     run_case(Backend::Postgres, |db: TestDb| async move {
         let owner = db.migrate().await?;
-        let database = db.name().to_owned();
         let role = PgRole::guard(&db, "strict");
-        let mut sql = format!("CREATE ROLE {role} LOGIN;", role = role.name);
-        for table in ["firmware_versions", "ota_campaigns", "ota_device_status"] {
-            sql.push_str(&format!(
-                "ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
-                 DROP POLICY tenant_isolation ON {table};
-                 CREATE POLICY tenant_isolation ON {table}
-                     USING (tenant_id = current_setting('app.tenant_id'))
-                     WITH CHECK (tenant_id = current_setting('app.tenant_id'));"
-            ));
-        }
-        sql.push_str(
-            &GRANTS
-                .replace("{role}", &role.name)
-                .replace("{database}", &database),
-        );
-        owner.execute_unprepared(&sql).await?;
+        create_role(
+            &db,
+            &owner,
+            &role,
+            "DROP POLICY tenant_isolation ON {table};
+             CREATE POLICY tenant_isolation ON {table}
+                 USING (tenant_id = current_setting('app.tenant_id'))
+                 WITH CHECK (tenant_id = current_setting('app.tenant_id'));",
+        )
+        .await?;
         // The policies are as strict as described: unscoped, a read fails.
         let app = Database::connect(&role.url(&db)).await?;
         let unscoped = app
@@ -214,14 +228,7 @@ async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_sco
         app.close().await?;
 
         let role_url = role.url(&db);
-        let run = |args: &[&str], code: i32| {
-            let out = run_seeder(
-                &[args, &["--json"]].concat(),
-                &[("DATABASE_URL", &role_url)],
-                db.dir.path(),
-            );
-            json_summary(&out, code)
-        };
+        let run = |args: &[&str], code: i32| seed_json(&db, &role_url, args, code);
         let summary = run(&[], 0);
         assert_eq!(table_counts(&summary, "ota_device_status"), (30, 0, 0));
         assert_verified(&summary, DEMO_COUNTS);
@@ -244,30 +251,15 @@ async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_sco
 async fn a_role_that_sees_every_tenant_verifies_as_the_owner_does() {
     run_case(Backend::Postgres, |db: TestDb| async move {
         let owner = db.migrate().await?;
-        let database = db.name().to_owned();
         let role = PgRole::guard(&db, "support");
-        let mut sql = format!("CREATE ROLE {role} LOGIN;", role = role.name);
-        for table in ["firmware_versions", "ota_campaigns", "ota_device_status"] {
-            sql.push_str(&format!(
-                "ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
-                 CREATE POLICY support_reads_all ON {table} FOR SELECT TO {role} USING (true);",
-                role = role.name
-            ));
-        }
-        sql.push_str(
-            &GRANTS
-                .replace("{role}", &role.name)
-                .replace("{database}", &database),
-        );
-        owner.execute_unprepared(&sql).await?;
-        let run = |url: &str, args: &[&str], code: i32| {
-            let out = run_seeder(
-                &[args, &["--json"]].concat(),
-                &[("DATABASE_URL", url)],
-                db.dir.path(),
-            );
-            json_summary(&out, code)
-        };
+        create_role(
+            &db,
+            &owner,
+            &role,
+            "CREATE POLICY support_reads_all ON {table} FOR SELECT TO {role} USING (true);",
+        )
+        .await?;
+        let run = |url: &str, args: &[&str], code: i32| seed_json(&db, url, args, code);
         let role_url = role.url(&db);
         assert_verified(&run(&role_url, &[], 0), DEMO_COUNTS);
         // One of tenant-a's status rows moved into tenant-b's campaign.
