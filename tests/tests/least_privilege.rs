@@ -201,8 +201,9 @@ async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security(
 
 /// A platform whose policies read `app.tenant_id` without `missing_ok`:
 /// outside a tenant's scope, reading a table it protects is an error. Every
-/// read of seeding and verifying happens inside a tenant's scope, or is not
-/// sent to a role the policies restrict.
+/// read of seeding and verifying happens inside a tenant's scope, except
+/// verify's count of other tenants' rows, where that error means the role
+/// sees none.
 #[tokio::test]
 async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_scope() {
     run_case(Backend::Postgres, |db: TestDb| async move {

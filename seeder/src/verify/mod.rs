@@ -38,10 +38,7 @@ pub async fn verify(db: &Db, tenants: &[String]) -> Result<VerifyReport, DbErr> 
     // as it would there.
     let foreign = {
         let txn = db.begin(Access::Read, None).await?;
-        // Every tenant's campaigns: the scan reads the whole table either
-        // way, and binding every tenant id would pass the backends' limits
-        // on bound values with tens of thousands of tenants.
-        match invariants::foreign_status_rows(&txn, None).await {
+        match invariants::foreign_status_rows(&txn).await {
             Ok(foreign) => {
                 txn.commit().await?;
                 foreign
