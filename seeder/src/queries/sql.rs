@@ -3,7 +3,9 @@
 //!
 //! Timestamps are compared and ordered through `{instant:alias.column}`
 //! placeholders, which each backend expands to an expression ordered as
-//! the instants the column holds (see [`instant`]).
+//! the instants the column holds (see [`instant`]); a key of a JSON object
+//! column is read through `{json_text:alias.column.key}`, which each
+//! backend spells its own way (see [`json_text`]).
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
@@ -39,7 +41,8 @@ impl Query {
 
     pub async fn all<C: ConnectionTrait>(self, conn: &C) -> Result<Vec<QueryResult>, DbErr> {
         let backend = conn.get_database_backend();
-        let sql = expand_instants(&self.sql, backend);
+        let sql = expand(&self.sql, INSTANT_MARKER, |c| instant(backend, c));
+        let sql = expand(&sql, JSON_TEXT_MARKER, |c| json_text(backend, c));
         let sql = if backend == DbBackend::Postgres {
             let mut n = 0;
             let mut out = String::with_capacity(sql.len() + 8);
@@ -60,26 +63,70 @@ impl Query {
     }
 }
 
-const INSTANT_MARKER: &str = "{instant:";
+/// A `CASE WHEN … THEN 1 ELSE 0 END` column as a bool: such an integer
+/// literal is int4 on PostgreSQL, 64-bit elsewhere.
+pub fn flag(row: &QueryResult, column: &str) -> Result<bool, DbErr> {
+    let n = row
+        .try_get::<i32>("", column)
+        .map(i64::from)
+        .or_else(|_| row.try_get::<i64>("", column))?;
+    Ok(n != 0)
+}
 
-/// Replaces every `{instant:alias.column}` in `sql` with [`instant`] of
-/// that column for `backend`.
-fn expand_instants(sql: &str, backend: DbBackend) -> String {
+const INSTANT_MARKER: &str = "{instant:";
+const JSON_TEXT_MARKER: &str = "{json_text:";
+
+/// Replaces every `{marker…}` in `sql` (`marker` being `{instant:` or
+/// `{json_text:`) with `expansion` of what the placeholder names.
+fn expand(sql: &str, marker: &str, expansion: impl Fn(&str) -> String) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
-    while let Some(start) = rest.find(INSTANT_MARKER) {
-        let after = &rest[start + INSTANT_MARKER.len()..];
+    while let Some(start) = rest.find(marker) {
+        let after = &rest[start + marker.len()..];
         let Some(end) = after.find('}') else {
             // An unclosed marker in our own SQL: left as written, so the
             // database's syntax error shows it.
             break;
         };
         out.push_str(&rest[..start]);
-        out.push_str(&instant(backend, &after[..end]));
+        out.push_str(&expansion(&after[..end]));
         rest = &after[end + 1..];
     }
     out.push_str(rest);
     out
+}
+
+/// An SQL expression for the text of `key` in the JSON object column
+/// `column`, given as `alias.column.key` (from our own query text): a JSON
+/// string's value without its quotes; NULL where the object has no such
+/// key, where its value is JSON `null`, where the column is not an object,
+/// and on SQLite where the text is not JSON at all.
+///
+/// - PostgreSQL (`JSONB`): `->>`.
+/// - MySQL/MariaDB: `JSON_UNQUOTE(JSON_EXTRACT(…))`, which turns JSON
+///   `null` into the text `null`; `JSON_TYPE` tells it from the string
+///   `"null"`, so that every backend reads JSON `null` as no value.
+/// - SQLite (`json_extract`): the column is plain text there, which
+///   nothing keeps from being malformed, and `json_extract` raises an
+///   error on malformed JSON that would stop the whole verification.
+pub fn json_text(backend: DbBackend, path: &str) -> String {
+    let (column, key) = path.rsplit_once('.').unwrap_or((path, ""));
+    debug_assert!(
+        !key.is_empty()
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && column
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'),
+        "json_text() takes alias.column.key from our own SQL, got {path:?}"
+    );
+    match backend {
+        DbBackend::Postgres => format!("({column} ->> '{key}')"),
+        DbBackend::MySql => {
+            let value = format!("JSON_EXTRACT({column}, '$.{key}')");
+            format!("(CASE WHEN JSON_TYPE({value}) <> 'NULL' THEN JSON_UNQUOTE({value}) END)")
+        }
+        _ => format!("(CASE WHEN json_valid({column}) THEN json_extract({column}, '$.{key}') END)"),
+    }
 }
 
 /// An SQL expression over the timestamp column `column` (`alias.column`,
@@ -141,6 +188,10 @@ mod tests {
     use sea_orm::{Database, DatabaseConnection};
 
     use super::*;
+
+    fn expand_instants(sql: &str, backend: DbBackend) -> String {
+        expand(sql, INSTANT_MARKER, |c| instant(backend, c))
+    }
 
     async fn sqlite() -> DatabaseConnection {
         Database::connect("sqlite::memory:")
@@ -397,5 +448,61 @@ mod tests {
             1,
             "no placeholder added: {sqlite}"
         );
+    }
+
+    /// What `{json_text:t.v.type}` reads from the stored text `stored` on
+    /// SQLite.
+    async fn type_text(db: &DatabaseConnection, stored: &str) -> Option<String> {
+        let mut q = Query::new("SELECT {json_text:t.v.type} AS k FROM (SELECT ? AS v) t");
+        q.values.push(Value::from(stored.to_owned()));
+        let rows = q.all(db).await.expect("json_text query");
+        rows[0].try_get::<Option<String>>("", "k").expect("k")
+    }
+
+    #[tokio::test]
+    async fn json_text_reads_a_key_and_nothing_else() {
+        let db = sqlite().await;
+        let cases = [
+            (r#"{"type":"camera","model":"X"}"#, Some("camera")),
+            (r#"{"type":"say \"cheese\""}"#, Some(r#"say "cheese""#)),
+            (r#"{"type":"null"}"#, Some("null")),
+            (r#"{"model":"DHT22"}"#, None),
+            (r#"{"type":null}"#, None),
+            ("[1, 2]", None),
+            ("{}", None),
+            // Malformed text (SQLite stores whatever it is given): no
+            // value, rather than an error that would stop verify.
+            ("{not json", None),
+        ];
+        for (stored, expected) in cases {
+            assert_eq!(
+                type_text(&db, stored).await.as_deref(),
+                expected,
+                "{stored}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_text_is_spelled_per_backend() {
+        let sql = "WHERE {json_text:d.metadata.type} <> f.device_type AND x = ?";
+        assert_eq!(
+            expand(sql, JSON_TEXT_MARKER, |c| json_text(DbBackend::Postgres, c)),
+            "WHERE (d.metadata ->> 'type') <> f.device_type AND x = ?"
+        );
+        let mysql = expand(sql, JSON_TEXT_MARKER, |c| json_text(DbBackend::MySql, c));
+        assert!(
+            mysql.contains("JSON_UNQUOTE(JSON_EXTRACT(d.metadata, '$.type'))"),
+            "{mysql}"
+        );
+        let sqlite = expand(sql, JSON_TEXT_MARKER, |c| json_text(DbBackend::Sqlite, c));
+        assert!(
+            sqlite.contains("json_extract(d.metadata, '$.type')"),
+            "{sqlite}"
+        );
+        for expanded in [mysql, sqlite] {
+            assert!(!expanded.contains("{json_text:"), "{expanded}");
+            assert_eq!(expanded.matches('?').count(), 1, "{expanded}");
+        }
     }
 }
