@@ -8,4 +8,4 @@ pub use rows::{
     CampaignCounters, campaign_device_ids, count_status_rows, existing_device_ids,
     existing_firmware,
 };
-pub use stale::stale_device_firmware;
+pub use stale::{StaleDevice, off_latest_success, stale_device_firmware};
