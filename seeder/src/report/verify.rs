@@ -16,6 +16,9 @@ pub struct CampaignBreakdown {
     pub rows_failed: i64,
 }
 
+/// How many invariants `verify` checks (docs/dataset.md, "The invariants").
+const INVARIANTS: u8 = 11;
+
 /// A row that breaks one of the dataset's invariants (numbered as in
 /// docs/dataset.md).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -83,7 +86,7 @@ impl fmt::Display for VerifyReport {
             }
         }
         if self.violations.is_empty() {
-            writeln!(f, "invariants: all 6 hold")
+            writeln!(f, "invariants: all {INVARIANTS} hold")
         } else {
             writeln!(f, "invariants: {} violation(s):", self.violations.len())?;
             for v in &self.violations {

@@ -6,10 +6,13 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, RuntimeErr, sqlx};
+use sea_orm::{ConnectionTrait, DbErr, RuntimeErr, sqlx};
 
-use crate::queries::sql::Query;
-use crate::queries::stale_device_firmware;
+use super::firmware_lines::firmware_line_violations;
+use super::history::{
+    off_latest_success_violations, off_provisioned_firmware, several_unfinished_campaigns,
+};
+use crate::queries::sql::{Query, flag};
 use crate::report::{CampaignBreakdown, Violation};
 
 /// Whose rows a check returns, and so how a violating row is named.
@@ -33,7 +36,8 @@ struct Check {
 impl Subject {
     /// The subject's table and what its checks may look at: a status row's
     /// campaign `c`, that campaign's firmware `f` and registered device `d`,
-    /// a campaign's firmware `f`.
+    /// a campaign's firmware `f`. JSON keys are read through
+    /// `{json_text:alias.column.key}` (see `sql::json_text`).
     /// LEFT JOINs, so a missing partner reads as NULLs (which the checks
     /// about missing partners test for, and every other check is false on).
     fn tables_clause(self) -> &'static str {
@@ -159,15 +163,41 @@ const CHECKS: &[Check] = &[
         problem: "CREATED with a started_at",
         condition: "c.status = 'CREATED' AND c.started_at IS NOT NULL",
     },
+    // Rows without started_at, or whose device or firmware is missing (2
+    // names those), compare with NULL: not true, so they pass.
+    Check {
+        invariant: 7,
+        subject: Subject::StatusRow,
+        problem: "started before its device was provisioned",
+        condition: "{instant:s.started_at} < {instant:d.provisioned_at}",
+    },
+    Check {
+        invariant: 7,
+        subject: Subject::StatusRow,
+        problem: "started before its campaign's firmware was created",
+        condition: "{instant:s.started_at} < {instant:f.created_at}",
+    },
+    Check {
+        invariant: 9,
+        subject: Subject::StatusRow,
+        problem: "its device's type is not its campaign's firmware's device_type",
+        // A device without a `type` in its metadata is a sensor (the
+        // platform's own demo devices carry none). A missing device is 2's
+        // business, not a sensor.
+        condition: "d.device_id IS NOT NULL AND f.device_type IS NOT NULL \
+                    AND COALESCE({json_text:d.metadata.type}, 'sensor') <> f.device_type",
+    },
 ];
 
-/// What a status row that invariant 6 could be about looks like: a success
-/// of a registered device whose firmware is not the device's `fw_version`.
-/// A device breaks invariant 6 only if its latest finished row is such a row
-/// (the query of `stale_device_firmware` joins the same campaign, firmware
-/// and device), so when the status rows' scan finds none, no device breaks
-/// it and its query (a sort of every finished row) need not run. Not a
-/// violation in itself: an earlier success to other firmware is one too.
+/// What a status row that invariant 6 or 10 could be about looks like: a
+/// success of a registered device whose firmware is not the device's
+/// `fw_version`. A device breaks invariant 6 only if its latest finished
+/// row is such a row, and the half of invariant 10 about devices with a
+/// success only if its latest success is one (the query of
+/// `off_latest_success` joins the same campaign, firmware and device), so
+/// when the status rows' scan finds none, no device breaks either and that
+/// query (a sort of every finished row) need not run. Not a violation in
+/// itself: an earlier success to other firmware is one too.
 const MAYBE_STALE: &str = "s.status = 'SUCCESS' AND d.device_id IS NOT NULL AND f.id IS NOT NULL \
                            AND (d.fw_version IS NULL OR d.fw_version <> f.version)";
 
@@ -332,26 +362,21 @@ pub(super) async fn check_all<C: ConnectionTrait>(
             },
         ));
     }
-    // 6: a device whose latest finished update succeeded runs that firmware.
-    // Only asked when the status rows' scan saw a row it could be about.
-    let stale = if status_rows.maybe_stale {
-        stale_device_firmware(conn, tenants).await?
-    } else {
-        Vec::new()
-    };
-    for d in stale {
-        violations.push(Violation {
-            invariant: 6,
-            row: format!("device_registry ({}, {})", d.tenant_id, d.device_id),
-            problem: format!(
-                "its latest finished update installed {} but fw_version is {}",
-                d.expected_version,
-                d.actual_version
-                    .as_deref()
-                    .map_or("NULL".to_owned(), |v| format!("{v:?}"))
-            ),
-        });
+    // 6, and 10 for devices with a success: a device runs the firmware of
+    // its latest success. Only asked when the status rows' scan saw a row
+    // it could be about.
+    if status_rows.maybe_stale {
+        violations.extend(off_latest_success_violations(conn, tenants).await?);
     }
+    // 8: at most one unfinished campaign per device.
+    violations.extend(several_unfinished_campaigns(conn, tenants).await?);
+    // 10 for devices without a success: they run what they were
+    // provisioned with.
+    violations.extend(off_provisioned_firmware(conn, tenants).await?);
+    // 11: firmware lines are real.
+    violations.extend(firmware_line_violations(conn, tenants).await?);
+    // In the order of the rules (stable: each rule's findings keep theirs).
+    violations.sort_by_key(|v| v.invariant);
     Ok(violations)
 }
 
@@ -401,14 +426,6 @@ async fn run_checks<C: ConnectionTrait>(
         any.join(" OR "),
     );
     let rows = Query::new(&sql).tenants(alias, tenants).all(conn).await?;
-    // An integer literal is int4 on PostgreSQL, 64-bit elsewhere.
-    let flag = |r: &QueryResult, column: &str| -> Result<bool, DbErr> {
-        let n = r
-            .try_get::<i32>("", column)
-            .map(i64::from)
-            .or_else(|_| r.try_get::<i64>("", column))?;
-        Ok(n != 0)
-    };
     let mut found = Found {
         rows: Vec::new(),
         maybe_stale: false,

@@ -1,7 +1,9 @@
 //! Read-only verification of any database with this schema (seeded by us or
-//! not): per-table counts, the platform's per-campaign breakdown, and the six
-//! invariants of the dataset, each violation naming its row.
+//! not): per-table counts, the platform's per-campaign breakdown, and the
+//! eleven invariants of the dataset, each violation naming its row.
 
+mod firmware_lines;
+mod history;
 mod invariants;
 
 use crate::report::VerifyReport;
