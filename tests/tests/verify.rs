@@ -17,7 +17,25 @@ use seeder::{Dataset, Seeder, VerifyReport, Violation};
 async fn seeded(db: &TestDb) -> anyhow::Result<DatabaseConnection> {
     let conn = db.connect().await?;
     Seeder::new(&Dataset::demo()).run(&conn).await?;
+    // TEMPORARY until main's explicit demo timestamps are merged.
+    {
+        use sea_orm::ConnectionTrait as _;
+        conn.execute_unprepared(
+            "UPDATE device_registry SET provisioned_at = '2024-01-15 00:00:00'",
+        )
+        .await?;
+        conn.execute_unprepared("UPDATE firmware_versions SET created_at = '2024-01-01 00:00:00'")
+            .await?;
+    }
     Ok(conn)
+}
+
+/// The demo as seeded breaks nothing (each case checks before it corrupts
+/// the database, so its violations are the corruption's).
+async fn assert_passes(conn: &DatabaseConnection) -> anyhow::Result<()> {
+    let report = seeder::verify(conn, &Dataset::demo()).await?;
+    assert_eq!(report.violations, [], "{report:#?}");
+    Ok(())
 }
 
 /// Verifies every demo tenant, expects a failure, returns the violations
@@ -259,6 +277,329 @@ async fn a_tie_in_completed_at_goes_to_the_later_row(db: TestDb) -> anyhow::Resu
     Ok(())
 }
 
+fn status_row(row: &ota_device_status::Model) -> String {
+    format!(
+        "ota_device_status id={} ({}, campaign {}, device {}, {})",
+        row.id, row.tenant_id, row.campaign_id, row.device_id, row.status
+    )
+}
+
+async fn device(
+    conn: &DatabaseConnection,
+    tenant: &str,
+    device_id: &str,
+) -> anyhow::Result<device_registry::Model> {
+    Ok(
+        DeviceRegistry::find_by_id((tenant.to_owned(), device_id.to_owned()))
+            .one(conn)
+            .await?
+            .expect("seeded device"),
+    )
+}
+
+/// The demo's status row of a device (it has one).
+async fn demo_row(
+    conn: &DatabaseConnection,
+    tenant: &str,
+    device_id: &str,
+) -> anyhow::Result<ota_device_status::Model> {
+    Ok(OtaDeviceStatus::find()
+        .filter(ota_device_status::Column::TenantId.eq(tenant))
+        .filter(ota_device_status::Column::DeviceId.eq(device_id))
+        .one(conn)
+        .await?
+        .expect("the device's demo row"))
+}
+
+async fn firmware(
+    conn: &DatabaseConnection,
+    tenant: &str,
+    version: &str,
+) -> anyhow::Result<firmware_versions::Model> {
+    Ok(FirmwareVersions::find()
+        .filter(firmware_versions::Column::TenantId.eq(tenant))
+        .filter(firmware_versions::Column::Version.eq(version))
+        .one(conn)
+        .await?
+        .expect("seeded firmware"))
+}
+
+fn firmware_row(f: &firmware_versions::Model) -> String {
+    format!(
+        "firmware_versions id={} ({}, sensor, {:?})",
+        f.id, f.tenant_id, f.version
+    )
+}
+
+/// Adds tenant-a a build `version` of the demo's line (sensor), larger
+/// than the demo's, created at `created`, and a campaign rolling it out
+/// in state `status` whose counters are `counters` (total, succeeded,
+/// failed).
+async fn new_campaign(
+    conn: &DatabaseConnection,
+    version: &str,
+    created: chrono::DateTime<chrono::FixedOffset>,
+    status: &str,
+    counters: (i32, i32, i32),
+) -> anyhow::Result<ota_campaigns::Model> {
+    let base = firmware(conn, "tenant-a", "1.1.0").await?;
+    let build = firmware_versions::ActiveModel {
+        id: NotSet,
+        version: Set(version.to_owned()),
+        file_size_bytes: Set(Some(600_000)),
+        checksum_sha256: Set(Some("c".repeat(64))),
+        created_at: Set(created),
+        ..base.into_active_model()
+    }
+    .insert(conn)
+    .await?;
+    let demo = campaign(conn, "tenant-a").await?;
+    let (total, succeeded, failed) = counters;
+    Ok(ota_campaigns::ActiveModel {
+        id: NotSet,
+        name: Set(format!("Fleet Update to v{version}")),
+        firmware_version_id: Set(build.id),
+        status: Set(status.to_owned()),
+        completed_at: Set(None),
+        total_devices: Set(total),
+        succeeded: Set(succeeded),
+        failed: Set(failed),
+        ..demo.into_active_model()
+    }
+    .insert(conn)
+    .await?)
+}
+
+/// 7: a device provisioned after its update started.
+async fn a_start_before_provisioning_is_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    assert_passes(&conn).await?;
+    let row = demo_row(&conn, "tenant-a", "warehouse-west-sensor-03").await?;
+    let started = row.started_at.expect("a finished row started");
+    let mut d: device_registry::ActiveModel = device(&conn, "tenant-a", "warehouse-west-sensor-03")
+        .await?
+        .into();
+    d.provisioned_at = Set(started + chrono::Duration::hours(1));
+    d.update(&conn).await?;
+    let out = verify_fails(&conn).await?;
+    let expected = violation(
+        7,
+        status_row(&row),
+        "started before its device was provisioned",
+    );
+    assert_eq!(out, [expected]);
+    Ok(())
+}
+
+/// 7: firmware created after the first device of its rollout started
+/// (and before the second).
+async fn a_start_before_the_firmware_is_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    assert_passes(&conn).await?;
+    let c = campaign(&conn, "tenant-a").await?;
+    let mut rows = OtaDeviceStatus::find()
+        .filter(ota_device_status::Column::CampaignId.eq(c.id))
+        .all(&conn)
+        .await?;
+    rows.sort_by_key(|r| r.started_at);
+    let (first, second) = (&rows[0], &rows[1]);
+    let created = first.started_at.expect("started") + chrono::Duration::seconds(1);
+    assert!(Some(created) < second.started_at, "{rows:#?}");
+    let mut f: firmware_versions::ActiveModel = firmware(&conn, "tenant-a", "1.1.0").await?.into();
+    f.created_at = Set(created);
+    f.update(&conn).await?;
+    let out = verify_fails(&conn).await?;
+    let expected = violation(
+        7,
+        status_row(first),
+        "started before its campaign's firmware was created",
+    );
+    assert_eq!(out, [expected]);
+    Ok(())
+}
+
+/// 8: a device already in an unfinished campaign gets a row in a second
+/// one (RUNNING, its own firmware).
+async fn a_device_in_two_unfinished_campaigns_is_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    let demo = campaign(&conn, "tenant-a").await?;
+    let now = chrono::Utc::now().fixed_offset();
+    let other = new_campaign(&conn, "1.2.0", now, "RUNNING", (1, 0, 0)).await?;
+    let mine = demo_row(&conn, "tenant-a", "warehouse-west-sensor-03").await?;
+    ota_device_status::ActiveModel {
+        id: NotSet,
+        campaign_id: Set(other.id),
+        status: Set("PENDING".to_owned()),
+        progress_pct: Set(0),
+        error_message: Set(None),
+        started_at: Set(None),
+        completed_at: Set(None),
+        ..mine.into_active_model()
+    }
+    .insert(&conn)
+    .await?;
+    // A device in one unfinished campaign and one COMPLETED one is fine.
+    assert_passes(&conn).await?;
+    // The demo campaign unfinished too (RUNNING asks nothing of its rows).
+    let mut running = demo.clone().into_active_model();
+    running.status = Set("RUNNING".to_owned());
+    running.completed_at = Set(None);
+    running.update(&conn).await?;
+    let out = verify_fails(&conn).await?;
+    let expected = violation(
+        8,
+        "device_registry (tenant-a, warehouse-west-sensor-03)".to_owned(),
+        &format!(
+            "in more than one unfinished (CREATED, RUNNING or PAUSED) campaign: \
+             id={} (\"Fleet Update to v1.1.0\"), id={} (\"Fleet Update to v1.2.0\")",
+            demo.id, other.id
+        ),
+    );
+    assert_eq!(out, [expected]);
+    Ok(())
+}
+
+async fn set_metadata(
+    conn: &DatabaseConnection,
+    tenant: &str,
+    device_id: &str,
+    metadata: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut d: device_registry::ActiveModel = device(conn, tenant, device_id).await?.into();
+    d.metadata = Set(metadata);
+    d.update(conn).await?;
+    Ok(())
+}
+
+/// 9: a camera in a rollout of sensor firmware. A device's type is its
+/// metadata's `type`; without one (or with JSON null) it is a sensor.
+async fn a_device_of_another_type_is_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    assert_passes(&conn).await?;
+    for sensor in [
+        serde_json::json!({"type": "sensor", "model": "DHT22"}),
+        serde_json::json!({"type": null, "model": "DHT22"}),
+    ] {
+        set_metadata(&conn, "tenant-a", "warehouse-west-sensor-03", sensor).await?;
+        assert_passes(&conn).await?;
+    }
+    set_metadata(
+        &conn,
+        "tenant-a",
+        "warehouse-west-sensor-03",
+        serde_json::json!({"type": "camera", "model": "DHT22", "installed": "2024-01-15"}),
+    )
+    .await?;
+    let row = demo_row(&conn, "tenant-a", "warehouse-west-sensor-03").await?;
+    let out = verify_fails(&conn).await?;
+    let expected = violation(
+        9,
+        status_row(&row),
+        "its device's type is not its campaign's firmware's device_type",
+    );
+    assert_eq!(out, [expected]);
+    Ok(())
+}
+
+/// 10, a device without a success: it runs what it was provisioned with
+/// (its metadata's `firmware`). Devices with a success are not held to it.
+async fn a_device_off_its_provisioned_firmware_is_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    // Every device of tenant-a came with 1.0.0; all but the failed one
+    // have since succeeded to 1.1.0.
+    for d in DeviceRegistry::find()
+        .filter(device_registry::Column::TenantId.eq("tenant-a"))
+        .all(&conn)
+        .await?
+    {
+        let mut metadata = d.metadata.clone();
+        metadata["firmware"] = serde_json::json!("1.0.0");
+        set_metadata(&conn, "tenant-a", &d.device_id, metadata).await?;
+    }
+    assert_passes(&conn).await?;
+    let failed = device(&conn, "tenant-a", "cold-storage-1-sensor-01").await?;
+    assert_eq!(failed.fw_version.as_deref(), Some("1.0.0"));
+    let mut d: device_registry::ActiveModel = failed.into();
+    d.fw_version = Set(Some("0.9.0".to_owned()));
+    d.update(&conn).await?;
+    let out = verify_fails(&conn).await?;
+    let expected = violation(
+        10,
+        "device_registry (tenant-a, cold-storage-1-sensor-01)".to_owned(),
+        "no successful update, provisioned with 1.0.0 (metadata firmware) but fw_version is \"0.9.0\"",
+    );
+    assert_eq!(out, [expected]);
+    Ok(())
+}
+
+/// 10, a device whose latest finished update failed after an earlier
+/// success: it runs what that success installed (which 6 does not ask).
+async fn a_device_off_its_latest_success_is_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    let success = demo_row(&conn, "tenant-a", "warehouse-west-sensor-03").await?;
+    let after = success.completed_at.expect("finished");
+    let other = new_campaign(&conn, "1.2.0", after, "RUNNING", (1, 0, 1)).await?;
+    ota_device_status::ActiveModel {
+        id: NotSet,
+        campaign_id: Set(other.id),
+        status: Set("FAILED".to_owned()),
+        progress_pct: Set(100),
+        error_message: Set(Some("Checksum mismatch after download".to_owned())),
+        started_at: Set(Some(after + chrono::Duration::hours(1))),
+        completed_at: Set(Some(after + chrono::Duration::minutes(90))),
+        ..success.clone().into_active_model()
+    }
+    .insert(&conn)
+    .await?;
+    // Still on 1.1.0, the firmware of its latest success: fine.
+    assert_passes(&conn).await?;
+    let mut d: device_registry::ActiveModel = device(&conn, "tenant-a", "warehouse-west-sensor-03")
+        .await?
+        .into();
+    d.fw_version = Set(Some("1.0.0".to_owned()));
+    d.update(&conn).await?;
+    let out = verify_fails(&conn).await?;
+    let expected = violation(
+        10,
+        "device_registry (tenant-a, warehouse-west-sensor-03)".to_owned(),
+        "its latest successful update installed 1.1.0 but fw_version is \"1.0.0\"",
+    );
+    assert_eq!(out, [expected]);
+    Ok(())
+}
+
+/// 11: an upper-case checksum, one of 63 characters, and a later version
+/// smaller than the one before it.
+async fn unreal_firmware_lines_are_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    assert_passes(&conn).await?;
+    let upper = firmware(&conn, "tenant-a", "1.0.0").await?;
+    let mut f = upper.clone().into_active_model();
+    f.checksum_sha256 = Set(Some("A".repeat(64)));
+    f.update(&conn).await?;
+    let short = firmware(&conn, "tenant-b", "1.1.0").await?;
+    let mut f = short.clone().into_active_model();
+    f.checksum_sha256 = Set(Some("b".repeat(63)));
+    f.update(&conn).await?;
+    let smaller = firmware(&conn, "tenant-a", "1.1.0").await?;
+    let mut f = smaller.clone().into_active_model();
+    f.file_size_bytes = Set(Some(500_000));
+    f.update(&conn).await?;
+    let out = verify_fails(&conn).await?;
+    let bad = "checksum_sha256 is not 64 lowercase hex characters";
+    let expected = sorted(vec![
+        violation(11, firmware_row(&upper), bad),
+        violation(11, firmware_row(&short), bad),
+        violation(
+            11,
+            firmware_row(&smaller),
+            "file_size_bytes is not larger than that of the version before it on its line",
+        ),
+    ]);
+    assert_eq!(out, expected);
+    Ok(())
+}
+
 backend_tests!(
     clean_database_passes,
     a_wrong_counter_is_named,
@@ -267,4 +608,11 @@ backend_tests!(
     a_device_on_the_wrong_firmware_is_named,
     an_earlier_success_to_other_firmware_is_not_named,
     a_tie_in_completed_at_goes_to_the_later_row,
+    a_start_before_provisioning_is_named,
+    a_start_before_the_firmware_is_named,
+    a_device_in_two_unfinished_campaigns_is_named,
+    a_device_of_another_type_is_named,
+    a_device_off_its_provisioned_firmware_is_named,
+    a_device_off_its_latest_success_is_named,
+    unreal_firmware_lines_are_named,
 );
