@@ -21,8 +21,8 @@ use crate::queries::{
 use crate::report::{SeedReport, TableCounts};
 use crate::selection::Selection;
 use crate::steps::{
-    CampaignSlice, campaign_slices, compare_firmware, differing, fleet_is_planned,
-    missing_campaigns,
+    CampaignSlice, DeviceList, campaign_slices, campaign_target_count, campaign_targets,
+    compare_firmware, differing, fleet_is_planned, missing_campaigns,
 };
 use crate::table::Table;
 
@@ -156,7 +156,7 @@ async fn preview_tenant(
     if selection.includes(Table::DeviceStatus) {
         let mut wanted = 0;
         let mut missing = 0;
-        let mut device_list: Option<Vec<String>> = None;
+        let mut device_list: Option<DeviceList> = None;
         let rows: HashMap<i32, u64> = campaigns.values().copied().collect();
         let slices = campaign_slices(
             &plan.campaigns,
@@ -164,34 +164,54 @@ async fn preview_tenant(
             |id| rows.get(&id).copied().unwrap_or(0),
             devices_after,
         );
-        for CampaignSlice {
-            id,
-            devices: slice,
-            have,
-            ..
-        } in slices
+        for (
+            index,
+            CampaignSlice {
+                id,
+                devices: slice,
+                have,
+                ..
+            },
+        ) in slices.into_iter().enumerate()
         {
-            wanted += slice.len() as u64;
-            let Some(id) = id.filter(|_| have > 0) else {
-                missing += slice.len() as u64;
-                continue;
-            };
-            if have == slice.len() as u64 {
-                continue;
-            }
-            // Partly there: which of the slice's devices lack a row.
+            // The tenant's devices as the status step will see them.
             let list = match &device_list {
                 Some(list) => list,
                 None => {
-                    let ids = match existing_ids.take() {
-                        Some(ids) => ids,
-                        None => existing_device_ids(txn, tenant).await?,
+                    let list = if fleet_is_planned(
+                        selection.includes(Table::Devices),
+                        devices_after,
+                        plan.fleet.len() as u64,
+                    ) {
+                        DeviceList::Planned
+                    } else {
+                        let ids = match existing_ids.take() {
+                            Some(ids) => ids,
+                            None => existing_device_ids(txn, tenant).await?,
+                        };
+                        DeviceList::Read(devices_after_run(plan, selection, ids))
                     };
-                    device_list.insert(devices_after_run(plan, selection, ids, devices_after))
+                    device_list.insert(list)
                 }
             };
+            let slice = match list {
+                DeviceList::Planned => slice,
+                DeviceList::Read(ids) => slice.start.min(ids.len())..slice.end.min(ids.len()),
+            };
+            let targeted = campaign_target_count(plan, index, slice.clone(), list);
+            wanted += targeted;
+            let Some(id) = id.filter(|_| have > 0) else {
+                missing += targeted;
+                continue;
+            };
+            if have == targeted {
+                continue;
+            }
+            // Partly there: which of the campaign's devices lack a row.
             let done = campaign_device_ids(txn, tenant, id).await?;
-            missing += list[slice].iter().filter(|d| !done.contains(*d)).count() as u64;
+            missing += campaign_targets(plan, index, slice, list)
+                .filter(|(d, _, _)| !done.contains(d))
+                .count() as u64;
         }
         report.add(Table::DeviceStatus, counts(wanted, missing));
     }
@@ -207,20 +227,12 @@ fn counts(wanted: u64, missing: u64) -> TableCounts {
 }
 
 /// The tenant's device ids once the devices step has run, in byte order,
-/// as the status step will see them.
+/// when they are not exactly the planned fleet.
 fn devices_after_run(
     plan: &TenantPlan,
     selection: &Selection,
     mut ids: HashSet<String>,
-    devices_after: u64,
 ) -> Vec<String> {
-    if fleet_is_planned(
-        selection.includes(Table::Devices),
-        devices_after,
-        plan.fleet.len() as u64,
-    ) {
-        return plan.fleet.device_ids().collect();
-    }
     if selection.includes(Table::Devices) {
         ids.extend(plan.fleet.device_ids());
     }

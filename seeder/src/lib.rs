@@ -37,13 +37,14 @@ mod report;
 mod reset;
 mod retry;
 mod run;
+mod scenario;
 mod selection;
 mod steps;
 mod table;
 mod verify;
 
 pub use cancel::{Cancel, Phase};
-pub use dataset::{DEFAULT_SEED, Dataset, DatasetSpec};
+pub use dataset::{DEFAULT_SEED, Dataset, DatasetSpec, manifest, manifest_digest};
 pub use error::SeedError;
 pub use progress::Progress;
 pub use report::{
@@ -51,6 +52,11 @@ pub use report::{
     SeedSummary, Stopped, TableCounts, VerifyReport, Violation,
 };
 pub use run::{DEFAULT_STATEMENT_TIMEOUT, Seeder, migrate, reset, verify};
+pub use scenario::{
+    BUILTIN, Builtin, CampaignRef, CampaignsSpec, DeviceTypeSpec, FirmwareLine, FleetSpec,
+    GeneratedReleases, GrowthSpec, NamedTenant, NewestState, NowState, Provisioning,
+    ReleaseCampaigns, ReleaseSpec, Scenario, ScenarioError, SliceCampaigns, TenantsSpec, When,
+};
 pub use table::Table;
 
 /// The README's Rust examples, compiled and run as doctests.

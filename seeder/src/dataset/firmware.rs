@@ -1,4 +1,10 @@
+//! Firmware lines: each device type's releases, oldest first, as the
+//! scenario lists and generates them (docs/scenarios.md).
+
 use sha2::{Digest, Sha256};
+
+use super::Moment;
+use crate::scenario::{DeviceTypeSpec, When};
 
 /// A firmware build; its natural key is (tenant, version, device_type).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,53 +14,102 @@ pub struct FirmwareSeed {
     pub file_url: String,
     pub file_size_bytes: i64,
     pub checksum_sha256: String,
-    pub device_type: &'static str,
+    pub device_type: String,
+    /// When the build was released (`created_at`): before any campaign
+    /// rolls it out.
+    pub released: Moment,
 }
 
-/// The firmware every device runs before any campaign.
-pub const BASE_VERSION: &str = "1.0.0";
-pub const DEVICE_TYPE: &str = "sensor";
-
-/// Version installed by campaign `index` (the demo campaign, 0, installs 1.1.0).
-pub fn campaign_version(index: usize) -> String {
-    format!("1.{}.0", index + 1)
-}
-
-/// The base build plus one build per campaign.
-pub(super) fn firmware_for(campaigns: usize) -> Vec<FirmwareSeed> {
-    let mut builds = vec![FirmwareSeed {
-        version: BASE_VERSION.to_owned(),
-        description: "Initial release - basic telemetry and heartbeat".to_owned(),
-        file_url: url(BASE_VERSION),
-        file_size_bytes: 524_288,
-        checksum_sha256: "a".repeat(64),
-        device_type: DEVICE_TYPE,
-    }];
-    for index in 0..campaigns.max(1) {
-        let version = campaign_version(index);
-        let (description, checksum) = if index == 0 {
-            (
-                "Added OTA update support and improved power management".to_owned(),
-                "b".repeat(64),
-            )
-        } else {
-            (
-                format!("Maintenance release {version} - stability and power fixes"),
-                hex::encode(Sha256::digest(format!("firmware-{version}"))),
-            )
+/// The releases of `t`'s line: the listed ones, then the generated ones
+/// (`count` of them, or, when the scenario leaves it out, enough for the
+/// line to have `needed` releases in all).
+pub(crate) fn line_releases(t: &DeviceTypeSpec, needed: usize) -> Vec<FirmwareSeed> {
+    let line = &t.firmware;
+    let url = |version: &str| {
+        line.url
+            .replace("{version}", version)
+            .replace("{device_type}", &t.name)
+    };
+    let mut builds: Vec<FirmwareSeed> = line
+        .releases
+        .iter()
+        .map(|r| {
+            let version = r.version.to_string();
+            FirmwareSeed {
+                file_url: url(&version),
+                description: r.description.clone(),
+                file_size_bytes: r.size_bytes,
+                checksum_sha256: r
+                    .checksum_sha256
+                    .clone()
+                    .unwrap_or_else(|| manifest_digest(&t.name, &version, r.size_bytes)),
+                device_type: t.name.clone(),
+                released: r.released.moment(),
+                version,
+            }
+        })
+        .collect();
+    let Some(g) = &line.generated else {
+        return builds;
+    };
+    let listed = line.releases.last();
+    let count = g
+        .count
+        .map_or_else(|| needed.saturating_sub(builds.len()), |c| c as usize);
+    for k in 0..count {
+        let (version, size) = match listed {
+            Some(last) => {
+                let mut v = last.version.clone();
+                v.minor += k as u64 + 1;
+                v.patch = 0;
+                v.pre = semver::Prerelease::EMPTY;
+                v.build = semver::BuildMetadata::EMPTY;
+                (v, last.size_bytes + (k as i64 + 1) * g.size_step_bytes)
+            }
+            None => {
+                let mut v = g
+                    .first_version
+                    .clone()
+                    .unwrap_or_else(|| semver::Version::new(1, 0, 0));
+                v.minor += k as u64;
+                (
+                    v,
+                    g.first_size_bytes.unwrap_or(1) + k as i64 * g.size_step_bytes,
+                )
+            }
+        };
+        let version = version.to_string();
+        let description =
+            g.descriptions[k % g.descriptions.len().max(1)].replace("{version}", &version);
+        let released = match g.first_released {
+            When::Date(date) => Moment::Date(
+                date + chrono::Duration::days((g.every_days * k as f64).round() as i64),
+            ),
+            When::DaysAgo(days) => Moment::days_ago(days - g.every_days * k as f64),
         };
         builds.push(FirmwareSeed {
             file_url: url(&version),
-            file_size_bytes: 589_824 + 4_096 * index as i64,
-            checksum_sha256: checksum,
             description,
+            file_size_bytes: size,
+            checksum_sha256: manifest_digest(&t.name, &version, size),
+            device_type: t.name.clone(),
+            released,
             version,
-            device_type: DEVICE_TYPE,
         });
     }
     builds
 }
 
-fn url(version: &str) -> String {
-    format!("https://firmware.example.com/v{version}/firmware.bin")
+/// The SHA-256 of a release's manifest, the text a build's checksum is
+/// taken over when the scenario gives none: a real digest of content
+/// anyone can rebuild from the row (docs/scenarios.md).
+pub fn manifest_digest(device_type: &str, version: &str, size_bytes: i64) -> String {
+    hex::encode(Sha256::digest(manifest(device_type, version, size_bytes)))
+}
+
+/// See [`manifest_digest`].
+pub fn manifest(device_type: &str, version: &str, size_bytes: i64) -> String {
+    format!(
+        "ota-seed firmware\ndevice_type: {device_type}\nversion: {version}\nsize_bytes: {size_bytes}\n"
+    )
 }

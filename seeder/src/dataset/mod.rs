@@ -9,21 +9,33 @@
 mod campaigns;
 mod firmware;
 mod fleet;
+mod moment;
+mod random;
+#[cfg(test)]
+mod scenario_tests;
 mod tenants;
 
-pub use campaigns::CampaignSeed;
-pub use firmware::FirmwareSeed;
+pub use campaigns::{CampaignSeed, Target};
+pub use firmware::{FirmwareSeed, manifest, manifest_digest};
 pub use fleet::{DeviceSeed, Fleet};
+pub use moment::Moment;
 pub use tenants::TenantSeed;
+
+pub(crate) use firmware::line_releases;
+
+use std::sync::Arc;
 
 use rand::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
 
+use crate::scenario::{CampaignsSpec, Provisioning, Scenario, ScenarioError, When};
+use fleet::{FleetType, MetadataStyle, ProvisionPlan};
+
 /// Default `--seed`.
 pub const DEFAULT_SEED: u64 = 42;
 
-/// What to generate. The defaults give exactly the demo dataset
-/// (docs/dataset.md); larger values scale it into a fleet.
+/// The demo scenario at other sizes (the size options of `seeder`). The
+/// defaults give exactly the demo dataset (docs/dataset.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetSpec {
     /// Seed of the random parts (device models, generated tenant profiles):
@@ -54,6 +66,18 @@ impl DatasetSpec {
     /// Sites × devices per site.
     pub fn devices_per_tenant(&self) -> usize {
         self.sites_per_tenant * self.devices_per_site
+    }
+
+    /// The demo scenario at these sizes.
+    pub fn scenario(&self) -> Scenario {
+        let mut s = Scenario::demo();
+        s.set_tenant_count(self.tenants as u64);
+        s.fleet.sites_per_tenant = self.sites_per_tenant.max(1) as u64;
+        s.fleet.devices_per_site = self.devices_per_site.max(1) as u64;
+        if let CampaignsSpec::Slices(c) = &mut s.campaigns {
+            c.per_tenant = self.campaigns_per_tenant.max(1) as u64;
+        }
+        s
     }
 }
 
@@ -86,6 +110,8 @@ impl TenantPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
     pub(crate) tenants: Vec<TenantPlan>,
+    /// The scenario's name (`demo`, `history`, a file's).
+    pub(crate) scenario: String,
 }
 
 impl Dataset {
@@ -100,13 +126,26 @@ impl Dataset {
         Dataset::generate(spec)
     }
 
-    /// The plan of every tenant. Cheap even for huge fleets: devices are
-    /// generated later, as they are written.
+    /// The demo scenario at the spec's sizes. Sizes are clamped to at
+    /// least 1; the scenario's other limits are not checked here (see
+    /// [`Dataset::from_scenario`]).
     pub fn generate(spec: &DatasetSpec) -> Dataset {
-        let tenants = (0..spec.tenants)
-            .map(|index| plan_tenant(spec, index))
-            .collect();
-        Dataset { tenants }
+        // The demo's sites sort by site, whatever the sizes: no layout
+        // error is possible.
+        build(&spec.scenario(), spec.seed).unwrap_or_else(|_| Dataset {
+            tenants: Vec::new(),
+            scenario: "demo".to_owned(),
+        })
+    }
+
+    /// The rows of `scenario` for `seed`. Cheap even for huge fleets:
+    /// devices are generated later, as they are written.
+    ///
+    /// Errors: the scenario's own checks ([`Scenario::check`]), or sites
+    /// whose device ids would not sort by site.
+    pub fn from_scenario(scenario: &Scenario, seed: u64) -> Result<Dataset, ScenarioError> {
+        scenario.check()?;
+        build(scenario, seed)
     }
 
     /// The tenants' ids, in dataset order.
@@ -116,26 +155,98 @@ impl Dataset {
             .map(|t| t.tenant.tenant_id.as_str())
             .collect()
     }
+
+    /// The scenario's name.
+    pub fn scenario_name(&self) -> &str {
+        &self.scenario
+    }
 }
 
-fn plan_tenant(spec: &DatasetSpec, index: usize) -> TenantPlan {
-    // Two streams per tenant: its profile, and its devices' random parts.
-    let (tenant, sites) = tenants::tenant(
-        index,
-        spec.sites_per_tenant,
-        &mut rng(spec.seed, 2 * index as u64),
-    );
-    TenantPlan {
-        tenant,
-        fleet: Fleet::new(
-            sites,
-            spec.devices_per_site,
-            spec.seed,
-            2 * index as u64 + 1,
+fn build(s: &Scenario, seed: u64) -> Result<Dataset, ScenarioError> {
+    let needed = match &s.campaigns {
+        CampaignsSpec::Slices(c) => c.per_tenant as usize + 1,
+        CampaignsSpec::Releases(_) => 0,
+    };
+    let lines: Vec<Vec<FirmwareSeed>> = s
+        .device_types
+        .iter()
+        .map(|t| line_releases(t, needed))
+        .collect();
+    let campaigns = match &s.campaigns {
+        CampaignsSpec::Slices(c) => campaigns::slice_campaigns(
+            c.per_tenant as usize,
+            lines.first().map_or(&[][..], Vec::as_slice),
         ),
-        firmware: firmware::firmware_for(spec.campaigns_per_tenant),
-        campaigns: campaigns::campaigns_for(spec.campaigns_per_tenant),
+        CampaignsSpec::Releases(r) => campaigns::release_campaigns(r, &lines),
+    };
+    let firmware: Vec<FirmwareSeed> = lines.iter().flatten().cloned().collect();
+    let types = Arc::new(
+        s.device_types
+            .iter()
+            .zip(&lines)
+            .map(|(t, line)| FleetType {
+                name: Arc::from(t.name.as_str()),
+                models: t.models.iter().map(|m| Arc::from(m.as_str())).collect(),
+                releases: line
+                    .iter()
+                    .map(|f| (Arc::from(f.version.as_str()), f.released))
+                    .collect(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let shares: Vec<f64> = s.device_types.iter().map(|t| t.share).collect();
+    let provisioning = match &s.fleet.provisioned {
+        Provisioning::Once(when) => ProvisionPlan::Once(when.moment()),
+        Provisioning::Spread(g) => ProvisionPlan::Spread {
+            from_days: g.from.days_ago().unwrap_or(0.0),
+            until_days: g.until.days_ago().unwrap_or(0.0),
+            initial_share: g.initial_share,
+        },
+    };
+    let metadata_style = match (&s.fleet.provisioned, s.device_types.len(), &s.campaigns) {
+        (Provisioning::Once(When::Date(date)), 1, CampaignsSpec::Slices(_)) => {
+            MetadataStyle::Installed(*date)
+        }
+        _ => MetadataStyle::Typed,
+    };
+    let mut tenants = Vec::with_capacity(s.tenant_count() as usize);
+    for index in 0..s.tenant_count() as usize {
+        // Two streams per tenant: its profile, and its devices' random parts.
+        let (tenant, sites) = tenants::tenant(
+            index,
+            &s.tenants.named,
+            s.tenants.created.moment(),
+            s.fleet.sites_per_tenant as usize,
+            &mut rng(seed, 2 * index as u64),
+        );
+        let fleet = Fleet::new(
+            sites,
+            s.fleet.devices_per_site as usize,
+            &shares,
+            types.clone(),
+            provisioning,
+            s.fleet.revoked_share,
+            metadata_style,
+            seed,
+            2 * index as u64 + 1,
+        )
+        .map_err(|e| ScenarioError {
+            origin: s.name.clone(),
+            line: None,
+            column: None,
+            message: format!("tenant {}: {}", tenant.tenant_id, e.0),
+        })?;
+        tenants.push(TenantPlan {
+            tenant,
+            fleet,
+            firmware: firmware.clone(),
+            campaigns: campaigns.clone(),
+        });
     }
+    Ok(Dataset {
+        tenants,
+        scenario: s.name.clone(),
+    })
 }
 
 /// ChaCha8 rather than `StdRng`: its output is fixed across rand versions
@@ -159,7 +270,7 @@ mod tests {
             seed: 7,
             ..DatasetSpec::default()
         });
-        let models = |d: &Dataset| -> Vec<&str> {
+        let models = |d: &Dataset| -> Vec<std::sync::Arc<str>> {
             d.tenants
                 .iter()
                 .flat_map(|t| t.devices().map(|d| d.model))

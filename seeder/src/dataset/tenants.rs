@@ -4,18 +4,20 @@ use fake::faker::company::en::CompanyName;
 use rand::RngExt as _;
 use rand_chacha::ChaCha8Rng;
 
+use super::Moment;
+use crate::scenario::NamedTenant;
+
 /// A tenant and the profile columns the demo uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantSeed {
     pub tenant_id: String,
+    /// When the tenant joined the platform: before anything of its own.
+    pub created: super::Moment,
     pub name: String,
     pub country: String,
     pub region: String,
     pub contact_email: String,
 }
-
-/// Ids of the dataset's fixed tenants, in order.
-pub const DEMO_TENANT_IDS: [&str; 2] = ["tenant-a", "tenant-b"];
 
 const REGIONS: [&str; 5] = [
     "us-east",
@@ -35,73 +37,53 @@ const SITE_KINDS: [&str; 8] = [
     "yard",
 ];
 
-/// Tenant `index` (0-based) and its site ids: the two demo tenants, then
-/// tenants with generated ids (`tenant-0003`, ...) and profiles drawn from
-/// `rng`.
+/// Tenant `index` (0-based) and its site ids: the scenario's named
+/// tenants, then tenants with generated ids (`tenant-0003`, ...) and
+/// profiles drawn from `rng`.
 pub(super) fn tenant(
     index: usize,
+    named: &[NamedTenant],
+    created: Moment,
     sites: usize,
     rng: &mut ChaCha8Rng,
 ) -> (TenantSeed, Vec<String>) {
-    let demo = |id: &str,
-                name: &str,
-                country: &str,
-                region: &str,
-                contact: &str,
-                demo_sites: [&str; 3]| {
+    if let Some(t) = named.get(index) {
         let tenant = TenantSeed {
-            tenant_id: id.to_owned(),
-            name: name.to_owned(),
-            country: country.to_owned(),
-            region: region.to_owned(),
-            contact_email: contact.to_owned(),
+            tenant_id: t.id.clone(),
+            created,
+            name: t.name.clone(),
+            country: t.country.clone(),
+            region: t.region.clone(),
+            contact_email: t.contact_email.clone(),
         };
-        (tenant, site_ids(&demo_sites, sites))
-    };
-    match index {
-        0 => demo(
-            DEMO_TENANT_IDS[0],
-            "Acme IoT Corp",
-            "US",
-            "us-east",
-            "admin@acme-iot.example.com",
-            ["warehouse-east", "warehouse-west", "cold-storage-1"],
-        ),
-        1 => demo(
-            DEMO_TENANT_IDS[1],
-            "Nordic Sensors AB",
-            "SE",
-            "eu-west",
-            "ops@nordicsensors.example.com",
-            ["factory-floor", "loading-dock", "office-hvac"],
-        ),
-        _ => {
-            let name: String = CompanyName().fake_with_rng(rng);
-            let country: String = CountryCode().fake_with_rng(rng);
-            let region = REGIONS[rng.random_range(0..REGIONS.len())];
-            let slug: String = name
-                .to_lowercase()
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| !w.is_empty() && *w != "and")
-                .collect::<Vec<_>>()
-                .join("-");
-            let kind = SITE_KINDS[rng.random_range(0..SITE_KINDS.len())];
-            let tenant = TenantSeed {
-                tenant_id: format!("tenant-{:04}", index + 1),
-                contact_email: format!("ops@{slug}.example.com"),
-                name,
-                country,
-                region: region.to_owned(),
-            };
-            (
-                tenant,
-                site_ids(&[], sites)
-                    .into_iter()
-                    .map(|s| format!("{kind}-{s}"))
-                    .collect(),
-            )
-        }
+        let named_sites: Vec<&str> = t.sites.iter().map(String::as_str).collect();
+        return (tenant, site_ids(&named_sites, sites));
     }
+    let name: String = CompanyName().fake_with_rng(rng);
+    let country: String = CountryCode().fake_with_rng(rng);
+    let region = REGIONS[rng.random_range(0..REGIONS.len())];
+    let slug: String = name
+        .to_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty() && *w != "and")
+        .collect::<Vec<_>>()
+        .join("-");
+    let kind = SITE_KINDS[rng.random_range(0..SITE_KINDS.len())];
+    let tenant = TenantSeed {
+        tenant_id: format!("tenant-{:04}", index + 1),
+        created,
+        contact_email: format!("ops@{slug}.example.com"),
+        name,
+        country,
+        region: region.to_owned(),
+    };
+    (
+        tenant,
+        site_ids(&[], sites)
+            .into_iter()
+            .map(|s| format!("{kind}-{s}"))
+            .collect(),
+    )
 }
 
 /// `count` site ids: the named ones first, then `site-NNNN`.

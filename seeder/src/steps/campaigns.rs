@@ -29,7 +29,7 @@ impl CampaignStep {
         let created_by = scope.plan.created_by();
         let mut rows = Vec::new();
         for c in missing(wanted, |name| existing.contains(name)) {
-            let firmware = firmware_id(scope, &c.firmware_version, c.device_type).await?;
+            let firmware = firmware_id(scope, &c.firmware_version, &c.device_type).await?;
             rows.push(ota_campaigns::ActiveModel {
                 tenant_id: Set(scope.tenant_id().to_owned()),
                 name: Set(c.name.clone()),
@@ -42,6 +42,7 @@ impl CampaignStep {
                 started_at: Set(c.started_at(scope.now)),
                 completed_at: Set(c.completed_at(scope.now)),
                 created_by: Set(Some(created_by.clone())),
+                created_at: Set(c.created_at(scope.now)),
                 ..Default::default()
             });
         }

@@ -6,7 +6,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait,
 
 use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
-use crate::dataset::CampaignSeed;
+use crate::dataset::{CampaignSeed, Target, TenantPlan};
 use crate::queries::{
     CampaignCounters, campaign_device_ids, count_status_rows, existing_device_ids,
 };
@@ -30,7 +30,7 @@ pub struct DeviceStatusOutcome {
 }
 
 /// Where the tenant's device list comes from.
-enum DeviceList {
+pub(crate) enum DeviceList {
     /// The database holds exactly the planned fleet: ids are generated.
     Planned,
     /// Anything else: ids read from the database, sorted in byte order.
@@ -80,12 +80,15 @@ impl DeviceStatusStep {
         let mut devices: Option<DeviceList> = None;
         let mut counts = TableCounts::default();
         let mut devices_with_new_rows = HashSet::new();
-        for CampaignSlice {
-            seed,
-            id,
-            devices: slice,
-            have,
-        } in slices
+        for (
+            index,
+            CampaignSlice {
+                seed,
+                id,
+                devices: slice,
+                have,
+            },
+        ) in slices.into_iter().enumerate()
         {
             let Some(campaign_id) = id else {
                 return Err(DbErr::RecordNotFound(format!(
@@ -93,7 +96,8 @@ impl DeviceStatusStep {
                     seed.name
                 )));
             };
-            if have == slice.len() as u64 {
+            let release = matches!(seed.target, Target::Release { .. });
+            if !release && have == slice.len() as u64 {
                 // Complete: a rerun reads no keys and sends no rows.
                 counts.present += have;
                 progress.advance(have);
@@ -110,33 +114,32 @@ impl DeviceStatusStep {
                 DeviceList::Planned => slice,
                 DeviceList::Read(ids) => slice.start.min(ids.len())..slice.end.min(ids.len()),
             };
+            let wanted = campaign_target_count(scope.plan, index, slice.clone(), list);
+            if have == wanted {
+                counts.present += have;
+                progress.advance(have);
+                continue;
+            }
             let existing = if have == 0 {
                 HashSet::new()
             } else {
                 campaign_device_ids(scope.txn, tenant, campaign_id).await?
-            };
-            let slice_len = slice.len();
-            let ids: Box<dyn Iterator<Item = String> + Send + '_> = match list {
-                DeviceList::Planned => Box::new(
-                    scope
-                        .plan
-                        .fleet
-                        .device_ids()
-                        .skip(slice.start)
-                        .take(slice_len),
-                ),
-                DeviceList::Read(ids) => Box::new(ids[slice].iter().cloned()),
             };
             // A device the dataset generated in this run already runs the
             // firmware its planned history leaves it on. Any other device
             // (added by hand, or seeded before the plan grew a campaign)
             // may need its fw_version to follow a new successful update.
             let may_be_stale = matches!(list, DeviceList::Read(_)) || scope.found.devices > 0;
-            let missing = ids
-                .enumerate()
-                .filter(|(_, id)| !existing.contains(id))
-                .map(|(i, device_id)| {
-                    let row = seed.outcome(i, slice_len);
+            let fleet = &scope.plan.fleet;
+            let missing = campaign_targets(scope.plan, index, slice.clone(), list)
+                .filter(|(id, _, _)| !existing.contains(id))
+                .map(|(device_id, rank, ordinal)| {
+                    let row = match seed.target {
+                        Target::Slice { .. } => seed.outcome(rank, slice.len()),
+                        Target::Release { .. } => {
+                            seed.release_outcome(rank, fleet.seed(), fleet.stream(), ordinal)
+                        }
+                    };
                     if may_be_stale && row.status == DeviceUpdateStatus::Success {
                         devices_with_new_rows.insert(device_id.clone());
                     }
@@ -146,9 +149,13 @@ impl DeviceStatusStep {
                         device_id: Set(device_id),
                         status: Set(row.status.into()),
                         progress_pct: Set(row.progress_pct),
-                        error_message: Set(row.error_message.map(str::to_owned)),
+                        error_message: Set(row.error_message.as_deref().map(str::to_owned)),
                         started_at: Set(row.started_at(scope.now)),
                         completed_at: Set(row.completed_at(scope.now)),
+                        // Made when the campaign started (or was created).
+                        created_at: Set(seed
+                            .started_at(scope.now)
+                            .unwrap_or_else(|| seed.created_at(scope.now))),
                         ..Default::default()
                     }
                 });
@@ -164,7 +171,7 @@ impl DeviceStatusStep {
             let inserted =
                 insert_rows(scope.txn, missing, conflicts, &progress, scope.interrupt).await?;
             counts.inserted += inserted;
-            counts.present += slice_len as u64 - inserted;
+            counts.present += wanted - inserted;
         }
         progress.finish(counts);
         Ok(DeviceStatusOutcome {
@@ -192,6 +199,67 @@ async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<Devic
     // Byte order on every backend, whatever the database's collation.
     ids.sort_unstable();
     Ok(DeviceList::Read(ids))
+}
+
+/// The devices campaign `c` of the plan targets among `list`, in byte
+/// order, as (device_id, rank among the campaign's planned targets,
+/// position in the planned fleet). A slice campaign takes the devices of
+/// `slice` in the list (planned or not); a release campaign takes its
+/// planned targets that are in the list.
+pub(crate) fn campaign_targets<'a>(
+    plan: &'a TenantPlan,
+    c: usize,
+    slice: Range<usize>,
+    list: &'a DeviceList,
+) -> Box<dyn Iterator<Item = (String, usize, usize)> + Send + 'a> {
+    let fleet = &plan.fleet;
+    match (plan.campaigns[c].target, list) {
+        (Target::Slice { .. }, DeviceList::Planned) => Box::new(
+            fleet
+                .device_ids()
+                .skip(slice.start)
+                .take(slice.len())
+                .enumerate()
+                .map(move |(rank, id)| (id, rank, slice.start + rank)),
+        ),
+        (Target::Slice { .. }, DeviceList::Read(ids)) => Box::new(
+            ids[slice.clone()]
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(move |(rank, id)| (id, rank, slice.start + rank)),
+        ),
+        (Target::Release { .. }, DeviceList::Planned) => Box::new(
+            fleet
+                .targets(&plan.campaigns, c)
+                .map(|(o, rank)| (fleet.device_id(o), rank, o)),
+        ),
+        (Target::Release { .. }, DeviceList::Read(ids)) => Box::new(
+            fleet
+                .targets(&plan.campaigns, c)
+                .map(|(o, rank)| (fleet.device_id(o), rank, o))
+                .filter(|(id, _, _)| ids.binary_search(id).is_ok()),
+        ),
+    }
+}
+
+/// How many devices [`campaign_targets`] gives, without making their ids
+/// where it can.
+pub(crate) fn campaign_target_count(
+    plan: &TenantPlan,
+    c: usize,
+    slice: Range<usize>,
+    list: &DeviceList,
+) -> u64 {
+    match (plan.campaigns[c].target, list) {
+        (Target::Slice { .. }, _) => slice.len() as u64,
+        (Target::Release { .. }, DeviceList::Planned) => {
+            plan.fleet.targets(&plan.campaigns, c).count() as u64
+        }
+        (Target::Release { .. }, DeviceList::Read(_)) => {
+            campaign_targets(plan, c, slice, list).count() as u64
+        }
+    }
 }
 
 /// One planned campaign as the status step sees it: its slice of the

@@ -29,11 +29,12 @@ impl DeviceStep {
         let to_model = |d: DeviceSeed| device_registry::ActiveModel {
             tenant_id: Set(scope.tenant_id().to_owned()),
             metadata: Set(d.metadata()),
+            status: Set(d.status().to_owned()),
             device_id: Set(d.device_id),
             site_id: Set(d.site_id),
-            status: Set("ACTIVE".to_owned()),
             provision_token_hash: Set(Some(d.provision_token_hash)),
             fw_version: Set(Some(d.fw_version)),
+            provisioned_at: Set(d.provisioned.at(scope.now)),
             ..Default::default()
         };
         // Which planned devices are there is read, never inferred from a

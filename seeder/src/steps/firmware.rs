@@ -37,6 +37,7 @@ impl FirmwareStep {
                 checksum_sha256: Set(Some(f.checksum_sha256.clone())),
                 device_type: Set(Some(f.device_type.to_owned())),
                 created_by: Set(Some(created_by.clone())),
+                created_at: Set(f.released.at(scope.now)),
                 ..Default::default()
             })
             .collect();

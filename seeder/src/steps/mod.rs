@@ -44,7 +44,10 @@ pub use tenants::TenantStep;
 
 // The steps' rules for what is missing, which the dry run asks as well.
 pub(crate) use campaigns::missing as missing_campaigns;
-pub(crate) use device_status::{CampaignSlice, campaign_slices, fleet_is_planned};
+pub(crate) use device_status::{
+    CampaignSlice, DeviceList, campaign_slices, campaign_target_count, campaign_targets,
+    fleet_is_planned,
+};
 pub(crate) use firmware::compare as compare_firmware;
 
 /// What one tenant's steps work with.

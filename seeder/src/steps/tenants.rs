@@ -28,6 +28,10 @@ impl TenantStep {
             };
             return Ok((counts, differing::tenant(&stored, t)));
         }
+        // Every column is set today; the update stays so that a column
+        // added to the platform's table (and regenerated into the entity)
+        // keeps its default rather than breaking the build.
+        #[allow(clippy::needless_update)]
         let row = tenants::ActiveModel {
             tenant_id: Set(t.tenant_id.clone()),
             name: Set(t.name.clone()),
@@ -35,6 +39,7 @@ impl TenantStep {
             contact_email: Set(Some(t.contact_email.clone())),
             country: Set(Some(t.country.clone())),
             data_residency_region: Set(Some(t.region.clone())),
+            created_at: Set(t.created.at(scope.now)),
             ..Default::default()
         };
         // No lock protects the tenant row itself: a concurrent seeder may
