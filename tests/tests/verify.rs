@@ -17,16 +17,6 @@ use seeder::{Dataset, Seeder, VerifyReport, Violation};
 async fn seeded(db: &TestDb) -> anyhow::Result<DatabaseConnection> {
     let conn = db.connect().await?;
     Seeder::new(&Dataset::demo()).run(&conn).await?;
-    // TEMPORARY until main's explicit demo timestamps are merged.
-    {
-        use sea_orm::ConnectionTrait as _;
-        conn.execute_unprepared(
-            "UPDATE device_registry SET provisioned_at = '2024-01-15 00:00:00'",
-        )
-        .await?;
-        conn.execute_unprepared("UPDATE firmware_versions SET created_at = '2024-01-01 00:00:00'")
-            .await?;
-    }
     Ok(conn)
 }
 
