@@ -20,8 +20,19 @@ use sea_orm::{
 };
 use serde_json::json;
 
-fn seed(db: &TestDb) {
+/// Seeds the demo and connects. The cases write fixed dates (late November
+/// 2026) where the demo's are relative to the run, and invariant 7 wants no
+/// update to start before its firmware was created: the demo's 1.1.0 is
+/// released seven days before the run, so it is moved to a fixed date
+/// before the cases' own, or they would break 7 on a later day.
+async fn seeded(db: &TestDb) -> anyhow::Result<DatabaseConnection> {
     assert_ok(&db.seeder(&["-q"]));
+    let conn = db.connect().await?;
+    conn.execute_unprepared(
+        "UPDATE firmware_versions SET created_at = '2026-11-01 00:00:00' WHERE version = '1.1.0'",
+    )
+    .await?;
+    Ok(conn)
 }
 
 /// How the timestamp `text` is written on `backend` (see the module
@@ -107,8 +118,7 @@ const BEFORE: &str = "terminal (SUCCESS/FAILED) with completed_at before started
 /// Issue 9, case 8 exactly: started 2026-11-27 20:15Z, completed 21:00Z,
 /// though the started text sorts after the completed one.
 async fn issue_case_8_offsets_are_instants(db: TestDb) -> anyhow::Result<()> {
-    seed(&db);
-    let conn = db.connect().await?;
+    let conn = seeded(&db).await?;
     let row = success_rows(&conn).await?.remove(0);
     set_times(
         &db,
@@ -127,8 +137,7 @@ async fn issue_case_8_offsets_are_instants(db: TestDb) -> anyhow::Result<()> {
 /// pair hours apart across offsets, one 200 µs apart (`.0002` and `.0004`
 /// are the same millisecond, so millisecond precision would miss it).
 async fn completed_before_started_across_offsets_is_named(db: TestDb) -> anyhow::Result<()> {
-    seed(&db);
-    let conn = db.connect().await?;
+    let conn = seeded(&db).await?;
     let rows = success_rows(&conn).await?;
     let (hours, micros) = (&rows[0], &rows[1]);
     // Started 15:00Z, completed 11:00Z.
@@ -167,14 +176,16 @@ async fn completed_before_started_across_offsets_is_named(db: TestDb) -> anyhow:
 /// the latest by instant. Two devices of tenant-a get a second row in a
 /// rollback campaign to 1.0.0 that finished at 14:59Z, after their demo row
 /// (10:00Z), while its text (`09:59:00-05:00`) sorts before the demo row's.
-/// - `failed_later`: the rollback FAILED; its fw_version is set to 1.0.0,
-///   which is fine because its latest finished update failed (by text the
-///   latest would be the 1.1.0 success, and 1.0.0 a violation);
+/// - `failed_later`: the rollback FAILED; its fw_version is set to 1.0.0.
+///   Its latest finished update failed, so 6 asks nothing of it; its latest
+///   success installed 1.1.0, so it breaks invariant 10, and only 10 (by
+///   text the latest finished would be the 1.1.0 success, and the device
+///   named under 6);
 /// - `succeeded_later`: the rollback succeeded, fw_version is still 1.1.0:
-///   a violation (by text the latest would be the 1.1.0 success, and fine).
+///   a violation of 6 (by text the latest would be the 1.1.0 success, and
+///   fine).
 async fn latest_finished_update_is_latest_by_instant(db: TestDb) -> anyhow::Result<()> {
-    seed(&db);
-    let conn = db.connect().await?;
+    let conn = seeded(&db).await?;
     let demo = campaign(&conn, "tenant-a").await?;
     let rows = success_rows(&conn).await?;
     let (failed_later, succeeded_later) = (&rows[0], &rows[1]);
@@ -242,10 +253,15 @@ async fn latest_finished_update_is_latest_by_instant(db: TestDb) -> anyhow::Resu
 
     let problem = "its latest finished update installed 1.0.0 but fw_version is \"1.1.0\"";
     let row = format!("device_registry (tenant-a, {})", succeeded_later.device_id);
+    let problem_10 = "its latest successful update installed 1.1.0 but fw_version is \"1.0.0\"";
+    let row_10 = format!("device_registry (tenant-a, {})", failed_later.device_id);
     assert_eq!(
         json_violations(&db, 1),
-        json!([{ "invariant": 6, "row": row, "problem": problem }]),
-        "only the device whose later update succeeded is named"
+        json!([
+            { "invariant": 6, "row": row, "problem": problem },
+            { "invariant": 10, "row": row_10, "problem": problem_10 },
+        ]),
+        "the device whose later update succeeded under 6, the one whose later update failed under 10"
     );
     Ok(())
 }
@@ -254,8 +270,7 @@ async fn latest_finished_update_is_latest_by_instant(db: TestDb) -> anyhow::Resu
 /// (fine, though its texts are reversed); tenant-b's "completed" 200 µs
 /// before it started (a violation, though its texts are in order).
 async fn campaign_times_compare_as_instants(db: TestDb) -> anyhow::Result<()> {
-    seed(&db);
-    let conn = db.connect().await?;
+    let conn = seeded(&db).await?;
     let (a, b) = (
         campaign(&conn, "tenant-a").await?,
         campaign(&conn, "tenant-b").await?,
