@@ -355,6 +355,12 @@ impl Fleet {
             })
     }
 
+    /// Whether devices' models are drawn in device order (the demo's way),
+    /// so that growing the fleet changes them.
+    pub(crate) fn models_follow_order(&self) -> bool {
+        matches!(self.metadata_style, MetadataStyle::Installed(_))
+    }
+
     /// The random seed and stream of the fleet's devices.
     pub(crate) fn seed(&self) -> u64 {
         self.seed
