@@ -15,6 +15,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Quer
 
 use crate::dataset::{Dataset, TenantPlan};
 use crate::db::{Access, Db, Txn};
+use crate::error::SeedError;
 use crate::queries::{
     campaign_device_ids, count_status_rows, existing_device_ids, existing_firmware,
 };
@@ -22,7 +23,7 @@ use crate::report::{SeedReport, TableCounts};
 use crate::selection::Selection;
 use crate::steps::{
     CampaignSlice, DeviceList, campaign_slices, campaign_target_count, campaign_targets,
-    compare_firmware, differing, fleet_is_planned, missing_campaigns,
+    compare_firmware, differing, fleet_is_planned, missing_campaigns, world_differences,
 };
 use crate::table::Table;
 
@@ -46,17 +47,36 @@ pub async fn dry_run(
     dataset: &Dataset,
     selection: &Selection,
     tenants: &[String],
-) -> Result<SeedReport, DbErr> {
+) -> Result<SeedReport, SeedError> {
     let present = Present(tables);
     let mut report = SeedReport::default();
+    let reading = |e| SeedError::database("reading the existing rows", e);
     for plan in dataset
         .tenants
         .iter()
         .filter(|p| tenants.contains(&p.tenant.tenant_id))
     {
-        let txn = db.begin(Access::Read, Some(&plan.tenant.tenant_id)).await?;
-        preview_tenant(&txn, plan, selection, &present, &mut report).await?;
-        txn.commit().await?;
+        let txn = db
+            .begin(Access::Read, Some(&plan.tenant.tenant_id))
+            .await
+            .map_err(reading)?;
+        let seen = preview_tenant(&txn, plan, selection, &present, &mut report)
+            .await
+            .map_err(reading)?;
+        // The run would refuse a tenant holding another world: so does
+        // its preview.
+        if seen && present.0.len() == Table::ALL.len() {
+            let differences = world_differences(&txn, plan).await.map_err(reading)?;
+            if !differences.is_empty() {
+                return Err(SeedError::OtherWorld {
+                    tenant: plan.tenant.tenant_id.clone(),
+                    scenario: dataset.scenario_name().to_owned(),
+                    seed: dataset.seed(),
+                    differences,
+                });
+            }
+        }
+        txn.commit().await.map_err(reading)?;
         report.tenants.push(plan.tenant.tenant_id.clone());
     }
     Ok(report)
@@ -68,7 +88,7 @@ async fn preview_tenant(
     selection: &Selection,
     present: &Present<'_>,
     report: &mut SeedReport,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let tenant = plan.tenant.tenant_id.as_str();
     let stored = if present.has(Table::Tenants) {
         tenants::Entity::find_by_id(tenant.to_owned())
@@ -78,6 +98,7 @@ async fn preview_tenant(
         None
     };
     report.add(Table::Tenants, counts(1, u64::from(stored.is_none())));
+    let seen = stored.is_some();
     report.differing.extend(
         stored
             .as_ref()
@@ -215,7 +236,7 @@ async fn preview_tenant(
         }
         report.add(Table::DeviceStatus, counts(wanted, missing));
     }
-    Ok(())
+    Ok(seen)
 }
 
 fn counts(wanted: u64, missing: u64) -> TableCounts {

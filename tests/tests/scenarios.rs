@@ -118,7 +118,43 @@ async fn history_figures_in_the_tables(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The dry run's figures are the run's, for a history on an empty
+/// database, after a partial run (one tenant's devices only), and for a
+/// rerun.
+async fn history_dry_run_is_exact(db: TestDb) -> anyhow::Result<()> {
+    let conn = db.connect().await?;
+    let dataset = Dataset::from_scenario(&builtin("history")?, 3)?;
+    let figures = |r: &SeedReport| -> Vec<(u64, u64)> {
+        Table::ALL
+            .iter()
+            .map(|t| (r.table(*t).inserted, r.table(*t).present))
+            .collect()
+    };
+    let seeder = Seeder::new(&dataset);
+    let predicted = seeder.dry_run(&conn).await?;
+    let done = seeder.run(&conn).await?;
+    assert_eq!(figures(&predicted), figures(&done));
+    seeder::reset(&conn, &dataset).await?;
+
+    Seeder::new(&dataset)
+        .tenants(["tenant-b"])
+        .only([Table::Devices])
+        .run(&conn)
+        .await?;
+    let predicted = seeder.dry_run(&conn).await?;
+    let done = seeder.run(&conn).await?;
+    assert_eq!(figures(&predicted), figures(&done));
+    assert!(done.table(Table::Devices).present > 0);
+    let again = seeder.dry_run(&conn).await?;
+    assert!(
+        Table::ALL.iter().all(|t| again.table(*t).inserted == 0),
+        "{again:?}"
+    );
+    Ok(())
+}
+
 backend_tests!(
+    history_dry_run_is_exact,
     every_builtin_seeds_verifies_and_reruns_as_nothing,
     history_figures_in_the_tables,
 );
