@@ -11,7 +11,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
     QueryFilter, QueryOrder, Set,
 };
-use seeder::{Dataset, Seeder, VerifyReport, Violation};
+use seeder::{Dataset, DatasetSpec, Seeder, VerifyReport, Violation};
 
 /// Seeds the demo and opens the connection the test corrupts it through.
 async fn seeded(db: &TestDb) -> anyhow::Result<DatabaseConnection> {
@@ -590,6 +590,39 @@ async fn unreal_firmware_lines_are_named(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Invariant 6 for a device past the first thousand successes of its tenant
+/// (which verify samples first for a success to other firmware than the
+/// device runs): the status rows' scan still sees its row, and the device
+/// is named.
+async fn a_stale_device_past_the_sample_is_named(db: TestDb) -> anyhow::Result<()> {
+    let conn = db.connect().await?;
+    // tenant-a: 1,200 devices, all but the first in the completed demo
+    // campaign's successes; warehouse-west-sensor-400 is the last of them
+    // in device order.
+    let big = Dataset::fleet(&DatasetSpec {
+        devices_per_site: 400,
+        tenants: 1,
+        ..DatasetSpec::default()
+    });
+    Seeder::new(&big).run(&conn).await?;
+    let report = seeder::verify(&conn, &big).await?;
+    assert_eq!(report.violations, [], "{report:#?}");
+    let mut d: device_registry::ActiveModel =
+        device(&conn, "tenant-a", "warehouse-west-sensor-400")
+            .await?
+            .into();
+    d.fw_version = Set(Some("1.0.0".into()));
+    d.update(&conn).await?;
+    let report = seeder::verify(&conn, &big).await?;
+    let expected = violation(
+        6,
+        "device_registry (tenant-a, warehouse-west-sensor-400)".to_owned(),
+        "its latest finished update installed 1.1.0 but fw_version is \"1.0.0\"",
+    );
+    assert_eq!(report.violations, [expected]);
+    Ok(())
+}
+
 backend_tests!(
     clean_database_passes,
     a_wrong_counter_is_named,
@@ -605,4 +638,5 @@ backend_tests!(
     a_device_off_its_provisioned_firmware_is_named,
     a_device_off_its_latest_success_is_named,
     unreal_firmware_lines_are_named,
+    a_stale_device_past_the_sample_is_named,
 );

@@ -63,14 +63,17 @@ impl Query {
     }
 }
 
-/// A `CASE WHEN … THEN 1 ELSE 0 END` column as a bool: such an integer
-/// literal is int4 on PostgreSQL, 64-bit elsewhere.
-pub fn flag(row: &QueryResult, column: &str) -> Result<bool, DbErr> {
-    let n = row
-        .try_get::<i32>("", column)
+/// A column computed from integer literals (`CASE WHEN … THEN 1 ELSE 0
+/// END`, sums of such): int4 on PostgreSQL, 64-bit elsewhere.
+pub fn int(row: &QueryResult, column: &str) -> Result<i64, DbErr> {
+    row.try_get::<i32>("", column)
         .map(i64::from)
-        .or_else(|_| row.try_get::<i64>("", column))?;
-    Ok(n != 0)
+        .or_else(|_| row.try_get::<i64>("", column))
+}
+
+/// A `CASE WHEN … THEN 1 ELSE 0 END` column as a bool.
+pub fn flag(row: &QueryResult, column: &str) -> Result<bool, DbErr> {
+    Ok(int(row, column)? != 0)
 }
 
 const INSTANT_MARKER: &str = "{instant:";

@@ -12,7 +12,7 @@ use super::firmware_lines::firmware_line_violations;
 use super::history::{
     off_latest_success_violations, off_provisioned_firmware, several_unfinished_campaigns,
 };
-use crate::queries::sql::{Query, flag};
+use crate::queries::sql::{Query, int};
 use crate::report::{CampaignBreakdown, Violation};
 
 /// Whose rows a check returns, and so how a violating row is named.
@@ -347,8 +347,9 @@ pub(super) async fn check_all<C: ConnectionTrait>(
     }
     // One scan per subject table finds every check's rows; they are then
     // reported check by check, each in id order, as the checks are listed.
-    let status_rows = run_checks(conn, tenants, Subject::StatusRow).await?;
-    let campaigns_found = run_checks(conn, tenants, Subject::Campaign).await?;
+    let stale_in_sample = maybe_stale_in_sample(conn, tenants).await?;
+    let status_rows = run_checks(conn, tenants, Subject::StatusRow, !stale_in_sample).await?;
+    let campaigns_found = run_checks(conn, tenants, Subject::Campaign, false).await?;
     for (i, check) in CHECKS.iter().enumerate() {
         let found = match check.subject {
             Subject::StatusRow => &status_rows.rows,
@@ -365,7 +366,7 @@ pub(super) async fn check_all<C: ConnectionTrait>(
     // 6, and 10 for devices with a success: a device runs the firmware of
     // its latest success. Only asked when the status rows' scan saw a row
     // it could be about.
-    if status_rows.maybe_stale {
+    if stale_in_sample || status_rows.maybe_stale {
         violations.extend(off_latest_success_violations(conn, tenants).await?);
     }
     // 8: at most one unfinished campaign per device.
@@ -390,56 +391,92 @@ struct Found {
     maybe_stale: bool,
 }
 
+/// How many of the tenants' first successes (in device order)
+/// `maybe_stale_in_sample` looks at.
+const STALE_SAMPLE: u32 = 1_000;
+
+/// Whether one of the tenants' first `STALE_SAMPLE` successes, in the
+/// order of the `(tenant_id, device_id)` index, is `MAYBE_STALE`. In a
+/// fleet with a history of updates nearly every device has an earlier
+/// success to other firmware than it runs, and one is found here at the
+/// cost of a short index range; the status rows' scan then need not return
+/// every such row (hundreds of thousands) only to say that one exists. A
+/// fleet with one update per device finds none, and the scan asks as
+/// before.
+async fn maybe_stale_in_sample<C: ConnectionTrait>(
+    conn: &C,
+    tenants: Option<&[String]>,
+) -> Result<bool, DbErr> {
+    let rows = Query::new(&format!(
+        "SELECT 1 AS hit \
+         FROM (SELECT x.tenant_id, x.campaign_id, x.device_id, x.status \
+               FROM ota_device_status x \
+               WHERE {{tenants:x}} AND x.status = 'SUCCESS' \
+               ORDER BY x.tenant_id, x.device_id LIMIT {STALE_SAMPLE}) s \
+         LEFT JOIN ota_campaigns c ON c.id = s.campaign_id \
+         LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id \
+         LEFT JOIN device_registry d ON d.tenant_id = s.tenant_id AND d.device_id = s.device_id \
+         WHERE {MAYBE_STALE} LIMIT 1"
+    ))
+    .tenants("x", tenants)
+    .all(conn)
+    .await?;
+    Ok(!rows.is_empty())
+}
+
 /// Scans `subject`'s table once for every one of its checks (and, for
-/// status rows, for `MAYBE_STALE`).
+/// status rows when `ask_maybe_stale`, for `MAYBE_STALE`).
 async fn run_checks<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
     subject: Subject,
+    ask_maybe_stale: bool,
 ) -> Result<Found, DbErr> {
     let checks: Vec<(usize, &Check)> = CHECKS
         .iter()
         .enumerate()
         .filter(|(_, c)| c.subject == subject)
         .collect();
-    let mut flags: Vec<(String, &str)> = checks
-        .iter()
-        .map(|(i, c)| (format!("broken_{i}"), c.condition))
-        .collect();
-    if subject == Subject::StatusRow {
-        flags.push(("maybe_stale".to_owned(), MAYBE_STALE));
+    let mut conditions: Vec<&str> = checks.iter().map(|(_, c)| c.condition).collect();
+    if subject == Subject::StatusRow && ask_maybe_stale {
+        conditions.push(MAYBE_STALE);
     }
-    let columns: Vec<String> = flags
+    // Which conditions a row meets, as one integer (bit k: condition k):
+    // one column to read per row rather than one per check, which counts
+    // when many rows are only `MAYBE_STALE` (a fleet with a history of
+    // updates). Bit 31 would overflow PostgreSQL's int4.
+    debug_assert!(conditions.len() < 31, "too many checks for an int4 mask");
+    let mask: Vec<String> = conditions
         .iter()
-        .map(|(name, condition)| format!("CASE WHEN {condition} THEN 1 ELSE 0 END AS {name}"))
+        .enumerate()
+        .map(|(k, condition)| format!("CASE WHEN {condition} THEN {} ELSE 0 END", 1_i64 << k))
         .collect();
-    let any: Vec<String> = flags
-        .iter()
-        .map(|(_, condition)| format!("({condition})"))
-        .collect();
+    let any: Vec<String> = conditions.iter().map(|c| format!("({c})")).collect();
     let alias = subject.alias();
     let sql = format!(
-        "SELECT {}, {} {} WHERE {{tenants:{alias}}} AND ({}) ORDER BY {alias}.id",
+        "SELECT {}, {} AS broken {} WHERE {{tenants:{alias}}} AND ({}) ORDER BY {alias}.id",
         subject.columns(),
-        columns.join(", "),
+        mask.join(" + "),
         subject.tables_clause(),
         any.join(" OR "),
     );
     let rows = Query::new(&sql).tenants(alias, tenants).all(conn).await?;
+    let stale_bit = 1_i64 << checks.len();
     let mut found = Found {
         rows: Vec::new(),
         maybe_stale: false,
     };
     for r in &rows {
-        if subject == Subject::StatusRow && flag(r, "maybe_stale")? {
+        let mask = int(r, "broken")?;
+        if conditions.len() > checks.len() && mask & stale_bit != 0 {
             found.maybe_stale = true;
         }
-        let mut broken = Vec::new();
-        for (i, _) in &checks {
-            if flag(r, &format!("broken_{i}"))? {
-                broken.push(*i);
-            }
-        }
+        let broken: Vec<usize> = checks
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| mask & (1_i64 << k) != 0)
+            .map(|(_, (i, _))| *i)
+            .collect();
         if broken.is_empty() {
             // Only `MAYBE_STALE`: no violation of its own.
             continue;
