@@ -302,10 +302,14 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
         .collect()
 }
 
+/// Every invariant over the `tenants`' rows, `campaigns` being their
+/// breakdown; `cross_tenant_rows` whether any status row the role sees
+/// names another tenant's campaign (see [`foreign_status_rows`]).
 pub(super) async fn check_all<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
     campaigns: &[CampaignBreakdown],
+    cross_tenant_rows: bool,
 ) -> Result<Vec<Violation>, DbErr> {
     let mut violations = Vec::new();
     for c in campaigns {
@@ -370,7 +374,7 @@ pub(super) async fn check_all<C: ConnectionTrait>(
         violations.extend(off_latest_success_violations(conn, tenants).await?);
     }
     // 8: at most one unfinished campaign per device.
-    violations.extend(several_unfinished_campaigns(conn, tenants).await?);
+    violations.extend(several_unfinished_campaigns(conn, tenants, cross_tenant_rows).await?);
     // 10 for devices without a success: they run what they were
     // provisioned with.
     violations.extend(off_provisioned_firmware(conn, tenants).await?);
