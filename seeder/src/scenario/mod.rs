@@ -10,6 +10,8 @@
 //! that cannot make a coherent world (see `validate`).
 
 mod builtin;
+#[cfg(test)]
+mod tests;
 mod validate;
 mod values;
 mod when;
