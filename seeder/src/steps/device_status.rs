@@ -100,7 +100,12 @@ impl DeviceStatusStep {
                 )));
             };
             let release = matches!(seed.target, Target::Release { .. });
-            if !release && have == slice.len() as u64 {
+            let planned = fleet_is_planned(
+                scope.devices_after_step.is_some(),
+                device_count,
+                scope.plan.fleet.len() as u64,
+            );
+            if !release && planned && have == slice.len() as u64 {
                 // Complete: a rerun reads no keys and sends no rows.
                 counts.present += have;
                 progress.advance(have);
