@@ -32,13 +32,6 @@ pub enum Command {
     /// Delete the dataset's tenants (their OTA rows, devices and tenant
     /// rows) and nothing else, one transaction per tenant.
     Reset(ResetArgs),
-    /// Print a completion script for a shell.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Print the manual page (roff).
-    Man,
     /// List the built-in scenarios (for --scenario).
     Scenarios,
     /// Show a scenario: its TOML file, or with --summary what it seeds.
@@ -46,6 +39,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ScenarioCommand,
     },
+    /// Print a completion script for a shell.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -68,8 +68,8 @@ pub struct ShowArgs {
     /// applied) instead of its file: per tenant, the device types with
     /// their devices and models, each firmware line's releases, and the
     /// campaigns with their state, targets and expected outcomes. Opens no
-    /// database; generates every device in memory, so it takes a while for
-    /// millions of devices.
+    /// database; generates every device, one at a time: a few seconds per
+    /// million devices.
     #[arg(long)]
     pub summary: bool,
 }
