@@ -13,16 +13,20 @@ use std::collections::{HashMap, HashSet};
 use entity::{device_registry, ota_campaigns, tenants};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 
+use chrono::{DateTime, FixedOffset};
+
 use crate::dataset::{Dataset, TenantPlan};
 use crate::db::{Access, Db, Txn};
+use crate::error::SeedError;
 use crate::queries::{
-    campaign_device_ids, count_status_rows, existing_device_ids, existing_firmware,
+    campaign_device_ids, count_status_rows, device_provisioning, existing_device_ids,
+    existing_firmware,
 };
 use crate::report::{SeedReport, TableCounts};
 use crate::selection::Selection;
 use crate::steps::{
     CampaignSlice, DeviceList, campaign_slices, campaign_target_count, campaign_targets,
-    compare_firmware, differing, fleet_is_planned, missing_campaigns,
+    compare_firmware, differing, fleet_is_planned, missing_campaigns, world_differences,
 };
 use crate::table::Table;
 
@@ -46,17 +50,37 @@ pub async fn dry_run(
     dataset: &Dataset,
     selection: &Selection,
     tenants: &[String],
-) -> Result<SeedReport, DbErr> {
+    now: DateTime<FixedOffset>,
+) -> Result<SeedReport, SeedError> {
     let present = Present(tables);
     let mut report = SeedReport::default();
+    let reading = |e| SeedError::database("reading the existing rows", e);
     for plan in dataset
         .tenants
         .iter()
         .filter(|p| tenants.contains(&p.tenant.tenant_id))
     {
-        let txn = db.begin(Access::Read, Some(&plan.tenant.tenant_id)).await?;
-        preview_tenant(&txn, plan, selection, &present, &mut report).await?;
-        txn.commit().await?;
+        let txn = db
+            .begin(Access::Read, Some(&plan.tenant.tenant_id))
+            .await
+            .map_err(reading)?;
+        let seen = preview_tenant(&txn, plan, selection, &present, now, &mut report)
+            .await
+            .map_err(reading)?;
+        // The run would refuse a tenant holding another world: so does
+        // its preview.
+        if seen && present.0.len() == Table::ALL.len() {
+            let differences = world_differences(&txn, plan).await.map_err(reading)?;
+            if !differences.is_empty() {
+                return Err(SeedError::OtherWorld {
+                    tenant: plan.tenant.tenant_id.clone(),
+                    scenario: dataset.scenario_name().to_owned(),
+                    seed: dataset.seed(),
+                    differences,
+                });
+            }
+        }
+        txn.commit().await.map_err(reading)?;
         report.tenants.push(plan.tenant.tenant_id.clone());
     }
     Ok(report)
@@ -67,8 +91,9 @@ async fn preview_tenant(
     plan: &TenantPlan,
     selection: &Selection,
     present: &Present<'_>,
+    now: DateTime<FixedOffset>,
     report: &mut SeedReport,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let tenant = plan.tenant.tenant_id.as_str();
     let stored = if present.has(Table::Tenants) {
         tenants::Entity::find_by_id(tenant.to_owned())
@@ -78,6 +103,7 @@ async fn preview_tenant(
         None
     };
     report.add(Table::Tenants, counts(1, u64::from(stored.is_none())));
+    let seen = stored.is_some();
     report.differing.extend(
         stored
             .as_ref()
@@ -93,13 +119,12 @@ async fn preview_tenant(
         0
     };
     let planned_devices = plan.fleet.len() as u64;
-    let mut existing_ids: Option<HashSet<String>> = None;
     let mut devices_after = devices_now;
     if selection.includes(Table::Devices) {
         let missing = match devices_now {
             0 => planned_devices,
             _ => {
-                let ids = existing_ids.insert(existing_device_ids(txn, tenant).await?);
+                let ids = existing_device_ids(txn, tenant).await?;
                 plan.fleet.device_ids().filter(|d| !ids.contains(d)).count() as u64
             }
         };
@@ -185,11 +210,8 @@ async fn preview_tenant(
                     ) {
                         DeviceList::Planned
                     } else {
-                        let ids = match existing_ids.take() {
-                            Some(ids) => ids,
-                            None => existing_device_ids(txn, tenant).await?,
-                        };
-                        DeviceList::Read(devices_after_run(plan, selection, ids))
+                        let devices = device_provisioning(txn, tenant).await?;
+                        DeviceList::Read(devices_after_run(plan, selection, devices, now))
                     };
                     device_list.insert(list)
                 }
@@ -198,7 +220,7 @@ async fn preview_tenant(
                 DeviceList::Planned => slice,
                 DeviceList::Read(ids) => slice.start.min(ids.len())..slice.end.min(ids.len()),
             };
-            let targeted = campaign_target_count(plan, index, slice.clone(), list);
+            let targeted = campaign_target_count(plan, index, slice.clone(), list, now);
             wanted += targeted;
             let Some(id) = id.filter(|_| have > 0) else {
                 missing += targeted;
@@ -209,13 +231,13 @@ async fn preview_tenant(
             }
             // Partly there: which of the campaign's devices lack a row.
             let done = campaign_device_ids(txn, tenant, id).await?;
-            missing += campaign_targets(plan, index, slice, list)
+            missing += campaign_targets(plan, index, slice, list, now)
                 .filter(|(d, _, _)| !done.contains(d))
                 .count() as u64;
         }
         report.add(Table::DeviceStatus, counts(wanted, missing));
     }
-    Ok(())
+    Ok(seen)
 }
 
 fn counts(wanted: u64, missing: u64) -> TableCounts {
@@ -226,17 +248,23 @@ fn counts(wanted: u64, missing: u64) -> TableCounts {
     }
 }
 
-/// The tenant's device ids once the devices step has run, in byte order,
-/// when they are not exactly the planned fleet.
+/// The tenant's devices once the devices step has run, with when each was
+/// provisioned, sorted by id in byte order, when they are not exactly the
+/// planned fleet.
 fn devices_after_run(
     plan: &TenantPlan,
     selection: &Selection,
-    mut ids: HashSet<String>,
-) -> Vec<String> {
+    mut devices: Vec<(String, DateTime<FixedOffset>)>,
+    now: DateTime<FixedOffset>,
+) -> Vec<(String, DateTime<FixedOffset>)> {
     if selection.includes(Table::Devices) {
-        ids.extend(plan.fleet.device_ids());
+        let there: HashSet<String> = devices.iter().map(|(id, _)| id.clone()).collect();
+        devices.extend(
+            plan.devices()
+                .filter(|d| !there.contains(&d.device_id))
+                .map(|d| (d.device_id, d.provisioned.at(now))),
+        );
     }
-    let mut list: Vec<String> = ids.into_iter().collect();
-    list.sort_unstable();
-    list
+    devices.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    devices
 }

@@ -95,6 +95,22 @@ pub enum SeedError {
         max_id: i64,
     },
 
+    /// The tenant holds rows of another dataset (another scenario, other
+    /// sizes or another seed): seeding over it would mix two worlds.
+    #[error(
+        "refusing to seed tenant {tenant}: it holds another dataset than this one (scenario \
+         {scenario}, --seed {seed}): {}. Nothing of this tenant was written. Seed it with the \
+         scenario and options it was seeded with, or start over: `seeder reset` with these \
+         options deletes the dataset's tenants, then seed again.",
+        .differences.join("; ")
+    )]
+    OtherWorld {
+        tenant: String,
+        scenario: String,
+        seed: u64,
+        differences: Vec<String>,
+    },
+
     /// A database error, with what the seeder was doing, and for which
     /// tenant and table where it was seeding one.
     #[error("database error while {doing}: {}", with_hint(source.to_string()))]

@@ -212,9 +212,9 @@ impl<'a> Seeder<'a> {
             self.dataset,
             &self.selection(),
             &tenants,
+            now(),
         )
-        .await
-        .map_err(|e| SeedError::database("reading the existing rows", e))?;
+        .await?;
         report.schema = Some(schema);
         Ok(report)
     }
@@ -421,7 +421,17 @@ async fn seed_one(
     let mut retries = 0;
     loop {
         attempt += 1;
-        match steps::seed_tenant(db, plan, selection, now, &seeder.progress, cancel).await {
+        match steps::seed_tenant(
+            db,
+            seeder.dataset,
+            plan,
+            selection,
+            now,
+            &seeder.progress,
+            cancel,
+        )
+        .await
+        {
             Ok(tenant) => return Ok(TenantOutcome::Seeded { tenant, retries }),
             // Whatever the error, a requested stop explains it.
             Err(_) if cancel.is_cancelled() => {

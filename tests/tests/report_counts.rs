@@ -32,8 +32,13 @@ async fn a_swapped_device_is_found_missing_not_counted_present(db: TestDb) -> an
     for sql in [
         "DELETE FROM ota_device_status WHERE tenant_id = 'tenant-a' AND device_id = 'warehouse-east-sensor-03'",
         "DELETE FROM device_registry WHERE tenant_id = 'tenant-a' AND device_id = 'warehouse-east-sensor-03'",
-        "INSERT INTO device_registry (tenant_id, device_id, site_id, status, fw_version, metadata) \
-         VALUES ('tenant-a', 'hand-added-01', 'warehouse-east', 'ACTIVE', '1.0.0', '{}')",
+        // Provisioned with the demo's devices: its status row will start
+        // with the demo campaign, and invariant 7 wants no update to start
+        // before its device was provisioned.
+        "INSERT INTO device_registry \
+         (tenant_id, device_id, site_id, status, fw_version, metadata, provisioned_at) \
+         VALUES ('tenant-a', 'hand-added-01', 'warehouse-east', 'ACTIVE', '1.0.0', '{}', \
+                 '2024-01-15 00:00:00')",
     ] {
         conn.execute_unprepared(sql).await?;
     }

@@ -170,7 +170,10 @@ async fn dry_run_writes_nothing_and_predicts_the_run(db: TestDb) -> anyhow::Resu
         "DELETE FROM device_registry WHERE tenant_id = 'tenant-b' AND device_id = 'factory-floor-sensor-03'",
     )
     .await?;
-    let grow = [
+    // Other sizes that would cut the campaigns' slices otherwise and give
+    // the devices other models: refused by the dry run as by the run,
+    // with the same message, nothing written.
+    let other = [
         "--tenants",
         "3",
         "--devices-per-site",
@@ -179,6 +182,21 @@ async fn dry_run_writes_nothing_and_predicts_the_run(db: TestDb) -> anyhow::Resu
         "2",
     ];
     let before = table_contents(&conn).await?;
+    let refused_preview = assert_clean_error(&db.seeder(&[&other[..], &["--dry-run"]].concat()));
+    let refused_run = assert_clean_error(&db.seeder(&other));
+    assert_eq!(refused_preview, refused_run);
+    assert!(
+        refused_run.starts_with(
+            "error: refusing to seed tenant tenant-a: it holds another dataset than this one \
+             (scenario demo, --seed 42): campaign \"Fleet Update to v1.1.0\" has rows for 15 \
+             devices there, the scenario targets 9"
+        ),
+        "{refused_run}"
+    );
+    assert_eq!(table_contents(&conn).await?, before, "nothing written");
+
+    // What only adds: a third tenant.
+    let grow = ["--tenants", "3"];
     let preview = json(&db.seeder(&[&grow[..], &["--dry-run", "--json"]].concat()));
     assert_eq!(
         table_contents(&conn).await?,
@@ -192,20 +210,17 @@ async fn dry_run_writes_nothing_and_predicts_the_run(db: TestDb) -> anyhow::Resu
         inserted(&run),
         "the dry run predicts the run exactly"
     );
-    // Worked out by hand. Devices: a sixth per site for tenant-a (3) and
-    // tenant-b (3, and the one removed), 18 for tenant-0003. Firmware and
-    // campaigns: the second campaign's for a and b, all of tenant-0003's.
-    // Status rows: campaign 0 now targets the first 9 devices, campaign 1
-    // the last 9. tenant-a's first 9 lack cold-storage-1-sensor-02
-    // (removed) and -06 (new): 2 + 9; tenant-b's lack factory-floor-sensor-06:
-    // 1 + 9; tenant-0003: 18.
+    // Worked out by hand. Devices: tenant-b's removed one, and 15 for
+    // tenant-0003. Firmware and campaign: tenant-0003's. Status rows:
+    // tenant-a's two removed ones (tenant-b's removed device kept its
+    // row), and 15 for tenant-0003.
     assert_eq!(
         inserted(&run),
         [
-            ("device_registry".to_owned(), 3 + 4 + 18),
-            ("firmware_versions".to_owned(), 1 + 1 + 3),
-            ("ota_campaigns".to_owned(), 1 + 1 + 2),
-            ("ota_device_status".to_owned(), 11 + 10 + 18),
+            ("device_registry".to_owned(), 1 + 15),
+            ("firmware_versions".to_owned(), 2),
+            ("ota_campaigns".to_owned(), 1),
+            ("ota_device_status".to_owned(), 2 + 15),
             ("tenants".to_owned(), 1),
         ],
         "{run:#}"

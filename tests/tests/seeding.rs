@@ -218,13 +218,19 @@ async fn added_devices_get_status_rows_and_counters_follow(db: TestDb) -> anyhow
     let conn = db.connect().await?;
     let demo = Dataset::demo();
     seed(&conn, &Seeder::new(&demo)).await?;
-    // A device registered by hand, still on the old firmware.
+    // A device registered by hand, still on the old firmware. Provisioned
+    // with the demo's devices: the run gives it a row in the demo campaign,
+    // which started two days ago, and invariant 7 wants no update to start
+    // before its device was provisioned.
     device_registry::ActiveModel {
         tenant_id: Set("tenant-a".into()),
         device_id: Set("warehouse-east-sensor-09".into()),
         site_id: Set("warehouse-east".into()),
         fw_version: Set(Some("1.0.0".into())),
         metadata: Set(serde_json::json!({"model": "BME280"})),
+        provisioned_at: Set(chrono::DateTime::parse_from_rfc3339(
+            "2024-01-15T00:00:00Z",
+        )?),
         ..Default::default()
     }
     .insert(&conn)

@@ -251,8 +251,10 @@ impl Fleet {
 
     /// The device at `ordinal`, without its id or model.
     pub fn facts(&self, ordinal: usize) -> DeviceFacts {
-        let device_type = self.unit_of(ordinal).device_type;
-        let random = |salt| unit_interval(self.seed, self.stream, ordinal as u64, salt);
+        let unit = self.unit_of(ordinal);
+        let device_type = unit.device_type;
+        let key = device_key(unit, ordinal - unit.start + 1);
+        let random = |salt| unit_interval(self.seed, self.stream, key, salt);
         let provisioned_days = match self.provisioning {
             ProvisionPlan::Once(Moment::FromNow(offset)) => {
                 Some(-offset.num_seconds() as f64 / 86_400.0)
@@ -312,7 +314,20 @@ impl Fleet {
             .enumerate()
             .map(move |(ordinal, (u, n))| {
                 let t = &self.types[u.device_type];
-                let model = t.models[rng.random_range(0..t.models.len())].clone();
+                let model = match self.metadata_style {
+                    // The demo's models, as docs/dataset.md has always
+                    // drawn them: in id order from the tenant's stream.
+                    MetadataStyle::Installed(_) => {
+                        t.models[rng.random_range(0..t.models.len())].clone()
+                    }
+                    // Keyed by the device, so that a fleet grown later
+                    // (more devices per site, more sites) keeps the models
+                    // of the devices it had.
+                    MetadataStyle::Typed => {
+                        let u = unit_interval(self.seed, self.stream, device_key(u, n), 4);
+                        t.models[(u * t.models.len() as f64) as usize % t.models.len()].clone()
+                    }
+                };
                 let facts = self.facts(ordinal);
                 let provisioned_version = t.releases[facts.provisioned_release].0.clone();
                 let fw_version =
@@ -338,6 +353,12 @@ impl Fleet {
                     device_id,
                 }
             })
+    }
+
+    /// Whether devices' models are drawn in device order (the demo's way),
+    /// so that growing the fleet changes them.
+    pub(crate) fn models_follow_order(&self) -> bool {
+        matches!(self.metadata_style, MetadataStyle::Installed(_))
     }
 
     /// The random seed and stream of the fleet's devices.
@@ -376,6 +397,12 @@ impl Fleet {
             }
         }
     }
+}
+
+/// What a device's random draws are keyed by: its site, type and number,
+/// which do not change when the fleet grows (its position does).
+fn device_key(unit: &Unit, n: usize) -> u64 {
+    ((unit.site as u64) << 36) ^ ((unit.device_type as u64) << 28) ^ n as u64
 }
 
 /// The version a device's campaigns leave it on; `None`: the version it was

@@ -113,6 +113,8 @@ pub struct Dataset {
     pub(crate) tenants: Vec<TenantPlan>,
     /// The scenario's name (`demo`, `history`, a file's).
     pub(crate) scenario: String,
+    /// The `--seed` it was generated with.
+    pub(crate) seed: u64,
 }
 
 impl Dataset {
@@ -136,6 +138,7 @@ impl Dataset {
         build(&spec.scenario(), spec.seed).unwrap_or_else(|_| Dataset {
             tenants: Vec::new(),
             scenario: "demo".to_owned(),
+            seed: spec.seed,
         })
     }
 
@@ -160,6 +163,11 @@ impl Dataset {
     /// The scenario's name.
     pub fn scenario_name(&self) -> &str {
         &self.scenario
+    }
+
+    /// The seed of its random parts.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 }
 
@@ -247,6 +255,7 @@ fn build(s: &Scenario, seed: u64) -> Result<Dataset, ScenarioError> {
     Ok(Dataset {
         tenants,
         scenario: s.name.clone(),
+        seed,
     })
 }
 

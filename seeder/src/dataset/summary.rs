@@ -201,7 +201,11 @@ impl TenantPlan {
         let slice = CampaignSeed::slice(c, self.campaigns.len(), fleet.len());
         let mut statuses: BTreeMap<&'static str, u64> = BTreeMap::new();
         let mut targets = 0;
-        for (_, rank, ordinal) in campaign_targets(self, c, slice.clone(), &DeviceList::Planned) {
+        // The moment a run started now would resolve relative times with
+        // (a planned fleet's targets do not depend on it).
+        let now = chrono::Utc::now().fixed_offset();
+        let planned = DeviceList::Planned;
+        for (_, rank, ordinal) in campaign_targets(self, c, slice.clone(), &planned, now) {
             // The status step's choice of row (steps/device_status.rs).
             let row = match seed.target {
                 Target::Slice { .. } => seed.outcome(rank, slice.len()),

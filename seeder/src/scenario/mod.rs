@@ -11,6 +11,8 @@
 
 mod builtin;
 mod provisioning;
+#[cfg(test)]
+mod tests;
 mod validate;
 mod values;
 mod when;

@@ -20,6 +20,7 @@ mod json_rows;
 mod mysql_rows;
 mod tenant_lock;
 mod tenants;
+mod world;
 
 use chrono::{DateTime, FixedOffset};
 use sea_orm::{DbBackend, DbErr};
@@ -28,7 +29,7 @@ use crate::db::{Db, Txn};
 use crate::error::SeedError;
 
 use crate::cancel::Cancel;
-use crate::dataset::TenantPlan;
+use crate::dataset::{Dataset, TenantPlan};
 use crate::progress::Progress;
 use crate::report::{SeedReport, TableCounts};
 use crate::selection::Selection;
@@ -49,6 +50,7 @@ pub(crate) use device_status::{
     fleet_is_planned,
 };
 pub(crate) use firmware::compare as compare_firmware;
+pub(crate) use world::differences as world_differences;
 
 /// What one tenant's steps work with.
 pub struct TenantScope<'a> {
@@ -66,6 +68,9 @@ pub struct TenantScope<'a> {
     /// and those it inserted (see `device_status::fleet_is_planned`);
     /// `None` when the step is not part of the run.
     pub devices_after_step: Option<u64>,
+    /// The dataset's scenario and seed, for messages.
+    pub scenario: &'a str,
+    pub seed: u64,
 }
 
 /// How many devices the tenant held when its lock was taken: counted by
@@ -84,8 +89,10 @@ impl TenantScope<'_> {
 }
 
 /// Seeds one tenant in one transaction: all of it commits, or none of it.
+#[allow(clippy::too_many_arguments)]
 pub async fn seed_tenant(
     db: &Db,
+    dataset: &Dataset,
     plan: &TenantPlan,
     selection: &Selection,
     now: DateTime<FixedOffset>,
@@ -104,6 +111,8 @@ pub async fn seed_tenant(
         interrupt,
         found: ExistingRows::default(),
         devices_after_step: None,
+        scenario: dataset.scenario_name(),
+        seed: dataset.seed(),
     };
     let report = match run_steps(&mut scope, selection).await {
         Ok(report) => report,
@@ -145,6 +154,21 @@ async fn run_steps(
     tenant_lock::lock_tenant(scope)
         .await
         .map_err(|e| StepError::new("locking the tenant row", e))?;
+    // A tenant that was there may hold another world: refused before its
+    // first write (its row, if new, cannot have any).
+    if counts.present > 0 {
+        let differences = world::differences(scope.txn, scope.plan)
+            .await
+            .map_err(|e| StepError::new("comparing the tenant's rows with the dataset", e))?;
+        if !differences.is_empty() {
+            return Err(StepError::Refused(SeedError::OtherWorld {
+                tenant: scope.tenant_id().to_owned(),
+                scenario: scope.scenario.to_owned(),
+                seed: scope.seed,
+                differences,
+            }));
+        }
+    }
     let devices_step = selection.includes(Table::Devices);
     scope.found = tenant_lock::existing_rows(scope, !devices_step)
         .await
