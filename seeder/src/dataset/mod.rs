@@ -13,6 +13,7 @@ mod moment;
 mod random;
 #[cfg(test)]
 mod scenario_tests;
+mod summary;
 mod tenants;
 
 pub use campaigns::{CampaignSeed, Target};
