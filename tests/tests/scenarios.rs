@@ -226,3 +226,32 @@ async fn history_gives_the_same_rows_on_every_backend() {
         );
     }
 }
+
+/// Small histories, where a campaign may find few or no devices of its
+/// type, still verify: every size from 1 to 7 devices per site, three
+/// seeds, on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_histories_verify_at_every_size() {
+    run_case(Backend::Sqlite, |db: TestDb| async move {
+        let conn = db.connect().await?;
+        for devices_per_site in 1..=7 {
+            for seed in [1, 2, 3] {
+                let mut s = builtin("history")?;
+                s.fleet.sites_per_tenant = 2;
+                s.fleet.devices_per_site = devices_per_site;
+                let dataset = Dataset::from_scenario(&s, seed)?;
+                let seeder = Seeder::new(&dataset);
+                seeder.run(&conn).await?;
+                let verified = seeder.verify(&conn).await?;
+                assert!(
+                    verified.passed(),
+                    "{devices_per_site} per site, seed {seed}: {:#?}",
+                    verified.violations
+                );
+                seeder::reset(&conn, &dataset).await?;
+            }
+        }
+        Ok(())
+    })
+    .await;
+}

@@ -147,3 +147,13 @@ fn a_time_that_is_not_one() {
         )
     );
 }
+
+#[test]
+fn a_huge_generated_count_is_refused_at_once() {
+    let text = history_with("count = 9", "count = 4000000000");
+    let line = line_of(&text, "count = 4000000000");
+    assert_eq!(
+        refusal(&text),
+        format!("mine.toml:{line}:1: at most 1000 generated releases per line")
+    );
+}

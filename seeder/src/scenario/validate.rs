@@ -138,6 +138,11 @@ impl Scenario {
         };
         self.check_tenants(&mut p);
         self.check_types(&mut p);
+        // The checks below expand the lines: only once they are sane (a
+        // generated count of billions would take that long).
+        if let Some(e) = p.found {
+            return Err(e);
+        }
         self.check_campaigns(&mut p);
         self.check_order_in_time(&mut p);
         match p.found {
@@ -316,6 +321,12 @@ impl Scenario {
                 p.add(
                     &at(&[Key("generated")]),
                     "with no listed releases, generated releases need first_version and first_size_bytes".to_owned(),
+                );
+            }
+            if g.count.is_some_and(|c| c > 1_000) {
+                p.add(
+                    &at(&[Key("generated"), Key("count")]),
+                    "at most 1000 generated releases per line".to_owned(),
                 );
             }
             if g.descriptions.is_empty() {
