@@ -13,11 +13,14 @@ use std::collections::{HashMap, HashSet};
 use entity::{device_registry, ota_campaigns, tenants};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 
+use chrono::{DateTime, FixedOffset};
+
 use crate::dataset::{Dataset, TenantPlan};
 use crate::db::{Access, Db, Txn};
 use crate::error::SeedError;
 use crate::queries::{
-    campaign_device_ids, count_status_rows, existing_device_ids, existing_firmware,
+    campaign_device_ids, count_status_rows, device_provisioning, existing_device_ids,
+    existing_firmware,
 };
 use crate::report::{SeedReport, TableCounts};
 use crate::selection::Selection;
@@ -47,6 +50,7 @@ pub async fn dry_run(
     dataset: &Dataset,
     selection: &Selection,
     tenants: &[String],
+    now: DateTime<FixedOffset>,
 ) -> Result<SeedReport, SeedError> {
     let present = Present(tables);
     let mut report = SeedReport::default();
@@ -60,7 +64,7 @@ pub async fn dry_run(
             .begin(Access::Read, Some(&plan.tenant.tenant_id))
             .await
             .map_err(reading)?;
-        let seen = preview_tenant(&txn, plan, selection, &present, &mut report)
+        let seen = preview_tenant(&txn, plan, selection, &present, now, &mut report)
             .await
             .map_err(reading)?;
         // The run would refuse a tenant holding another world: so does
@@ -87,6 +91,7 @@ async fn preview_tenant(
     plan: &TenantPlan,
     selection: &Selection,
     present: &Present<'_>,
+    now: DateTime<FixedOffset>,
     report: &mut SeedReport,
 ) -> Result<bool, DbErr> {
     let tenant = plan.tenant.tenant_id.as_str();
@@ -114,13 +119,12 @@ async fn preview_tenant(
         0
     };
     let planned_devices = plan.fleet.len() as u64;
-    let mut existing_ids: Option<HashSet<String>> = None;
     let mut devices_after = devices_now;
     if selection.includes(Table::Devices) {
         let missing = match devices_now {
             0 => planned_devices,
             _ => {
-                let ids = existing_ids.insert(existing_device_ids(txn, tenant).await?);
+                let ids = existing_device_ids(txn, tenant).await?;
                 plan.fleet.device_ids().filter(|d| !ids.contains(d)).count() as u64
             }
         };
@@ -206,11 +210,8 @@ async fn preview_tenant(
                     ) {
                         DeviceList::Planned
                     } else {
-                        let ids = match existing_ids.take() {
-                            Some(ids) => ids,
-                            None => existing_device_ids(txn, tenant).await?,
-                        };
-                        DeviceList::Read(devices_after_run(plan, selection, ids))
+                        let devices = device_provisioning(txn, tenant).await?;
+                        DeviceList::Read(devices_after_run(plan, selection, devices, now))
                     };
                     device_list.insert(list)
                 }
@@ -219,7 +220,7 @@ async fn preview_tenant(
                 DeviceList::Planned => slice,
                 DeviceList::Read(ids) => slice.start.min(ids.len())..slice.end.min(ids.len()),
             };
-            let targeted = campaign_target_count(plan, index, slice.clone(), list);
+            let targeted = campaign_target_count(plan, index, slice.clone(), list, now);
             wanted += targeted;
             let Some(id) = id.filter(|_| have > 0) else {
                 missing += targeted;
@@ -230,7 +231,7 @@ async fn preview_tenant(
             }
             // Partly there: which of the campaign's devices lack a row.
             let done = campaign_device_ids(txn, tenant, id).await?;
-            missing += campaign_targets(plan, index, slice, list)
+            missing += campaign_targets(plan, index, slice, list, now)
                 .filter(|(d, _, _)| !done.contains(d))
                 .count() as u64;
         }
@@ -247,17 +248,23 @@ fn counts(wanted: u64, missing: u64) -> TableCounts {
     }
 }
 
-/// The tenant's device ids once the devices step has run, in byte order,
-/// when they are not exactly the planned fleet.
+/// The tenant's devices once the devices step has run, with when each was
+/// provisioned, sorted by id in byte order, when they are not exactly the
+/// planned fleet.
 fn devices_after_run(
     plan: &TenantPlan,
     selection: &Selection,
-    mut ids: HashSet<String>,
-) -> Vec<String> {
+    mut devices: Vec<(String, DateTime<FixedOffset>)>,
+    now: DateTime<FixedOffset>,
+) -> Vec<(String, DateTime<FixedOffset>)> {
     if selection.includes(Table::Devices) {
-        ids.extend(plan.fleet.device_ids());
+        let there: HashSet<String> = devices.iter().map(|(id, _)| id.clone()).collect();
+        devices.extend(
+            plan.devices()
+                .filter(|d| !there.contains(&d.device_id))
+                .map(|d| (d.device_id, d.provisioned.at(now))),
+        );
     }
-    let mut list: Vec<String> = ids.into_iter().collect();
-    list.sort_unstable();
-    list
+    devices.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    devices
 }

@@ -212,6 +212,7 @@ impl<'a> Seeder<'a> {
             self.dataset,
             &self.selection(),
             &tenants,
+            now(),
         )
         .await?;
         report.schema = Some(schema);

@@ -347,7 +347,13 @@ fn completions_and_man_page_describe_the_commands() {
         let out = run_seeder(&["completions", shell], &[], dir.path());
         assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
         let script = String::from_utf8_lossy(&out.stdout);
-        for word in ["reset", "dry-run", "statement-timeout"] {
+        for word in [
+            "reset",
+            "dry-run",
+            "statement-timeout",
+            "scenarios",
+            "summary",
+        ] {
             assert!(script.contains(word), "{shell}: no {word}");
         }
     }

@@ -153,7 +153,48 @@ async fn history_dry_run_is_exact(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A device registered by hand after a campaign started does not join it
+/// (its row would start before the device existed, invariant 7); it joins
+/// a campaign not started yet. The dry run predicts as much.
+async fn a_late_device_joins_only_campaigns_after_it(db: TestDb) -> anyhow::Result<()> {
+    use sea_orm::{ActiveModelTrait, Set};
+    let conn = db.connect().await?;
+    // Five campaigns, one per state: the last slice's is CREATED.
+    let mut s = builtin("fleet")?;
+    s.set_tenant_count(1);
+    s.fleet.sites_per_tenant = 1;
+    s.fleet.devices_per_site = 10;
+    let dataset = Dataset::from_scenario(&s, seeder::DEFAULT_SEED)?;
+    seed_and_verify(&conn, &dataset).await?;
+    for id in ["aaa-late-device", "zzz-late-device"] {
+        entity::device_registry::ActiveModel {
+            tenant_id: Set("tenant-a".into()),
+            device_id: Set(id.into()),
+            site_id: Set("warehouse-east".into()),
+            fw_version: Set(Some("1.0.0".into())),
+            ..Default::default()
+        }
+        .insert(&conn)
+        .await?;
+    }
+    let seeder = Seeder::new(&dataset);
+    let predicted = seeder.dry_run(&conn).await?;
+    let report = seed_and_verify(&conn, &dataset).await?;
+    assert_eq!(predicted.table(Table::DeviceStatus).inserted, 1);
+    assert_eq!(report.table(Table::DeviceStatus).inserted, 1);
+    let rows: Vec<(String, String)> = OtaDeviceStatus::find()
+        .all(&conn)
+        .await?
+        .into_iter()
+        .filter(|r| r.device_id.ends_with("late-device"))
+        .map(|r| (r.device_id, r.status))
+        .collect();
+    assert_eq!(rows, [("zzz-late-device".to_owned(), "PENDING".to_owned())]);
+    Ok(())
+}
+
 backend_tests!(
+    a_late_device_joins_only_campaigns_after_it,
     history_dry_run_is_exact,
     every_builtin_seeds_verifies_and_reruns_as_nothing,
     history_figures_in_the_tables,
@@ -184,4 +225,33 @@ async fn history_gives_the_same_rows_on_every_backend() {
             backend.name()
         );
     }
+}
+
+/// Small histories, where a campaign may find few or no devices of its
+/// type, still verify: every size from 1 to 7 devices per site, three
+/// seeds, on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_histories_verify_at_every_size() {
+    run_case(Backend::Sqlite, |db: TestDb| async move {
+        let conn = db.connect().await?;
+        for devices_per_site in 1..=7 {
+            for seed in [1, 2, 3] {
+                let mut s = builtin("history")?;
+                s.fleet.sites_per_tenant = 2;
+                s.fleet.devices_per_site = devices_per_site;
+                let dataset = Dataset::from_scenario(&s, seed)?;
+                let seeder = Seeder::new(&dataset);
+                seeder.run(&conn).await?;
+                let verified = seeder.verify(&conn).await?;
+                assert!(
+                    verified.passed(),
+                    "{devices_per_site} per site, seed {seed}: {:#?}",
+                    verified.violations
+                );
+                seeder::reset(&conn, &dataset).await?;
+            }
+        }
+        Ok(())
+    })
+    .await;
 }

@@ -2,7 +2,7 @@
 //! (sizes in range, known tables), before any database is opened.
 
 use clap::{Args, Parser, Subcommand};
-use seeder::{DEFAULT_SEED, DatasetSpec, Table};
+use seeder::{CampaignsSpec, DEFAULT_SEED, Scenario, Table};
 
 use super::error::CliError;
 
@@ -32,6 +32,13 @@ pub enum Command {
     /// Delete the dataset's tenants (their OTA rows, devices and tenant
     /// rows) and nothing else, one transaction per tenant.
     Reset(ResetArgs),
+    /// List the built-in scenarios (for --scenario).
+    Scenarios,
+    /// Show a scenario: its TOML file, or with --summary what it seeds.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// Print a completion script for a shell.
     Completions {
         #[arg(value_enum)]
@@ -39,6 +46,32 @@ pub enum Command {
     },
     /// Print the manual page (roff).
     Man,
+}
+
+#[derive(Subcommand)]
+pub enum ScenarioCommand {
+    /// Print a built-in scenario's TOML file (to copy and edit:
+    /// `seeder scenario show history > mine.toml`), or with --summary the
+    /// tenants, devices, firmware and campaigns a scenario seeds, without a
+    /// database.
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// A built-in scenario's name or a TOML file's path [default: the
+    /// --scenario option's].
+    #[arg(value_name = "NAME|PATH")]
+    pub name: Option<String>,
+
+    /// Print what the scenario seeds (with the size options and --seed
+    /// applied) instead of its file: per tenant, the device types with
+    /// their devices and models, each firmware line's releases, and the
+    /// campaigns with their state, targets and expected outcomes. Opens no
+    /// database; generates every device, one at a time: a few seconds per
+    /// million devices.
+    #[arg(long)]
+    pub summary: bool,
 }
 
 /// Options of every command: the database, the dataset, the output.
@@ -67,6 +100,11 @@ pub struct Common {
     #[arg(long, value_name = "NAME", global = true)]
     pub schema: Option<String>,
 
+    /// Scenario to seed: a built-in name (demo, fleet, history; `seeder
+    /// scenarios` lists them) or a scenario TOML file's path [default: demo].
+    #[arg(long, value_name = "NAME|PATH", global = true)]
+    pub scenario: Option<String>,
+
     /// Seed of the random parts of the dataset (same seed, same rows).
     #[arg(long, default_value_t = DEFAULT_SEED, global = true)]
     pub seed: u64,
@@ -75,22 +113,27 @@ pub struct Common {
     #[arg(long = "tenant", value_name = "ID", global = true)]
     pub tenant_ids: Vec<String>,
 
-    /// Tenants: the two demo tenants, then generated ones.
-    #[arg(long = "tenants", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(i64).range(1..=100_000), allow_negative_numbers = true, global = true)]
-    pub tenant_count: i64,
+    /// Tenants, overriding the scenario's: its named ones first, then
+    /// generated ones (tenant-0003, ...) [default: the scenario's; demo: 2].
+    #[arg(long = "tenants", value_name = "N", value_parser = clap::value_parser!(i64).range(1..=100_000), allow_negative_numbers = true, global = true)]
+    pub tenant_count: Option<i64>,
 
-    /// Sites per tenant.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..=1_000_000), allow_negative_numbers = true, global = true)]
-    pub sites_per_tenant: i64,
+    /// Sites per tenant, overriding the scenario's [default: the
+    /// scenario's; demo: 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1_000_000), allow_negative_numbers = true, global = true)]
+    pub sites_per_tenant: Option<i64>,
 
-    /// Devices per site.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=1_000_000), allow_negative_numbers = true, global = true)]
-    pub devices_per_site: i64,
+    /// Devices per site, overriding the scenario's [default: the
+    /// scenario's; demo: 5].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1_000_000), allow_negative_numbers = true, global = true)]
+    pub devices_per_site: Option<i64>,
 
-    /// Campaigns per tenant; beyond the demo's completed one they take
-    /// every state in turn (RUNNING, PAUSED, ABORTED, CREATED, ...).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..=1_000), allow_negative_numbers = true, global = true)]
-    pub campaigns_per_tenant: i64,
+    /// Campaigns per tenant, for scenarios whose campaigns take slices of
+    /// the fleet (demo, fleet): beyond the first (COMPLETED) they take
+    /// RUNNING, PAUSED, ABORTED, CREATED in turn [default: the scenario's;
+    /// demo: 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1_000), allow_negative_numbers = true, global = true)]
+    pub campaigns_per_tenant: Option<i64>,
 
     /// Print nothing but errors.
     #[arg(long, short, global = true)]
@@ -161,6 +204,21 @@ impl Cli {
     {
         use clap::CommandFactory as _;
         let cli = Cli::try_parse_from(args)?;
+        if let (
+            Some(Command::Scenario {
+                command: ScenarioCommand::Show(show),
+            }),
+            Some(option),
+        ) = (&cli.command, &cli.common.scenario)
+            && let Some(argument) = &show.name
+        {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "`scenario show {argument}` and --scenario {option} both name a scenario: give one"
+                ),
+            ));
+        }
         if let (Some(command), Some(option)) = (&cli.command, cli.seed.first_given()) {
             let name = match command {
                 Command::Seed(_) => "seed",
@@ -168,6 +226,8 @@ impl Cli {
                 Command::Reset(_) => "reset",
                 Command::Completions { .. } => "completions",
                 Command::Man => "man",
+                Command::Scenarios => "scenarios",
+                Command::Scenario { .. } => "scenario show",
             };
             return Err(Cli::command().error(
                 clap::error::ErrorKind::ArgumentConflict,
@@ -195,57 +255,132 @@ pub struct ResetArgs {
 
 /// Largest fleet accepted per tenant: campaign counters are 32-bit
 /// integers, and beyond this a typo is likelier than a wish.
-const MAX_DEVICES_PER_TENANT: usize = 50_000_000;
+const MAX_DEVICES_PER_TENANT: u64 = 50_000_000;
 
 /// Largest fleet accepted in all: at the measured ~30,000 rows/s, a billion
 /// devices (and as many status rows) is already most of a day.
-const MAX_DEVICES_IN_ALL: usize = 1_000_000_000;
+const MAX_DEVICES_IN_ALL: u64 = 1_000_000_000;
 
 /// Site ids are generated up front (devices are streamed from them): a
 /// million of them take some 60 MB.
-const MAX_SITES_IN_ALL: usize = 1_000_000;
+const MAX_SITES_IN_ALL: u64 = 1_000_000;
+
+/// The built-in scenario used without --scenario.
+pub const DEFAULT_SCENARIO: &str = "demo";
 
 impl Common {
-    /// The dataset the options describe, refused when too large.
-    pub fn dataset_spec(&self) -> anyhow::Result<DatasetSpec> {
-        let spec = DatasetSpec {
-            seed: self.seed,
-            tenants: size(self.tenant_count),
-            sites_per_tenant: size(self.sites_per_tenant),
-            devices_per_site: size(self.devices_per_site),
-            campaigns_per_tenant: size(self.campaigns_per_tenant),
-        };
-        let per_tenant = spec.devices_per_tenant();
-        if per_tenant > MAX_DEVICES_PER_TENANT {
-            anyhow::bail!(
-                "--sites-per-tenant {} × --devices-per-site {} = {per_tenant} devices per tenant, more than the {MAX_DEVICES_PER_TENANT} this seeder accepts",
-                spec.sites_per_tenant,
-                spec.devices_per_site
-            );
-        }
-        let sites = spec.sites_per_tenant.saturating_mul(spec.tenants);
-        if sites > MAX_SITES_IN_ALL {
-            anyhow::bail!(
-                "--tenants {} × --sites-per-tenant {} = {sites} sites in all, more than the {MAX_SITES_IN_ALL} this seeder accepts (site ids are held in memory)",
-                spec.tenants,
-                spec.sites_per_tenant
-            );
-        }
-        let total = per_tenant.saturating_mul(spec.tenants);
-        if total > MAX_DEVICES_IN_ALL {
-            anyhow::bail!(
-                "--tenants {} × {per_tenant} devices = {total} devices in all, more than the {MAX_DEVICES_IN_ALL} this seeder accepts",
-                spec.tenants
-            );
-        }
-        Ok(spec)
+    /// The scenario `--scenario` names (default `demo`), with the size
+    /// options applied.
+    pub fn scenario(&self) -> anyhow::Result<Scenario> {
+        self.load_scenario(self.scenario.as_deref().unwrap_or(DEFAULT_SCENARIO))
     }
+
+    /// A built-in scenario by name or a file by path, with the size options
+    /// applied; refused when a value is impossible (with the file's line
+    /// and column) or the sizes are too large.
+    pub fn load_scenario(&self, name_or_path: &str) -> anyhow::Result<Scenario> {
+        let mut scenario = Scenario::load(name_or_path)?;
+        self.apply_sizes(&mut scenario, name_or_path)?;
+        Ok(scenario)
+    }
+
+    /// Overrides the scenario's sizes with the options given, then checks
+    /// the resulting sizes against the seeder's limits. A figure is named
+    /// as the user gave it: the option, or the scenario's key.
+    fn apply_sizes(&self, scenario: &mut Scenario, name_or_path: &str) -> anyhow::Result<()> {
+        if let Some(n) = self.tenant_count {
+            scenario.set_tenant_count(size(n));
+        }
+        if let Some(n) = self.sites_per_tenant {
+            scenario.fleet.sites_per_tenant = size(n);
+        }
+        if let Some(n) = self.devices_per_site {
+            scenario.fleet.devices_per_site = size(n);
+        }
+        if let Some(n) = self.campaigns_per_tenant {
+            match &mut scenario.campaigns {
+                CampaignsSpec::Slices(c) => c.per_tenant = size(n),
+                CampaignsSpec::Releases(_) => {
+                    return Err(CliError::CampaignsFollowReleases {
+                        scenario: name_or_path.to_owned(),
+                        fix: if seeder::BUILTIN.iter().any(|b| b.name == name_or_path) {
+                            format!(
+                                "copy it (`seeder scenario show {name_or_path} > mine.toml`), \
+                                 add or remove releases in its firmware lines, and pass \
+                                 --scenario mine.toml"
+                            )
+                        } else {
+                            "add or remove releases in its firmware lines instead".to_owned()
+                        },
+                    }
+                    .into());
+                }
+            }
+        }
+        let tenants = Figure::new(self.tenant_count, scenario.tenant_count());
+        let sites = Figure::new(self.sites_per_tenant, scenario.fleet.sites_per_tenant);
+        let devices = Figure::new(self.devices_per_site, scenario.fleet.devices_per_site);
+        check_sizes(&tenants, &sites, &devices)
+    }
+}
+
+/// A size as the run will use it, and whether an option set it (errors
+/// name the option, else the scenario's key).
+struct Figure {
+    value: u64,
+    from_option: bool,
+}
+
+impl Figure {
+    fn new(option: Option<i64>, value: u64) -> Figure {
+        Figure {
+            value,
+            from_option: option.is_some(),
+        }
+    }
+
+    /// `--tenants 3`, or `the scenario's tenant count 3`.
+    fn named(&self, option: &str, key: &str) -> String {
+        if self.from_option {
+            format!("{option} {}", self.value)
+        } else {
+            format!("the scenario's {key} {}", self.value)
+        }
+    }
+}
+
+/// Refuses sizes beyond what the seeder accepts.
+fn check_sizes(tenants: &Figure, sites: &Figure, devices: &Figure) -> anyhow::Result<()> {
+    let per_tenant = sites.value.saturating_mul(devices.value);
+    if per_tenant > MAX_DEVICES_PER_TENANT {
+        anyhow::bail!(
+            "{} × {} = {per_tenant} devices per tenant, more than the {MAX_DEVICES_PER_TENANT} this seeder accepts",
+            sites.named("--sites-per-tenant", "sites_per_tenant"),
+            devices.named("--devices-per-site", "devices_per_site")
+        );
+    }
+    let all_sites = sites.value.saturating_mul(tenants.value);
+    if all_sites > MAX_SITES_IN_ALL {
+        anyhow::bail!(
+            "{} × {} = {all_sites} sites in all, more than the {MAX_SITES_IN_ALL} this seeder accepts (site ids are held in memory)",
+            tenants.named("--tenants", "tenant count"),
+            sites.named("--sites-per-tenant", "sites_per_tenant")
+        );
+    }
+    let total = per_tenant.saturating_mul(tenants.value);
+    if total > MAX_DEVICES_IN_ALL {
+        anyhow::bail!(
+            "{} × {per_tenant} devices = {total} devices in all, more than the {MAX_DEVICES_IN_ALL} this seeder accepts",
+            tenants.named("--tenants", "tenant count")
+        );
+    }
+    Ok(())
 }
 
 /// Sizes are parsed as signed numbers so that `-1` is answered with the
 /// accepted range rather than taken for a flag; clap has checked the range.
-fn size(n: i64) -> usize {
-    usize::try_from(n).unwrap_or(0)
+fn size(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// `ota` names the three OTA tables at once.
@@ -311,6 +446,10 @@ mod tests {
             &["seeder", "--dry-run", "reset"],
             &["seeder", "reset", "--only", "devices"],
             &["seeder", "--yes"],
+            &["seeder", "--dry-run", "scenarios"],
+            &["seeder", "scenario", "show", "demo", "--dry-run"],
+            // The scenario named twice.
+            &["seeder", "--scenario", "fleet", "scenario", "show", "demo"],
         ] {
             assert!(Cli::parse_checked(args).is_err(), "{args:?}");
         }
@@ -319,6 +458,19 @@ mod tests {
             &["seeder", "seed", "--dry-run"],
             &["seeder", "--tenant", "tenant-a", "verify", "--json"],
             &["seeder", "reset", "--yes", "--tenant", "tenant-a"],
+            &["seeder", "--scenario", "history", "--dry-run"],
+            &["seeder", "scenarios", "--json"],
+            &["seeder", "scenario", "show", "history", "--summary"],
+            &["seeder", "--scenario", "mine.toml", "scenario", "show"],
+            &[
+                "seeder",
+                "scenario",
+                "show",
+                "fleet",
+                "--summary",
+                "--tenants",
+                "3",
+            ],
         ] {
             assert!(Cli::parse_checked(args).is_ok(), "{args:?}");
         }

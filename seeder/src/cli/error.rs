@@ -38,6 +38,13 @@ pub enum CliError {
     )]
     ResetUnconfirmed,
 
+    #[error(
+        "--campaigns-per-tenant does not apply to the scenario {scenario}: its campaigns follow \
+         the firmware releases (targets = \"releases\": one campaign per release after a line's \
+         first); to change them, {fix}"
+    )]
+    CampaignsFollowReleases { scenario: String, fix: String },
+
     #[error(transparent)]
     Seed(#[from] SeedError),
 }

@@ -12,6 +12,7 @@ mod docs;
 mod error;
 mod nodelay;
 mod output;
+mod scenarios;
 mod signals;
 mod target;
 
@@ -21,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use seeder::{Cancel, Dataset, Seeder, Table};
 
-use args::{Cli, Command, Common};
+use args::{Cli, Command, Common, ScenarioCommand};
 use error::{CliError, scrub};
 use output::Output;
 use signals::EXIT_INTERRUPTED;
@@ -148,10 +149,18 @@ async fn run(cli: Cli, secret: &mut Option<String>) -> anyhow::Result<Outcome> {
     match &command {
         Some(Command::Completions { shell }) => return docs::completions(*shell),
         Some(Command::Man) => return docs::man(),
+        Some(Command::Scenarios) => {
+            return scenarios::list(Output::from_flags(common.quiet, common.json));
+        }
+        Some(Command::Scenario {
+            command: ScenarioCommand::Show(args),
+        }) => return scenarios::show(&common, args),
         _ => {}
     }
-    // Everything the user typed is checked before any database is opened.
-    let dataset = Dataset::fleet(&common.dataset_spec()?);
+    // Everything the user typed is checked before any database is opened:
+    // the scenario (a file's errors carry its line and column), the sizes,
+    // the tables, the tenants, the URL.
+    let dataset = Dataset::from_scenario(&common.scenario()?, common.seed)?;
     let seed_args = match &command {
         None => Some(&seed),
         Some(Command::Seed(args)) => Some(args),
@@ -196,7 +205,12 @@ async fn run(cli: Cli, secret: &mut Option<String>) -> anyhow::Result<Outcome> {
         Some(Command::Seed(args)) => commands::seed(ctx, &args, &only).await,
         None => commands::seed(ctx, &seed, &only).await,
         // Answered before any of the above.
-        Some(Command::Completions { .. } | Command::Man) => Ok(Outcome::Ok),
+        Some(
+            Command::Completions { .. }
+            | Command::Man
+            | Command::Scenarios
+            | Command::Scenario { .. },
+        ) => Ok(Outcome::Ok),
     }
 }
 

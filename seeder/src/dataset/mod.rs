@@ -13,6 +13,7 @@ mod moment;
 mod random;
 #[cfg(test)]
 mod scenario_tests;
+mod summary;
 mod tenants;
 
 pub use campaigns::{CampaignSeed, Target};
@@ -244,11 +245,25 @@ fn build(s: &Scenario, seed: u64) -> Result<Dataset, ScenarioError> {
             column: None,
             message: format!("tenant {}: {}", tenant.tenant_id, e.0),
         })?;
+        let mut campaigns = campaigns.clone();
+        // An abort needs failures: a release campaign that found no device
+        // of its type in this tenant (a small fleet, all provisioned later)
+        // finished with nothing to do instead.
+        let idle: Vec<usize> = (0..campaigns.len())
+            .filter(|&c| {
+                campaigns[c].status == entity::status::CampaignStatus::Aborted
+                    && matches!(campaigns[c].target, Target::Release { .. })
+                    && fleet.targets(&campaigns, c).next().is_none()
+            })
+            .collect();
+        for c in idle {
+            campaigns[c].status = entity::status::CampaignStatus::Completed;
+        }
         tenants.push(TenantPlan {
             tenant,
             fleet,
             firmware: firmware.clone(),
-            campaigns: campaigns.clone(),
+            campaigns,
         });
     }
     Ok(Dataset {

@@ -5,7 +5,7 @@ pub mod sql;
 mod stale;
 
 pub use rows::{
-    CampaignCounters, campaign_device_ids, count_status_rows, existing_device_ids,
-    existing_firmware,
+    CampaignCounters, campaign_device_ids, count_status_rows, device_provisioning,
+    existing_device_ids, existing_firmware,
 };
 pub use stale::{StaleDevice, off_latest_success, stale_device_firmware};

@@ -23,6 +23,25 @@ pub async fn existing_device_ids<C: ConnectionTrait>(
         .collect())
 }
 
+/// The tenant's devices with when each was provisioned, sorted by id in
+/// byte order (whatever the database's collation).
+pub async fn device_provisioning<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+) -> Result<Vec<(String, chrono::DateTime<chrono::FixedOffset>)>, DbErr> {
+    let mut devices: Vec<(String, chrono::DateTime<chrono::FixedOffset>)> =
+        device_registry::Entity::find()
+            .select_only()
+            .column(device_registry::Column::DeviceId)
+            .column(device_registry::Column::ProvisionedAt)
+            .filter(device_registry::Column::TenantId.eq(tenant_id))
+            .into_tuple()
+            .all(conn)
+            .await?;
+    devices.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(devices)
+}
+
 /// The tenant's builds by natural key (a handful of rows).
 pub async fn existing_firmware<C: sea_orm::ConnectionTrait>(
     conn: &C,

@@ -10,6 +10,9 @@
 //! that cannot make a coherent world (see `validate`).
 
 mod builtin;
+mod provisioning;
+#[cfg(test)]
+mod tests;
 mod validate;
 mod values;
 mod when;
@@ -87,7 +90,7 @@ pub struct FleetSpec {
 
 /// When devices were provisioned: all on one date (`provisioned =
 /// "2024-01-15"`), or spread over a window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Provisioning {
     Once(When),

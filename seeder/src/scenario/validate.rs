@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::{CampaignsSpec, NewestState, Provisioning, Scenario};
+use super::{CampaignsSpec, NewestState, Provisioning, Scenario, When};
 
 /// A scenario that cannot be used: where, and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +138,13 @@ impl Scenario {
         };
         self.check_tenants(&mut p);
         self.check_types(&mut p);
+        // The checks below expand the lines: only once they are sane (a
+        // generated count of billions would take that long).
+        if let Some(e) = p.found {
+            return Err(e);
+        }
         self.check_campaigns(&mut p);
+        self.check_order_in_time(&mut p);
         match p.found {
             Some(e) => Err(e),
             None => Ok(()),
@@ -317,6 +323,12 @@ impl Scenario {
                     "with no listed releases, generated releases need first_version and first_size_bytes".to_owned(),
                 );
             }
+            if g.count.is_some_and(|c| c > 1_000) {
+                p.add(
+                    &at(&[Key("generated"), Key("count")]),
+                    "at most 1000 generated releases per line".to_owned(),
+                );
+            }
             if g.descriptions.is_empty() {
                 p.add(
                     &at(&[Key("generated"), Key("descriptions")]),
@@ -340,6 +352,25 @@ impl Scenario {
     fn check_campaigns(&self, p: &mut Problems<'_>) {
         match &self.campaigns {
             CampaignsSpec::Slices(s) => {
+                if let Some(t) = self.device_types.first() {
+                    let releases = (t.firmware.releases.len() as u64).saturating_add(
+                        t.firmware
+                            .generated
+                            .as_ref()
+                            .map_or(0, |g| g.count.unwrap_or(u64::MAX)),
+                    );
+                    if releases < s.per_tenant.saturating_add(1) {
+                        p.add(
+                            &[Key("campaigns"), Key("per_tenant")],
+                            format!(
+                                "{} campaigns need {} releases (each rolls out the next one), the {} line has {releases}: add releases or leave generated.count out",
+                                s.per_tenant,
+                                s.per_tenant + 1,
+                                t.name
+                            ),
+                        );
+                    }
+                }
                 if self.device_types.len() != 1 {
                     p.add(
                         &[Key("campaigns"), Key("targets")],
@@ -517,6 +548,95 @@ impl Scenario {
             }
         }
     }
+}
+
+impl Scenario {
+    /// Things happen in order: tenants join before their firmware and
+    /// devices exist; a line starts before the devices it equips; with
+    /// `slices`, what the demo's campaigns roll out (from three days ago)
+    /// exists before they start. Dates are compared with today.
+    fn check_order_in_time(&self, p: &mut Problems<'_>) {
+        let created = days_ago_today(self.tenants.created);
+        let provisioned = match &self.fleet.provisioned {
+            Provisioning::Once(w) => days_ago_today(*w),
+            Provisioning::Spread(g) => days_ago_today(g.from),
+        };
+        if provisioned > created {
+            p.add(
+                &[Key("tenants"), Key("created")],
+                format!(
+                    "the tenants join ({}) after their first devices were provisioned: make created earlier",
+                    self.tenants.created
+                ),
+            );
+        }
+        for (i, t) in self.device_types.iter().enumerate() {
+            let line = crate::dataset::line_releases(t, 2);
+            let Some(first) = line.first() else { continue };
+            let first_days = moment_days_ago(first.released);
+            if first_days > created {
+                p.add(
+                    &[Key("device_type"), Index(i), Key("firmware")],
+                    format!(
+                        "the {} line's first release {} comes before the tenants joined ({}): make tenants.created earlier",
+                        t.name, first.version, self.tenants.created
+                    ),
+                );
+            }
+            if first_days < provisioned {
+                p.add(
+                    &[Key("device_type"), Index(i), Key("firmware")],
+                    format!(
+                        "the {} line's first release {} comes after the devices were provisioned: devices need firmware to start with",
+                        t.name, first.version
+                    ),
+                );
+            }
+            if let Some(newest) = line.last()
+                && moment_days_ago(newest.released) < 0.0
+            {
+                p.add(
+                    &[Key("device_type"), Index(i), Key("firmware")],
+                    format!(
+                        "the {} line's release {} would come out in the future: fewer releases, or an earlier first_released",
+                        t.name, newest.version
+                    ),
+                );
+            }
+            if matches!(self.campaigns, CampaignsSpec::Slices(_)) {
+                // The demo's campaigns start up to 3 days before the run.
+                if provisioned < 3.0 {
+                    p.add(
+                        &[Key("fleet"), Key("provisioned")],
+                        "with targets = \"slices\", devices are provisioned at least 3 days ago (the campaigns start then)".to_owned(),
+                    );
+                }
+                if let Some(late) = line
+                    .iter()
+                    .skip(1)
+                    .find(|r| moment_days_ago(r.released) < 3.0)
+                {
+                    p.add(
+                        &[Key("device_type"), Index(i), Key("firmware")],
+                        format!(
+                            "with targets = \"slices\", releases come out at least 3 days ago (the campaigns start then): {} does not",
+                            late.version
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Days before today (fractional; a date is its midnight UTC).
+fn days_ago_today(when: When) -> f64 {
+    moment_days_ago(when.moment())
+}
+
+fn moment_days_ago(m: crate::dataset::Moment) -> f64 {
+    let now = chrono::Utc::now().fixed_offset();
+    (now - m.at(now)).num_seconds() as f64 / 86_400.0
 }
 
 /// Tenant ids of the generated form.

@@ -1,6 +1,8 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
+use chrono::{DateTime, FixedOffset};
+
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -8,7 +10,7 @@ use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
 use crate::dataset::{CampaignSeed, Target, TenantPlan};
 use crate::queries::{
-    CampaignCounters, campaign_device_ids, count_status_rows, existing_device_ids,
+    CampaignCounters, campaign_device_ids, count_status_rows, device_provisioning,
 };
 use crate::report::TableCounts;
 use crate::table::Table;
@@ -33,8 +35,9 @@ pub struct DeviceStatusOutcome {
 pub(crate) enum DeviceList {
     /// The database holds exactly the planned fleet: ids are generated.
     Planned,
-    /// Anything else: ids read from the database, sorted in byte order.
-    Read(Vec<String>),
+    /// Anything else: ids read from the database with when each device was
+    /// provisioned, sorted by id in byte order.
+    Read(Vec<(String, DateTime<FixedOffset>)>),
 }
 
 impl DeviceStatusStep {
@@ -97,7 +100,12 @@ impl DeviceStatusStep {
                 )));
             };
             let release = matches!(seed.target, Target::Release { .. });
-            if !release && have == slice.len() as u64 {
+            let planned = fleet_is_planned(
+                scope.devices_after_step.is_some(),
+                device_count,
+                scope.plan.fleet.len() as u64,
+            );
+            if !release && planned && have == slice.len() as u64 {
                 // Complete: a rerun reads no keys and sends no rows.
                 counts.present += have;
                 progress.advance(have);
@@ -114,7 +122,7 @@ impl DeviceStatusStep {
                 DeviceList::Planned => slice,
                 DeviceList::Read(ids) => slice.start.min(ids.len())..slice.end.min(ids.len()),
             };
-            let wanted = campaign_target_count(scope.plan, index, slice.clone(), list);
+            let wanted = campaign_target_count(scope.plan, index, slice.clone(), list, scope.now);
             if have == wanted {
                 counts.present += have;
                 progress.advance(have);
@@ -131,7 +139,7 @@ impl DeviceStatusStep {
             // may need its fw_version to follow a new successful update.
             let may_be_stale = matches!(list, DeviceList::Read(_)) || scope.found.devices > 0;
             let fleet = &scope.plan.fleet;
-            let missing = campaign_targets(scope.plan, index, slice.clone(), list)
+            let missing = campaign_targets(scope.plan, index, slice.clone(), list, scope.now)
                 .filter(|(id, _, _)| !existing.contains(id))
                 .map(|(device_id, rank, ordinal)| {
                     let row = match seed.target {
@@ -192,27 +200,27 @@ async fn device_list(scope: &TenantScope<'_>, device_count: u64) -> Result<Devic
     ) {
         return Ok(DeviceList::Planned);
     }
-    let mut ids: Vec<String> = existing_device_ids(scope.txn, scope.tenant_id())
-        .await?
-        .into_iter()
-        .collect();
-    // Byte order on every backend, whatever the database's collation.
-    ids.sort_unstable();
-    Ok(DeviceList::Read(ids))
+    Ok(DeviceList::Read(
+        device_provisioning(scope.txn, scope.tenant_id()).await?,
+    ))
 }
 
 /// The devices campaign `c` of the plan targets among `list`, in byte
 /// order, as (device_id, rank among the campaign's planned targets,
 /// position in the planned fleet). A slice campaign takes the devices of
-/// `slice` in the list (planned or not); a release campaign takes its
-/// planned targets that are in the list.
+/// `slice` in the list (planned or not) that were provisioned by the time
+/// it started (a device added later joins only campaigns that start after
+/// it, see invariant 7); a release campaign takes its planned targets that
+/// are in the list.
 pub(crate) fn campaign_targets<'a>(
     plan: &'a TenantPlan,
     c: usize,
     slice: Range<usize>,
     list: &'a DeviceList,
+    now: DateTime<FixedOffset>,
 ) -> Box<dyn Iterator<Item = (String, usize, usize)> + Send + 'a> {
     let fleet = &plan.fleet;
+    let started = plan.campaigns[c].started_at(now);
     match (plan.campaigns[c].target, list) {
         (Target::Slice { .. }, DeviceList::Planned) => Box::new(
             fleet
@@ -222,13 +230,27 @@ pub(crate) fn campaign_targets<'a>(
                 .enumerate()
                 .map(move |(rank, id)| (id, rank, slice.start + rank)),
         ),
-        (Target::Slice { .. }, DeviceList::Read(ids)) => Box::new(
-            ids[slice.clone()]
-                .iter()
-                .cloned()
-                .enumerate()
-                .map(move |(rank, id)| (id, rank, slice.start + rank)),
-        ),
+        (Target::Slice { index, of }, DeviceList::Read(ids)) => {
+            // Slices are cut over the planned fleet, so that a device keeps
+            // its campaign when others are added or removed; a device not
+            // in the plan joins the slice of where it sorts among them.
+            let planned = fleet.len();
+            let own = CampaignSeed::slice(index, of, planned);
+            let mut plan_ids = fleet.device_ids().peekable();
+            let mut position = 0;
+            Box::new(ids.iter().filter_map(move |(id, provisioned)| {
+                while plan_ids.next_if(|p| p < id).is_some() {
+                    position += 1;
+                }
+                let at = position;
+                if plan_ids.next_if(|p| p == id).is_some() {
+                    position += 1;
+                }
+                let inside = own.contains(&at.min(planned.saturating_sub(1)));
+                (inside && started.is_none_or(|s| *provisioned <= s))
+                    .then(|| (id.clone(), at - own.start.min(at), at))
+            }))
+        }
         (Target::Release { .. }, DeviceList::Planned) => Box::new(
             fleet
                 .targets(&plan.campaigns, c)
@@ -238,7 +260,7 @@ pub(crate) fn campaign_targets<'a>(
             fleet
                 .targets(&plan.campaigns, c)
                 .map(|(o, rank)| (fleet.device_id(o), rank, o))
-                .filter(|(id, _, _)| ids.binary_search(id).is_ok()),
+                .filter(|(id, _, _)| ids.binary_search_by(|(d, _)| d.cmp(id)).is_ok()),
         ),
     }
 }
@@ -250,15 +272,14 @@ pub(crate) fn campaign_target_count(
     c: usize,
     slice: Range<usize>,
     list: &DeviceList,
+    now: DateTime<FixedOffset>,
 ) -> u64 {
     match (plan.campaigns[c].target, list) {
-        (Target::Slice { .. }, _) => slice.len() as u64,
+        (Target::Slice { .. }, DeviceList::Planned) => slice.len() as u64,
         (Target::Release { .. }, DeviceList::Planned) => {
             plan.fleet.targets(&plan.campaigns, c).count() as u64
         }
-        (Target::Release { .. }, DeviceList::Read(_)) => {
-            campaign_targets(plan, c, slice, list).count() as u64
-        }
+        (_, DeviceList::Read(_)) => campaign_targets(plan, c, slice, list, now).count() as u64,
     }
 }
 
