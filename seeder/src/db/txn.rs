@@ -287,6 +287,33 @@ impl Txn {
     }
 }
 
+impl Txn {
+    /// PostgreSQL only: runs `stmt`, whose first column is text, and hands
+    /// each row's value to `each` as the rows arrive, holding none of them;
+    /// returns whether it ran (`false` on other backends: the caller reads
+    /// another way). A million device ids take one buffer, not a million
+    /// rows at once.
+    pub async fn for_each_text<F>(&self, stmt: Statement, mut each: F) -> Result<bool, DbErr>
+    where
+        F: FnMut(&str) + Send,
+    {
+        use futures_util::TryStreamExt as _;
+        use sea_orm::sqlx::Row as _;
+        let Txn::Pg(txn) = self else {
+            return Ok(false);
+        };
+        let mut conn = txn.conn.lock().await;
+        let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
+        let mut rows = sqlx::query_with(AssertSqlSafe(stmt.sql), SqlxValues(values))
+            .persistent(false)
+            .fetch(&mut **conn);
+        while let Some(row) = rows.try_next().await.map_err(query_err)? {
+            each(row.try_get::<&str, _>(0).map_err(query_err)?);
+        }
+        Ok(true)
+    }
+}
+
 impl PgTxn {
     /// A statement with values goes out as an unnamed prepared statement;
     /// one without (DDL, `execute_unprepared`) by the simple protocol, which
