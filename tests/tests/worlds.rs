@@ -175,7 +175,32 @@ fn small_history() -> Scenario {
     s
 }
 
+/// The trial's cases: the `fleet` scenario, or 100 devices per site, over
+/// the demo numbered its devices `-sensor-001` beside the demo's
+/// `-sensor-01`, and the run went ahead with two fleets in each tenant.
+async fn other_numbering_is_refused(db: TestDb) -> anyhow::Result<()> {
+    let conn = db.connect().await?;
+    let fleet = Scenario::builtin("fleet").ok_or_else(|| anyhow::anyhow!("fleet"))?;
+    let fleet = Dataset::from_scenario(&fleet, seeder::DEFAULT_SEED)?;
+    let message = refused(&conn, &Dataset::demo(), &fleet).await?;
+    assert!(
+        message.contains(
+            "(scenario fleet, --seed 42): device cold-storage-1-sensor-01 is there, numbered as \
+             this dataset's devices are but not one of them (seeded with other sizes?)"
+        ),
+        "{message}"
+    );
+    let hundred = demo_with(|s| s.devices_per_site = 100);
+    let message = refused(&conn, &Dataset::demo(), &hundred).await?;
+    assert!(
+        message.contains("numbered as this dataset's devices are"),
+        "{message}"
+    );
+    Ok(())
+}
+
 backend_tests!(
+    other_numbering_is_refused,
     more_campaigns_over_one_is_refused,
     another_seed_is_refused,
     another_scenario_is_refused,

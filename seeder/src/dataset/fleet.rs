@@ -100,6 +100,14 @@ struct Unit {
     start: usize,
 }
 
+/// Whose a device id is (see [`Fleet::classify_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdKind {
+    Planned,
+    OtherSize,
+    Foreign,
+}
+
 /// What a device is, cheaply (no hashing of strings): enough to tell
 /// which campaigns target it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -353,6 +361,53 @@ impl Fleet {
                     device_id,
                 }
             })
+    }
+
+    /// Whether `id` is a planned device's, another size's of this dataset
+    /// (a planned site and type, but a number out of range or padded to
+    /// another width), or none of its own (added by hand).
+    pub(crate) fn classify_id(&self, id: &str) -> IdKind {
+        let Some(dash) = id.rfind('-') else {
+            return IdKind::Foreign;
+        };
+        let (prefix, digits) = (&id[..=dash], &id[dash + 1..]);
+        let Ok(n) = digits.parse::<usize>() else {
+            return IdKind::Foreign;
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return IdKind::Foreign;
+        }
+        let unit_prefix =
+            |u: &Unit| format!("{}-{}-", self.sites[u.site], self.types[u.device_type].name);
+        if let Ok(i) = self
+            .units
+            .binary_search_by(|u| unit_prefix(u).as_str().cmp(prefix))
+        {
+            let u = &self.units[i];
+            // Another width is another size's numbering; a number past the
+            // site's devices at the same width may as well be a device
+            // added by hand under the same naming (a shrunk fleet is not
+            // told from that).
+            return if digits.len() != self.width {
+                IdKind::OtherSize
+            } else if (1..=u.count).contains(&n) {
+                IdKind::Planned
+            } else {
+                IdKind::Foreign
+            };
+        }
+        // A planned site and a planned type with no devices of that type
+        // there at this size.
+        let ours = self.types.iter().any(|t| {
+            prefix
+                .strip_suffix(&format!("-{}-", t.name))
+                .is_some_and(|site| self.sites.iter().any(|s| s == site))
+        });
+        if ours && digits.len() != self.width {
+            IdKind::OtherSize
+        } else {
+            IdKind::Foreign
+        }
     }
 
     /// Whether devices' models are drawn in device order (the demo's way),

@@ -18,6 +18,7 @@ mod tenants;
 
 pub use campaigns::{CampaignSeed, Target};
 pub use firmware::{FirmwareSeed, manifest, manifest_digest};
+pub(crate) use fleet::IdKind;
 pub use fleet::{DeviceSeed, Fleet};
 pub use moment::Moment;
 pub use tenants::TenantSeed;

@@ -10,6 +10,7 @@
 //! that cannot make a coherent world (see `validate`).
 
 mod builtin;
+mod campaigns;
 mod provisioning;
 #[cfg(test)]
 mod tests;
@@ -198,8 +199,15 @@ fn optional_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>,
 }
 
 /// How campaigns are made.
+///
+/// Read through [`campaigns::CampaignsFile`] (one table whose keys depend
+/// on `targets`), so that a mistake in a key is reported at that key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "targets", rename_all = "snake_case")]
+#[serde(
+    tag = "targets",
+    rename_all = "snake_case",
+    try_from = "campaigns::CampaignsFile"
+)]
 pub enum CampaignsSpec {
     /// The demo's shape: `per_tenant` campaigns, each on its own slice of
     /// the fleet, rolling out the single device type's releases after the

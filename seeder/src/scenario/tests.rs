@@ -157,3 +157,75 @@ fn a_huge_generated_count_is_refused_at_once() {
         format!("mine.toml:{line}:1: at most 1000 generated releases per line")
     );
 }
+
+#[test]
+fn a_mistake_inside_campaigns_is_reported_at_its_key() {
+    let text = history_with("state = \"paused\"", "state = \"pasued\"");
+    let line = line_of(&text, "state = \"pasued\"");
+    assert!(
+        refusal(&text).starts_with(&format!("mine.toml:{line}:9: unknown variant `pasued`")),
+        "{}",
+        refusal(&text)
+    );
+    let text = history_with("lag_days = 3", "lag_day = 3");
+    let line = line_of(&text, "lag_day = 3");
+    assert!(
+        refusal(&text).starts_with(&format!("mine.toml:{line}:1: unknown field `lag_day`")),
+        "{}",
+        refusal(&text)
+    );
+}
+
+#[test]
+fn the_newest_campaign_cannot_be_aborted_and_running() {
+    let text = history_with(
+        "[[campaigns.aborted]]\ndevice_type = \"camera\"\nversion = \"2.3.0\"",
+        "[[campaigns.aborted]]\ndevice_type = \"sensor\"\nversion = \"1.8.0\"",
+    );
+    assert!(
+        refusal(&text).ends_with(
+            "sensor 1.8.0 is its line's newest campaign, whose state [[campaigns.now]] gives: an aborted campaign is finished, so it cannot be both"
+        ),
+        "{}",
+        refusal(&text)
+    );
+    let twice = history_with(
+        "[[campaigns.aborted]]\ndevice_type = \"camera\"\nversion = \"2.3.0\"",
+        "[[campaigns.aborted]]\ndevice_type = \"camera\"\nversion = \"2.3.0\"\n\n[[campaigns.aborted]]\ndevice_type = \"camera\"\nversion = \"2.3.0\"",
+    );
+    assert!(
+        refusal(&twice).ends_with("camera 2.3.0 is listed as aborted twice"),
+        "{}",
+        refusal(&twice)
+    );
+}
+
+#[test]
+fn a_site_named_twice_and_shares_shown_rounded() {
+    let text = history_with(
+        "sites = [\"warehouse-east\", \"warehouse-west\"",
+        "sites = [\"warehouse-east\", \"warehouse-east\"",
+    );
+    assert!(
+        refusal(&text).ends_with("site \"warehouse-east\" is listed twice for tenant \"tenant-a\""),
+        "{}",
+        refusal(&text)
+    );
+    let text = history_with("share = 0.6", "share = 0.55");
+    assert!(
+        refusal(&text).ends_with("the device types' shares sum to 0.95, not 1"),
+        "{}",
+        refusal(&text)
+    );
+}
+
+/// docs/scenarios.md's example file reads and checks as printed.
+#[test]
+fn the_documented_example_reads() {
+    let doc = include_str!("../../../docs/scenarios.md");
+    let start = doc.find("```toml\nname = \"mine\"").expect("the example") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("its end");
+    let s = Scenario::from_toml(&doc[start..end], "docs/scenarios.md")
+        .unwrap_or_else(|e| panic!("{e}"));
+    crate::Dataset::from_scenario(&s, 42).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -167,7 +167,20 @@ impl Scenario {
                     ),
                 );
             }
+            let mut sites = HashSet::new();
             for (s, site) in t.sites.iter().enumerate() {
+                if !sites.insert(site.as_str()) {
+                    p.add(
+                        &[
+                            Key("tenants"),
+                            Key("named"),
+                            Index(i),
+                            Key("sites"),
+                            Index(s),
+                        ],
+                        format!("site {site:?} is listed twice for tenant {:?}", t.id),
+                    );
+                }
                 if let Err(message) = super::values::check_slug(site) {
                     p.add(
                         &[
@@ -236,7 +249,10 @@ impl Scenario {
                 p.add(&at("models"), "at least one model, none empty".to_owned());
             }
             if t.share <= 0.0 {
-                p.add(&at("share"), "a device type's share is above 0".to_owned());
+                p.add(
+                    &at("share"),
+                    "a device type's share must be above 0".to_owned(),
+                );
             }
             self.check_line(p, i);
         }
@@ -244,7 +260,10 @@ impl Scenario {
         if (sum - 1.0).abs() > 1e-6 {
             p.add(
                 &[Key("device_type"), Index(0), Key("share")],
-                format!("the device types' shares sum to {sum}, not 1"),
+                format!(
+                    "the device types' shares sum to {}, not 1",
+                    (sum * 1e6).round() / 1e6
+                ),
             );
         }
     }
@@ -441,6 +460,7 @@ impl Scenario {
                 "failed updates need at least one failure message".to_owned(),
             );
         }
+        let mut listed = HashSet::new();
         for (i, a) in r.aborted.iter().enumerate() {
             let at = [
                 Key("campaigns"),
@@ -452,7 +472,26 @@ impl Scenario {
                 p.add(&at, unknown(&a.device_type));
                 continue;
             };
+            if !listed.insert((a.device_type.as_str(), a.version.to_string())) {
+                p.add(
+                    &at,
+                    format!("{} {} is listed as aborted twice", a.device_type, a.version),
+                );
+            }
             let releases = release_versions(t);
+            let newest_has_state = r
+                .now
+                .iter()
+                .any(|n| n.device_type == a.device_type && n.state != NewestState::Completed);
+            if newest_has_state && releases.last().is_some_and(|v| *v == a.version.to_string()) {
+                p.add(
+                    &at,
+                    format!(
+                        "{} {} is its line's newest campaign, whose state [[campaigns.now]] gives: an aborted campaign is finished, so it cannot be both",
+                        a.device_type, a.version
+                    ),
+                );
+            }
             if !releases.iter().skip(1).any(|v| *v == a.version.to_string()) {
                 p.add(
                     &[Key("campaigns"), Key("aborted"), Index(i), Key("version")],
@@ -534,6 +573,7 @@ impl Scenario {
                 };
                 if let Some(needed) = needed
                     && *days < needed
+                    && *days >= 0.0
                 {
                     p.add(
                         &at(&[]),
@@ -598,7 +638,7 @@ impl Scenario {
                 p.add(
                     &[Key("device_type"), Index(i), Key("firmware")],
                     format!(
-                        "the {} line's release {} would come out in the future: fewer releases, or an earlier first_released",
+                        "the {} line's release {} would come out in the future: release it earlier (for generated releases: fewer, or an earlier first_released)",
                         t.name, newest.version
                     ),
                 );

@@ -14,7 +14,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 
-use crate::dataset::{Target, TenantPlan};
+use crate::dataset::{IdKind, Target, TenantPlan};
 
 /// Planned devices whose metadata is compared (the first ones in id
 /// order): a different `--seed` draws other models for about two in
@@ -109,6 +109,26 @@ pub async fn differences<C: ConnectionTrait>(
                 c.name
             ));
         }
+    }
+
+    // Some of the devices there: one numbered like the plan's sites and
+    // types but not planned was seeded at another size (the numbers'
+    // width follows the devices per site).
+    let there: Vec<String> = device_registry::Entity::find()
+        .select_only()
+        .column(device_registry::Column::DeviceId)
+        .filter(device_registry::Column::TenantId.eq(tenant))
+        .limit(SAMPLE as u64)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    if let Some(other) = there
+        .iter()
+        .find(|id| plan.fleet.classify_id(id) == IdKind::OtherSize)
+    {
+        found.push(format!(
+            "device {other} is there, numbered as this dataset's devices are but not one of them (seeded with other sizes?)"
+        ));
     }
 
     // A sample of the planned devices that are there: their model and type
