@@ -9,7 +9,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::cancel::{Cancel, Phase};
 use crate::dataset::{Dataset, TenantPlan};
-use crate::db::{Db, SchemaUse, Session, prepare_schema, refuse_read_only};
+use crate::db::{Access, Db, SchemaUse, Session, prepare_schema, refuse_read_only};
 use crate::error::SeedError;
 use crate::progress::Progress;
 use crate::report::{ResetReport, SchemaReport, SeedReport, Stopped, VerifyReport};
@@ -186,6 +186,7 @@ impl<'a> Seeder<'a> {
                 },
             )
             .await?;
+        refuse_other_world(&db, self.dataset, &tenants).await?;
         let _seeding = self.cancel.enter(Phase::Seeding);
         let mut report = seed_tenants(&db, self, &tenants, now()).await?;
         report.schema = Some(schema);
@@ -315,6 +316,60 @@ pub async fn verify(
 /// [`Seeder::reset`] of every tenant of `dataset`, with default settings.
 pub async fn reset(conn: &DatabaseConnection, dataset: &Dataset) -> Result<ResetReport, SeedError> {
     Seeder::new(dataset).reset(conn, false).await
+}
+
+/// Tenants looked at before the run for another world (see
+/// [`refuse_other_world`]).
+const WORLD_PRECHECK_TENANTS: usize = 16;
+
+/// Compares the first selected tenant that is already there with the
+/// dataset before any tenant is written. Each tenant is compared again in
+/// its own transaction before its first write; this earlier look makes a
+/// run over another world stop with nothing written at all, also with
+/// `--jobs`, where another tenant could otherwise commit first. Only the
+/// first few tenants are looked at: a fresh run of many new tenants does
+/// not pay a transaction per tenant for it.
+async fn refuse_other_world(
+    db: &Db,
+    dataset: &Dataset,
+    tenants: &[String],
+) -> Result<(), SeedError> {
+    use sea_orm::EntityTrait as _;
+    let reading = |e| SeedError::database("comparing the existing rows with the dataset", e);
+    let plans = dataset
+        .tenants
+        .iter()
+        .filter(|p| tenants.contains(&p.tenant.tenant_id))
+        .take(WORLD_PRECHECK_TENANTS);
+    for plan in plans {
+        let id = &plan.tenant.tenant_id;
+        let txn = db.begin(Access::Read, Some(id)).await.map_err(reading)?;
+        let there = entity::tenants::Entity::find_by_id(id.clone())
+            .one(&txn)
+            .await
+            .map_err(reading)?
+            .is_some();
+        let differences = if there {
+            steps::world_differences(&txn, plan)
+                .await
+                .map_err(reading)?
+        } else {
+            Vec::new()
+        };
+        txn.commit().await.map_err(reading)?;
+        if !differences.is_empty() {
+            return Err(SeedError::OtherWorld {
+                tenant: id.clone(),
+                scenario: dataset.scenario_name().to_owned(),
+                seed: dataset.seed(),
+                differences,
+            });
+        }
+        if there {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// The run's moment, at the microsecond precision every backend stores.

@@ -18,6 +18,18 @@ async fn refused(
     Seeder::new(first).run(conn).await?;
     let before = table_contents(conn).await?;
     let preview = Seeder::new(second).dry_run(conn).await;
+    // Two tenants at once: the first is compared before either is written,
+    // so neither commits (each is compared again in its transaction).
+    let jobs = Seeder::new(second).jobs(2).run(conn).await;
+    assert!(
+        matches!(jobs, Err(SeedError::OtherWorld { .. })),
+        "{jobs:?}"
+    );
+    assert_eq!(
+        table_contents(conn).await?,
+        before,
+        "nothing written with --jobs 2"
+    );
     let run = Seeder::new(second).run(conn).await;
     let message = match run {
         Err(e @ SeedError::OtherWorld { .. }) => e.to_string(),
@@ -199,7 +211,26 @@ async fn other_numbering_is_refused(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Only tenant-b was seeded; another seed for both: tenant-a is new and
+/// would be written whole before tenant-b is refused in its own
+/// transaction, had the run not compared tenant-b first.
+async fn a_refusal_comes_before_any_tenant_is_written(db: TestDb) -> anyhow::Result<()> {
+    let conn = db.connect().await?;
+    let demo = Dataset::demo();
+    Seeder::new(&demo).tenants(["tenant-b"]).run(&conn).await?;
+    let before = table_contents(&conn).await?;
+    let seven = demo_with(|s| s.seed = 7);
+    let run = Seeder::new(&seven).run(&conn).await;
+    match run {
+        Err(SeedError::OtherWorld { tenant, .. }) => assert_eq!(tenant, "tenant-b"),
+        other => anyhow::bail!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(table_contents(&conn).await?, before, "tenant-a not written");
+    Ok(())
+}
+
 backend_tests!(
+    a_refusal_comes_before_any_tenant_is_written,
     other_numbering_is_refused,
     more_campaigns_over_one_is_refused,
     another_seed_is_refused,
