@@ -732,3 +732,20 @@ pub fn this_machine_by_name() -> Option<(String, std::net::IpAddr)> {
     let ip = (name.as_str(), 0).to_socket_addrs().ok()?.next()?.ip();
     Some((name, ip))
 }
+
+/// The `history` scenario at its hand-worked size (docs/scenarios.md,
+/// seeder/src/dataset/scenario_tests.rs): one tenant, one site of 10
+/// devices (6 sensors, 2 gateways, 2 cameras), none revoked, all
+/// provisioned at the window's start, so every campaign of a type targets
+/// all its devices.
+pub fn small_history() -> seeder::Scenario {
+    let mut s = seeder::Scenario::builtin("history").expect("the built-in history scenario");
+    s.set_tenant_count(1);
+    s.fleet.sites_per_tenant = 1;
+    s.fleet.devices_per_site = 10;
+    s.fleet.revoked_share = 0.0;
+    if let seeder::Provisioning::Spread(g) = &mut s.fleet.provisioned {
+        g.initial_share = 1.0;
+    }
+    s
+}

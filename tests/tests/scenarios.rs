@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use entity::prelude::*;
 use ota_seed_tests::snapshot::{DigestScope, dataset_digest};
-use ota_seed_tests::{Backend, TestDb, backend_tests, run_case};
+use ota_seed_tests::{Backend, TestDb, backend_tests, run_case, small_history};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
-use seeder::{Dataset, Provisioning, Scenario, SeedReport, Seeder, Table};
+use seeder::{Dataset, Scenario, SeedReport, Seeder, Table};
 
 /// A built-in at a size every backend seeds in a second or two.
 fn builtin(name: &str) -> anyhow::Result<Scenario> {
@@ -59,15 +59,7 @@ async fn every_builtin_seeds_verifies_and_reruns_as_nothing(db: TestDb) -> anyho
 /// release after the first; every campaign state; 68 status rows.
 async fn history_figures_in_the_tables(db: TestDb) -> anyhow::Result<()> {
     let conn = db.connect().await?;
-    let mut s = builtin("history")?;
-    s.set_tenant_count(1);
-    s.fleet.sites_per_tenant = 1;
-    s.fleet.devices_per_site = 10;
-    s.fleet.revoked_share = 0.0;
-    if let Provisioning::Spread(g) = &mut s.fleet.provisioned {
-        g.initial_share = 1.0;
-    }
-    let dataset = Dataset::from_scenario(&s, seeder::DEFAULT_SEED)?;
+    let dataset = Dataset::from_scenario(&small_history(), seeder::DEFAULT_SEED)?;
     seed_and_verify(&conn, &dataset).await?;
 
     let mut per_type: BTreeMap<String, usize> = BTreeMap::new();

@@ -3,7 +3,7 @@
 //! before writing, saying what differs (and the dry run says the same).
 
 use ota_seed_tests::snapshot::table_contents;
-use ota_seed_tests::{TestDb, backend_tests};
+use ota_seed_tests::{TestDb, backend_tests, small_history};
 use sea_orm::DatabaseConnection;
 use seeder::{CampaignsSpec, Dataset, DatasetSpec, Scenario, SeedError, Seeder, Table};
 
@@ -173,18 +173,6 @@ async fn what_only_adds_goes_ahead(db: TestDb) -> anyhow::Result<()> {
     assert!(report.table(Table::Devices).updated >= 10, "{report:?}");
     assert!(Seeder::new(&newer).verify(&conn).await?.passed());
     Ok(())
-}
-
-fn small_history() -> Scenario {
-    let mut s = Scenario::builtin("history").expect("built-in");
-    s.set_tenant_count(1);
-    s.fleet.sites_per_tenant = 1;
-    s.fleet.devices_per_site = 10;
-    s.fleet.revoked_share = 0.0;
-    if let seeder::Provisioning::Spread(g) = &mut s.fleet.provisioned {
-        g.initial_share = 1.0;
-    }
-    s
 }
 
 /// The trial's cases: the `fleet` scenario, or 100 devices per site, over

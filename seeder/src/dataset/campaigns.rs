@@ -94,6 +94,25 @@ impl CampaignSeed {
         now + self.created_offset
     }
 
+    /// The status row of a target of this campaign: `rank` among its
+    /// targets, `slice_len` its slice's size (slice campaigns), `ordinal`
+    /// the device's position in `fleet` (release campaigns' random draws).
+    /// What the status step writes and the summary counts.
+    pub fn row(
+        &self,
+        rank: usize,
+        slice_len: usize,
+        fleet: &super::Fleet,
+        ordinal: usize,
+    ) -> DeviceStatusSeed {
+        match self.target {
+            Target::Slice { .. } => self.outcome(rank, slice_len),
+            Target::Release { .. } => {
+                self.release_outcome(rank, fleet.seed(), fleet.stream(), ordinal)
+            }
+        }
+    }
+
     /// Whether a release campaign targets a device (always false for a
     /// slice campaign, whose devices are positions).
     pub fn targets(&self, device: &DeviceFacts) -> bool {

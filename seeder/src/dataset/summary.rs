@@ -14,7 +14,7 @@ use std::fmt;
 use entity::status::DeviceUpdateStatus;
 use serde::Serialize;
 
-use super::{CampaignSeed, Dataset, Moment, Target, TenantPlan};
+use super::{CampaignSeed, Dataset, Moment, TenantPlan};
 use crate::scenario::When;
 use crate::steps::{DeviceList, campaign_targets};
 
@@ -206,13 +206,7 @@ impl TenantPlan {
         let now = chrono::Utc::now().fixed_offset();
         let planned = DeviceList::Planned;
         for (_, rank, ordinal) in campaign_targets(self, c, slice.clone(), &planned, now) {
-            // The status step's choice of row (steps/device_status.rs).
-            let row = match seed.target {
-                Target::Slice { .. } => seed.outcome(rank, slice.len()),
-                Target::Release { .. } => {
-                    seed.release_outcome(rank, fleet.seed(), fleet.stream(), ordinal)
-                }
-            };
+            let row = seed.row(rank, slice.len(), fleet, ordinal);
             *statuses.entry(row.status.as_str()).or_default() += 1;
             targets += 1;
         }

@@ -142,12 +142,7 @@ impl DeviceStatusStep {
             let missing = campaign_targets(scope.plan, index, slice.clone(), list, scope.now)
                 .filter(|(id, _, _)| !existing.contains(id))
                 .map(|(device_id, rank, ordinal)| {
-                    let row = match seed.target {
-                        Target::Slice { .. } => seed.outcome(rank, slice.len()),
-                        Target::Release { .. } => {
-                            seed.release_outcome(rank, fleet.seed(), fleet.stream(), ordinal)
-                        }
-                    };
+                    let row = seed.row(rank, slice.len(), fleet, ordinal);
                     if may_be_stale && row.status == DeviceUpdateStatus::Success {
                         devices_with_new_rows.insert(device_id.clone());
                     }
