@@ -60,6 +60,23 @@ pub struct DeviceStatusSeed {
 }
 
 impl DeviceStatusSeed {
+    /// A row, by its fields in the table's order.
+    fn new(
+        status: DeviceUpdateStatus,
+        progress_pct: i32,
+        error_message: Option<Arc<str>>,
+        started_offset: Option<Duration>,
+        completed_offset: Option<Duration>,
+    ) -> DeviceStatusSeed {
+        DeviceStatusSeed {
+            status,
+            progress_pct,
+            error_message,
+            started_offset,
+            completed_offset,
+        }
+    }
+
     pub fn started_at(&self, now: DateTime<FixedOffset>) -> Option<DateTime<FixedOffset>> {
         self.started_offset.map(|o| now + o)
     }
@@ -158,19 +175,7 @@ impl CampaignSeed {
                 .map(|m| Arc::from(m.as_str()))
         };
         use DeviceUpdateStatus::*;
-        let row = |status,
-                   progress_pct,
-                   error_message,
-                   started_offset: Option<Duration>,
-                   completed_offset| {
-            DeviceStatusSeed {
-                status,
-                progress_pct,
-                error_message,
-                started_offset,
-                completed_offset,
-            }
-        };
+        let row = DeviceStatusSeed::new;
         let minutes = |m: f64| Duration::seconds((m * 60.0).round() as i64);
         // Rows start within the part of the rollout that has happened.
         let span = match (self.status, self.completed_offset) {
@@ -236,15 +241,7 @@ impl CampaignSeed {
         let i = index as i32;
         let started = Some(start + step * i);
         use DeviceUpdateStatus::*;
-        let row = |status, progress_pct, error_message, started_offset, completed_offset| {
-            DeviceStatusSeed {
-                status,
-                progress_pct,
-                error_message,
-                started_offset,
-                completed_offset,
-            }
-        };
+        let row = DeviceStatusSeed::new;
         match self.status {
             // docs/dataset.md: the first device failed, all others succeeded;
             // device i started 10 min × i after the campaign and finished

@@ -169,29 +169,21 @@ impl Scenario {
             }
             let mut sites = HashSet::new();
             for (s, site) in t.sites.iter().enumerate() {
+                let at = [
+                    Key("tenants"),
+                    Key("named"),
+                    Index(i),
+                    Key("sites"),
+                    Index(s),
+                ];
                 if !sites.insert(site.as_str()) {
                     p.add(
-                        &[
-                            Key("tenants"),
-                            Key("named"),
-                            Index(i),
-                            Key("sites"),
-                            Index(s),
-                        ],
+                        &at,
                         format!("site {site:?} is listed twice for tenant {:?}", t.id),
                     );
                 }
                 if let Err(message) = super::values::check_slug(site) {
-                    p.add(
-                        &[
-                            Key("tenants"),
-                            Key("named"),
-                            Index(i),
-                            Key("sites"),
-                            Index(s),
-                        ],
-                        message,
-                    );
+                    p.add(&at, message);
                 }
             }
             if t.country.len() != 2 || !t.country.chars().all(|c| c.is_ascii_uppercase()) {
