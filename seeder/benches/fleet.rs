@@ -15,7 +15,10 @@
 //! - MariaDB and SQLite at 100k devices: the same, against
 //!   `LOAD DATA LOCAL INFILE` and one prepared INSERT reused in a single
 //!   transaction (three samples each, alternating; one-INSERT-per-row on
-//!   MariaDB once, over the first BENCH_PER_ROW_SAMPLE rows).
+//!   MariaDB once, over the first BENCH_PER_ROW_SAMPLE rows);
+//! - MariaDB Galera (`BENCH_ONLY=galera`): the 100k fleet through one node
+//!   of a three-node cluster on loopback against a standalone server with
+//!   the same settings, both started by `scripts/galera-cluster`.
 //!
 //! Peak memory is the seeder process's maximum RSS (VmHWM, polled).
 //! Environment: BENCH_PG (default postgres://postgres@127.0.0.1:5432),
@@ -588,6 +591,9 @@ async fn main() -> Result<()> {
     if runs("sqlite") {
         bench_sqlite(scale, dir.path(), &mut report).await?;
     }
+    if runs("galera") {
+        bench_galera(scale, &mut report).await?;
+    }
     println!("{report}");
     Ok(())
 }
@@ -894,6 +900,102 @@ async fn bench_mariadb(
             .await?;
     }
 
+    Ok(())
+}
+
+/// Servers started by `scripts/galera-cluster` (`start`: three Galera
+/// nodes; `standalone`: one server with the nodes' settings and no
+/// replication), stopped when dropped.
+struct ScriptServers {
+    script: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    urls: Vec<String>,
+}
+
+impl ScriptServers {
+    fn start(command: &str) -> Result<ScriptServers> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/galera-cluster");
+        let dir = tempfile::Builder::new()
+            .prefix("ota-bench-galera")
+            .tempdir()?;
+        let out = Command::new(&script)
+            .arg(command)
+            .arg(dir.path())
+            .output()
+            .with_context(|| format!("running {} {command}", script.display()))?;
+        let servers = ScriptServers {
+            urls: String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+            script,
+            dir,
+        };
+        if !out.status.success() || servers.urls.is_empty() {
+            bail!(
+                "scripts/galera-cluster {command} failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(servers)
+    }
+}
+
+impl Drop for ScriptServers {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// MariaDB Galera: the 100k fleet through node 1 of a three-node cluster
+/// on loopback against a standalone server with the same settings, SAMPLES
+/// runs each, alternating, every run on a fresh migrated database.
+async fn bench_galera(scale: usize, report: &mut String) -> Result<()> {
+    let per_tenant = 10_000 / scale;
+    let devices = per_tenant * TENANTS;
+    let cluster = ScriptServers::start("start")?;
+    let standalone = ScriptServers::start("standalone")?;
+    let mut node_runs = Vec::new();
+    let mut standalone_runs = Vec::new();
+    let mut rows = 0;
+    for sample in 0..SAMPLES {
+        for galera_first in [sample % 2 == 0, sample % 2 != 0] {
+            let (server, runs) = if galera_first {
+                (&cluster.urls[0], &mut node_runs)
+            } else {
+                (&standalone.urls[0], &mut standalone_runs)
+            };
+            let (url, db) = fresh_database(server, DbBackend::MySql, "ota_bench_galera").await?;
+            empty_schema(&db).await?;
+            db.close().await?;
+            let run = run_seeder(&url, per_tenant, &[], false)?;
+            rows = run.rows;
+            runs.push(run.wall);
+        }
+    }
+    let node = Stats::of(&node_runs);
+    let single = Stats::of(&standalone_runs);
+    writeln!(
+        report,
+        "\nMariaDB Galera, {TENANTS} tenants × {per_tenant} devices ({devices} devices, {rows} rows), \
+         median of {SAMPLES} (min–max); both servers with the same settings \
+         (scripts/galera-cluster)"
+    )?;
+    writeln!(
+        report,
+        "  through node 1 of 3   {node}  {:>9.0} rows/s  ÷ standalone {:.2}",
+        rate(rows as usize, node.median),
+        node.median.as_secs_f64() / single.median.as_secs_f64()
+    )?;
+    writeln!(
+        report,
+        "  standalone            {single}  {:>9.0} rows/s",
+        rate(rows as usize, single.median)
+    )?;
     Ok(())
 }
 

@@ -80,6 +80,13 @@ pub enum SeedError {
     )]
     ReadOnly { target: String, reason: String },
 
+    /// A clustered server where the seeder's writes would not be safe
+    /// (a Galera node with replication off for the session, outside the
+    /// primary component, or OTA tables Galera does not replicate).
+    /// Nothing was written.
+    #[error("refusing to write to {}: {reason}. Nothing was written.", bare(.target))]
+    UnsafeCluster { target: String, reason: String },
+
     #[error(
         "refusing to seed tenant {tenant}: the id sequence of {table} ({sequence}) would hand out \
          {next}, but ids up to {max_id} are taken (rows inserted with explicit ids?), so inserts \
@@ -111,6 +118,31 @@ pub enum SeedError {
         differences: Vec<String>,
     },
 
+    /// The server went away while a tenant was being seeded: its
+    /// connection failed and no new one was accepted within the connect
+    /// timeout (a stopped or crashed server, a cluster node that left).
+    /// The tenant's transaction was rolled back, unless the connection
+    /// was lost during its COMMIT (`lost_while`), when whether it was
+    /// applied is unknown; tenants committed before it stay. A rerun,
+    /// through this server once back or another one of the same database,
+    /// adds only what is missing.
+    #[error(
+        "lost the database server at {server} while {lost_while} for tenant {tenant}, and it \
+         accepts no new connection: it was stopped, crashed, or (on a cluster) this node left. \
+         {} Seed again once it is back, or through another server of the same database (on a \
+         cluster: another node); a rerun adds only what is missing",
+        lost_outcome(.lost_while, .tenant)
+    )]
+    ServerLost {
+        /// `host:port` (or the socket's path) the connection was made to.
+        server: String,
+        tenant: String,
+        /// What the tenant's transaction was doing when the connection failed.
+        lost_while: String,
+        #[source]
+        source: Box<DbErr>,
+    },
+
     /// A database error, with what the seeder was doing, and for which
     /// tenant and table where it was seeding one.
     #[error("database error while {doing}: {}", with_hint(source.to_string()))]
@@ -132,6 +164,18 @@ impl SeedError {
             table: None,
             source,
         }
+    }
+}
+
+/// What is known of a tenant whose server went away.
+fn lost_outcome(lost_while: &str, tenant: &str) -> String {
+    if lost_while.starts_with("committing") {
+        format!(
+            "The connection went during tenant {tenant}'s COMMIT: whether it was applied is \
+             unknown; tenants committed before it stay."
+        )
+    } else {
+        format!("Nothing of tenant {tenant} was written; tenants committed before it stay.")
     }
 }
 
@@ -250,6 +294,37 @@ mod tests {
                  SET GLOBAL max_allowed_packet = 67108864 for new connections)"
             ),
             "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_lost_server_is_named_and_a_lost_commit_is_not_called_unwritten() {
+        let lost = |lost_while: &str| {
+            SeedError::ServerLost {
+                server: "127.0.0.1:4407".to_owned(),
+                tenant: "tenant-0003".to_owned(),
+                lost_while: lost_while.to_owned(),
+                source: Box::new(DbErr::ConnectionAcquire(
+                    sea_orm::error::ConnAcquireErr::Timeout,
+                )),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            lost("seeding ota_device_status"),
+            "lost the database server at 127.0.0.1:4407 while seeding ota_device_status for \
+             tenant tenant-0003, and it accepts no new connection: it was stopped, crashed, or \
+             (on a cluster) this node left. Nothing of tenant tenant-0003 was written; tenants \
+             committed before it stay. Seed again once it is back, or through another server of \
+             the same database (on a cluster: another node); a rerun adds only what is missing"
+        );
+        assert!(
+            lost("committing the tenant's transaction").contains(
+                "The connection went during tenant tenant-0003's COMMIT: whether it was \
+                 applied is unknown; tenants committed before it stay."
+            ),
+            "{}",
+            lost("committing the tenant's transaction")
         );
     }
 }

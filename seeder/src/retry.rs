@@ -41,6 +41,47 @@ pub fn is_transient(err: &DbErr) -> bool {
     }
 }
 
+/// Whether `err` says the server cannot be reached now: the pool found no
+/// connection within its acquire timeout (a refused connection is retried
+/// by the pool until then), or the connection was refused outright. After a
+/// lost connection this is how a server that went away shows: retrying
+/// further only delays the error.
+pub fn is_unreachable(err: &DbErr) -> bool {
+    // SeaORM's own pools report a timed-out acquire this way.
+    if let DbErr::ConnectionAcquire(_) = err {
+        return true;
+    }
+    match sqlx_error(err) {
+        Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => true,
+        Some(sqlx::Error::Io(io)) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        _ => false,
+    }
+}
+
+/// Whether `err` is the connection itself failing (rather than a statement
+/// the server refused): an I/O error, or a connection exception (class 08,
+/// or PostgreSQL's session terminated, 57P01-57P03).
+pub fn is_connection_failure(err: &DbErr) -> bool {
+    match sqlx_error(err) {
+        Some(sqlx::Error::Io(_)) => true,
+        Some(sqlx::Error::Database(db)) if !packet_too_large(db.as_ref()) => {
+            db.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+            })
+        }
+        _ => false,
+    }
+}
+
+fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+    match err {
+        DbErr::Query(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
+        _ => None,
+    }
+}
+
 /// Whether the server refused a statement for its size: MySQL/MariaDB
 /// errors 1153 ER_NET_PACKET_TOO_LARGE ("Got a packet bigger than
 /// 'max_allowed_packet' bytes", SQLSTATE 08S01) and 1301
@@ -357,6 +398,57 @@ mod tests {
         .expect_err("the server hung up");
         assert!(matches!(dropped, sqlx::Error::Io(_)), "{dropped:?}");
         assert_transient(dropped, true, "connection closed by the server");
+    }
+
+    /// A server that went away (refused, or no connection from the pool
+    /// in time) ends the retries; a connection that failed mid-way is a
+    /// connection failure, retried; a deadlock is neither.
+    #[tokio::test]
+    async fn a_server_that_went_away_is_unreachable_and_a_deadlock_is_not() {
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("address").port()
+        };
+        let refused = MySqlConnection::connect(&format!(
+            "mysql://ota@127.0.0.1:{port}/ota?ssl-mode=disabled"
+        ))
+        .await
+        .expect_err("nobody listens");
+        for err in as_db_errs(refused) {
+            assert!(is_unreachable(&err), "{err:?}");
+            assert!(is_connection_failure(&err), "{err:?}");
+        }
+        // SeaORM's pool and sqlx's pool, when no connection came in time.
+        let acquire = DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout);
+        assert!(is_unreachable(&acquire));
+        for err in as_db_errs(sqlx::Error::PoolTimedOut) {
+            assert!(is_unreachable(&err), "{err:?}");
+        }
+
+        let lost = mysql_error(2013, "08S01", "Lost connection to server during query").await;
+        for err in as_db_errs(lost) {
+            assert!(!is_unreachable(&err), "{err:?}");
+            assert!(is_connection_failure(&err), "{err:?}");
+        }
+        let deadlock = mysql_error(
+            1213,
+            "40001",
+            "Deadlock found when trying to get lock; try restarting transaction",
+        )
+        .await;
+        for err in as_db_errs(deadlock) {
+            assert!(!is_unreachable(&err), "{err:?}");
+            assert!(!is_connection_failure(&err), "{err:?}");
+        }
+        let too_large = mysql_error(
+            1153,
+            "08S01",
+            "Got a packet bigger than 'max_allowed_packet' bytes",
+        )
+        .await;
+        for err in as_db_errs(too_large) {
+            assert!(!is_connection_failure(&err), "{err:?}");
+        }
     }
 
     #[tokio::test]

@@ -9,7 +9,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::cancel::{Cancel, Phase};
 use crate::dataset::{Dataset, TenantPlan};
-use crate::db::{Access, Db, SchemaUse, Session, prepare_schema, refuse_read_only};
+use crate::db::{
+    Access, Db, SchemaUse, Session, prepare_schema, refuse_read_only, refuse_unreplicated_tables,
+    refuse_unsafe_node,
+};
 use crate::error::SeedError;
 use crate::progress::Progress;
 use crate::report::{ResetReport, SchemaReport, SeedReport, Stopped, VerifyReport};
@@ -178,6 +181,7 @@ impl<'a> Seeder<'a> {
         let tenants = select_tenants(self.dataset, &self.tenants)?;
         let mut db = self.open(conn).await?;
         refuse_read_only(&db, &self.database_name).await?;
+        refuse_unsafe_node(&db, &self.database_name).await?;
         let schema = self
             .prepare(
                 &mut db,
@@ -186,6 +190,7 @@ impl<'a> Seeder<'a> {
                 },
             )
             .await?;
+        refuse_unreplicated_tables(&db, &self.database_name, &schema.tables).await?;
         refuse_other_world(&db, self.dataset, &tenants).await?;
         let _seeding = self.cancel.enter(Phase::Seeding);
         let mut report = seed_tenants(&db, self, &tenants, now()).await?;
@@ -255,6 +260,7 @@ impl<'a> Seeder<'a> {
         let mut db = self.open(conn).await?;
         if !dry_run {
             refuse_read_only(&db, &self.database_name).await?;
+            refuse_unsafe_node(&db, &self.database_name).await?;
         }
         let schema = self
             .prepare(&mut db, SchemaUse::DryRun { migrate: true })
@@ -300,6 +306,7 @@ pub async fn migrate(conn: &DatabaseConnection) -> Result<SchemaReport, SeedErro
     let seeder = Seeder::new(&dataset);
     let mut db = seeder.open(conn).await?;
     refuse_read_only(&db, "").await?;
+    refuse_unsafe_node(&db, "").await?;
     seeder
         .prepare(&mut db, SchemaUse::Seed { migrate: true })
         .await
@@ -474,6 +481,9 @@ async fn seed_one(
     let started = std::time::Instant::now();
     let mut attempt = 0;
     let mut retries = 0;
+    // What the tenant's transaction was doing when its connection last
+    // failed (for the message should the server not come back).
+    let mut connection_lost: Option<String> = None;
     loop {
         attempt += 1;
         match steps::seed_tenant(
@@ -495,12 +505,23 @@ async fn seed_one(
                     retries,
                 });
             }
-            Err(StepError::Database { source, .. })
+            Err(StepError::Database { source, doing, .. }) if retry::is_unreachable(&source) => {
+                return Err(SeedError::ServerLost {
+                    server: db.server_address(),
+                    tenant: plan.tenant.tenant_id.clone(),
+                    lost_while: connection_lost.unwrap_or(doing),
+                    source: Box::new(source),
+                });
+            }
+            Err(StepError::Database { source, doing, .. })
                 if retry::is_transient(&source)
                     && attempt < retry::MAX_ATTEMPTS
                     && started.elapsed() < retry::MAX_RETRY_TIME =>
             {
                 // The transaction was rolled back whole; start it again.
+                if retry::is_connection_failure(&source) {
+                    connection_lost = Some(doing);
+                }
                 retries += 1;
                 tokio::time::sleep(retry::backoff(attempt)).await;
             }

@@ -43,7 +43,7 @@ const READY: Duration = Duration::from_secs(60);
 
 /// The retry line of the human report: the only place a run reports its
 /// retries (`--json` has no field for them).
-const RETRIED_ONCE: &str = "retried 1 tenant transaction(s) after transient errors (deadlock, serialization, lost connection)";
+const RETRIED_ONCE: &str = "retried 1 tenant transaction(s) after transient errors (deadlock, serialization failure, cluster write conflict, lost connection)";
 
 async fn number(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<i64> {
     let row = conn

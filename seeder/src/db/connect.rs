@@ -28,7 +28,8 @@ pub(super) enum Pool {
 
 impl Db {
     /// Wraps `conn`; nothing is opened, but on MySQL/MariaDB one query
-    /// asks which of the two it is.
+    /// asks which of the two it is, and on MariaDB another whether it is a
+    /// Galera node.
     pub async fn new(conn: &DatabaseConnection, mut session: Session) -> Result<Db, DbErr> {
         let backend = conn.get_database_backend();
         let pool = match &conn.inner {
@@ -47,6 +48,7 @@ impl Db {
                 .map(|row| row.try_get::<String>("", "v"))
                 .transpose()?;
             session.mariadb = version.is_some_and(|v| v.contains("MariaDB"));
+            session.galera = session.mariadb && super::galera::is_node(conn).await?;
         }
         Ok(Db {
             backend,
@@ -58,6 +60,33 @@ impl Db {
 
     pub fn backend(&self) -> DbBackend {
         self.backend
+    }
+
+    /// Where the connection goes, for messages: `host:port`, or the
+    /// socket's path; "the database server" for SQLite and other kinds.
+    pub fn server_address(&self) -> String {
+        match &self.conn.inner {
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                let options = self.conn.get_postgres_connection_pool().connect_options();
+                match options.get_socket() {
+                    Some(socket) => socket.display().to_string(),
+                    None => format!("{}:{}", options.get_host(), options.get_port()),
+                }
+            }
+            DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
+                let options = self.conn.get_mysql_connection_pool().connect_options();
+                match options.get_socket() {
+                    Some(socket) => socket.display().to_string(),
+                    None => format!("{}:{}", options.get_host(), options.get_port()),
+                }
+            }
+            _ => "the database server".to_owned(),
+        }
+    }
+
+    /// Whether the server is a MariaDB Galera node (see `galera`).
+    pub fn is_galera(&self) -> bool {
+        self.session.galera
     }
 
     /// How many transactions may be open at once without one waiting for

@@ -2,16 +2,20 @@
 //! connection as the seeder uses it (`connect`); the
 //! transactions every statement runs in, with the run's settings (`txn`);
 //! the schema: where it is, whose, whether it can be seeded as it stands,
-//! and migrating ours (`schema`, `inspect`); and the checks made
-//! before the first write (`preflight`).
+//! and migrating ours (`schema`, `inspect`); the checks made
+//! before the first write (`preflight`); and what a MariaDB Galera node
+//! changes (`galera`).
 
 mod connect;
+mod galera;
 mod inspect;
 mod preflight;
 mod schema;
 mod txn;
 
 pub use connect::Db;
+pub(crate) use galera::certified_lock_sql;
+pub use galera::{refuse_unreplicated_tables, refuse_unsafe_node};
 pub use preflight::refuse_read_only;
 pub use schema::{SchemaUse, prepare_schema};
 pub use txn::{Access, Session, Txn};

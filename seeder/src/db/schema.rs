@@ -357,6 +357,22 @@ async fn migrate(db: &Db, timeout: Duration, interrupt: &Cancel) -> Result<usize
                 Ok(_) => apply_orm(conn).await.map_err(applying),
                 Err(e) => Err(e),
             };
+            // The named lock holds on one Galera node only: seeders on
+            // other nodes may be applying the same migrations. Their DDL
+            // is ordered cluster-wide, so of two nodes running the same
+            // statement one fails (the table exists, the history row is
+            // taken, or a certification conflict) and stops at that first
+            // failure while the other goes on. The one that stopped waits
+            // for the other to finish.
+            let applied = match applied {
+                Err(error) if db.session.galera => {
+                    match wait_for_other_node(db, Duration::from_secs(30)).await {
+                        true => Ok(0),
+                        false => Err(error),
+                    }
+                }
+                applied => applied,
+            };
             // Closing the session releases the lock too; unlocking first is tidier.
             let _ = conn
                 .execute_unprepared("SELECT RELEASE_LOCK('ota_seed_migrations')")
@@ -382,6 +398,30 @@ async fn migrate(db: &Db, timeout: Duration, interrupt: &Cancel) -> Result<usize
                 Err(applying(error))
             }
         },
+    }
+}
+
+/// Galera: waits while the migration history grows (another node is
+/// migrating) until nothing is pending; `false` when it stops growing for
+/// `stalled` first (the failure was our own) or cannot be read.
+async fn wait_for_other_node(db: &Db, stalled: Duration) -> bool {
+    let mut seen = None;
+    let mut since = std::time::Instant::now();
+    loop {
+        let Ok(state) = read_state(db).await else {
+            return false;
+        };
+        let pending = state.pending().len();
+        if state.history.is_some() && pending == 0 {
+            return true;
+        }
+        if seen != Some(pending) {
+            seen = Some(pending);
+            since = std::time::Instant::now();
+        } else if since.elapsed() > stalled {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

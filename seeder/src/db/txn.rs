@@ -56,6 +56,9 @@ pub struct Session {
     /// MariaDB names its statement limit `max_statement_time`; MySQL has
     /// none for writes.
     pub mariadb: bool,
+    /// A MariaDB Galera node: reads wait for the cluster's earlier commits
+    /// (`wsrep_sync_wait`), and the tenant lock is certified (`galera`).
+    pub galera: bool,
 }
 
 /// An open transaction of the run; statements run through it as through
@@ -175,7 +178,14 @@ pub(super) fn mysql_session_sql(session: &Session) -> String {
     let secs = session.statement_timeout.map_or(0, |t| t.as_secs().max(1));
     // innodb_lock_wait_timeout has no "unlimited"; its maximum stands in.
     let lock_wait = if secs == 0 { 1_073_741_824 } else { secs };
-    if session.mariadb {
+    if session.galera {
+        // 1: reads (SELECT, SHOW) wait until this node has applied every
+        // transaction the cluster committed before them.
+        format!(
+            "SET SESSION max_statement_time = {secs}, innodb_lock_wait_timeout = {lock_wait}, \
+             wsrep_sync_wait = 1"
+        )
+    } else if session.mariadb {
         format!("SET SESSION max_statement_time = {secs}, innodb_lock_wait_timeout = {lock_wait}")
     } else {
         format!("SET SESSION innodb_lock_wait_timeout = {lock_wait}")
@@ -391,6 +401,7 @@ mod tests {
             search_path: Some("\"ota\", \"$user\", public".to_owned()),
             statement_timeout: Some(Duration::from_secs(30)),
             mariadb: false,
+            galera: false,
         };
         assert_eq!(
             pg_begin_sql(Access::Read, &session),

@@ -116,7 +116,7 @@ impl fmt::Display for SeedSummary<'_> {
         if report.retries > 0 {
             writeln!(
                 f,
-                "retried {} tenant transaction(s) after transient errors (deadlock, serialization, lost connection)",
+                "retried {} tenant transaction(s) after transient errors (deadlock, serialization failure, cluster write conflict, lost connection)",
                 report.retries
             )?;
         }

@@ -56,6 +56,8 @@ pub(crate) use world::differences as world_differences;
 pub struct TenantScope<'a> {
     pub txn: &'a Txn,
     pub backend: DbBackend,
+    /// A MariaDB Galera node: the tenant lock is certified (`tenant_lock`).
+    pub galera: bool,
     pub plan: &'a TenantPlan,
     /// The run's moment; every relative time of the dataset hangs off it.
     pub now: DateTime<FixedOffset>,
@@ -105,6 +107,7 @@ pub async fn seed_tenant(
     let mut scope = TenantScope {
         txn: &txn,
         backend: db.backend(),
+        galera: db.is_galera(),
         plan,
         now,
         progress,

@@ -2,10 +2,16 @@
 //! one tenant take turns. `ota_campaigns` has no unique key to conflict on,
 //! so "insert the campaigns that are missing" is only safe while no other
 //! seeder of the tenant runs between our read and our insert.
+//!
+//! On a MariaDB Galera cluster a row lock holds on one node only: there
+//! the lock also writes the tenant row, so that the cluster's
+//! certification lets one of two such transactions commit and aborts the
+//! other (see `db::galera`).
 
 use sea_orm::{DbBackend, DbErr, EntityTrait, QuerySelect};
 
-use crate::db::{Access, Db, Txn};
+use crate::db::{Access, Db, Txn, certified_lock_sql};
+use sea_orm::{ConnectionTrait, Statement};
 
 use entity::device_registry;
 use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
@@ -20,7 +26,10 @@ pub async fn begin(db: &Db, tenant_id: &str) -> Result<Txn, DbErr> {
 }
 
 /// `SELECT ... FOR UPDATE` on the tenant's row; on SQLite the IMMEDIATE
-/// transaction already excludes every other writer.
+/// transaction already excludes every other writer. On a Galera node, the
+/// row is also written and put back as it was, which makes the lock hold
+/// across the cluster: a transaction of another node that took it too is
+/// aborted (error 1213) when the first commits, and is retried.
 pub async fn lock_tenant(scope: &TenantScope<'_>) -> Result<(), DbErr> {
     if scope.backend == DbBackend::Sqlite {
         return Ok(());
@@ -29,6 +38,18 @@ pub async fn lock_tenant(scope: &TenantScope<'_>) -> Result<(), DbErr> {
         .lock_exclusive()
         .one(scope.txn)
         .await?;
+    if scope.galera {
+        for sql in certified_lock_sql() {
+            scope
+                .txn
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::MySql,
+                    sql,
+                    [scope.tenant_id().into()],
+                ))
+                .await?;
+        }
+    }
     Ok(())
 }
 

@@ -1,0 +1,191 @@
+//! MariaDB Galera: a multi-primary cluster where every node accepts writes
+//! and a transaction's rows are certified against the other nodes' at
+//! COMMIT. What that changes for the seeder (docs/clusters.md has the
+//! whole picture):
+//!
+//! - Row locks (`SELECT ... FOR UPDATE`) hold on one node only. Two seeders
+//!   of one tenant on two nodes both get "the" lock, and `ota_campaigns`
+//!   has no unique key to conflict on, so both would insert the campaigns.
+//!   The tenant lock therefore also writes the tenant row (and puts it back,
+//!   see [`certified_lock_sql`]): the write is in the transaction's write
+//!   set, so of two such transactions the cluster commits one and aborts
+//!   the other with a deadlock error (1213), which the run retries whole.
+//! - A node applies other nodes' commits a little later: each transaction
+//!   sets `wsrep_sync_wait = 1`, so its reads wait until the node has
+//!   applied everything committed cluster-wide before them (a rerun through
+//!   another node sees the rows, and `verify` reads what was committed).
+//! - Named locks (`GET_LOCK`) are per node too: see `schema::migrate`.
+//! - Some settings make writes unsafe; [`refuse_unsafe_node`] and
+//!   [`refuse_unreplicated_tables`] refuse them before anything is written.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+
+use super::connect::Db;
+use super::txn::Access;
+use crate::error::SeedError;
+
+/// Whether the server is a Galera node: the wsrep provider is loaded
+/// (`wsrep_provider` other than `none`). The variable is absent on MySQL
+/// and on MariaDB builds without wsrep: not a node. A node whose
+/// `wsrep_on` is OFF is still one (and refused, see [`refuse_unsafe_node`]).
+pub(super) async fn is_node<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SHOW GLOBAL VARIABLES LIKE 'wsrep_provider'",
+        ))
+        .await?;
+    let mut provider = None;
+    for row in &rows {
+        provider = Some(row.try_get_by_index::<String>(1)?);
+    }
+    Ok(provider.is_some_and(|p| !p.trim().is_empty() && !p.eq_ignore_ascii_case("none")))
+}
+
+/// The two statements that put the tenant row into the transaction's write
+/// set without changing it: its `created_at` one second back, then forward
+/// again. An `UPDATE` that sets a column to its own value changes no row,
+/// so it would not be certified. The session's time zone is UTC (sqlx sets
+/// it on connect), so the second statement restores the exact value.
+pub(crate) fn certified_lock_sql() -> [&'static str; 2] {
+    [
+        "UPDATE tenants SET created_at = created_at - INTERVAL 1 SECOND WHERE tenant_id = ?",
+        "UPDATE tenants SET created_at = created_at + INTERVAL 1 SECOND WHERE tenant_id = ?",
+    ]
+}
+
+/// Refuses to write through a Galera node where writes would not reach the
+/// rest of the cluster, or could not be made at all:
+/// - `wsrep_on` OFF for this session (set globally on the node, or for the
+///   session by `init_connect`): writes stay on this node and the nodes
+///   diverge;
+/// - the node is not part of the cluster's primary component
+///   (`wsrep_ready` OFF): it refuses every statement;
+/// - `binlog_format` other than ROW for the session: Galera replicates row
+///   events only.
+///
+/// Does nothing on any other server.
+pub async fn refuse_unsafe_node(db: &Db, target: &str) -> Result<(), SeedError> {
+    if !db.session.galera {
+        return Ok(());
+    }
+    let reading = |e| SeedError::database("checking the Galera node's settings", e);
+    let txn = db.begin(Access::Write, None).await.map_err(reading)?;
+    // SHOW, not SELECT: a node outside the primary component still answers
+    // SHOW and SET, and refuses other statements.
+    let mut rows = Vec::new();
+    for sql in [
+        "SHOW SESSION VARIABLES WHERE Variable_name IN ('wsrep_on', 'binlog_format')",
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status')",
+    ] {
+        rows.extend(
+            txn.query_all_raw(Statement::from_string(DbBackend::MySql, sql))
+                .await
+                .map_err(reading)?,
+        );
+    }
+    txn.rollback().await.map_err(reading)?;
+    let mut settings = std::collections::HashMap::new();
+    for row in &rows {
+        let name: String = row.try_get_by_index(0).map_err(reading)?;
+        let value: String = row.try_get_by_index(1).map_err(reading)?;
+        settings.insert(name.to_ascii_lowercase(), value);
+    }
+    let get = |name: &str| settings.get(name).map(String::as_str).unwrap_or("");
+    let reason = if !get("wsrep_on").eq_ignore_ascii_case("ON") {
+        Some(
+            "it is a Galera node with wsrep_on = OFF for this session: writes made here would \
+             not replicate and the nodes would hold different data; turn it back on \
+             (SET GLOBAL wsrep_on = ON) or seed through another node"
+                .to_owned(),
+        )
+    } else if !get("wsrep_ready").eq_ignore_ascii_case("ON") {
+        Some(format!(
+            "it is a Galera node that is not ready (wsrep_ready = {}, cluster status {}): it is \
+             not part of the cluster's primary component; seed through a node that is",
+            or_unknown(get("wsrep_ready")),
+            or_unknown(get("wsrep_cluster_status"))
+        ))
+    } else if !get("binlog_format").eq_ignore_ascii_case("ROW") {
+        Some(format!(
+            "it is a Galera node and this session's binlog_format is {}: Galera replicates \
+             row events only; set binlog_format = ROW",
+            or_unknown(get("binlog_format"))
+        ))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(SeedError::UnsafeCluster {
+            target: target.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a Galera node whose OTA tables would not replicate safely: a
+/// table in another engine than InnoDB (Galera replicates InnoDB only), or
+/// one without a primary key (its rows cannot be told apart when certified
+/// and applied on the other nodes). The platform creates its own tables,
+/// so this is checked on the tables as they are. Does nothing elsewhere.
+pub async fn refuse_unreplicated_tables(
+    db: &Db,
+    target: &str,
+    tables: &[&str],
+) -> Result<(), SeedError> {
+    if !db.session.galera || tables.is_empty() {
+        return Ok(());
+    }
+    let reading = |e| SeedError::database("checking the tables on the Galera node", e);
+    let names = tables
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let txn = db.begin(Access::Read, None).await.map_err(reading)?;
+    let rows = txn
+        .query_all_raw(Statement::from_string(
+            DbBackend::MySql,
+            format!(
+                "SELECT t.TABLE_NAME, COALESCE(t.ENGINE, ''), \
+                        EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS c \
+                                WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
+                                  AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') \
+                 FROM information_schema.TABLES t \
+                 WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME IN ({names}) \
+                 ORDER BY t.TABLE_NAME"
+            ),
+        ))
+        .await
+        .map_err(reading)?;
+    txn.rollback().await.map_err(reading)?;
+    let mut problems = Vec::new();
+    for row in &rows {
+        let table: String = row.try_get_by_index(0).map_err(reading)?;
+        let engine: String = row.try_get_by_index(1).map_err(reading)?;
+        let has_primary_key: i64 = row.try_get_by_index(2).map_err(reading)?;
+        if !engine.eq_ignore_ascii_case("InnoDB") {
+            problems.push(format!(
+                "{table} uses the {engine} engine, which Galera does not replicate (ALTER TABLE {table} ENGINE = InnoDB)"
+            ));
+        }
+        if has_primary_key == 0 {
+            problems.push(format!(
+                "{table} has no primary key, which Galera needs to certify and apply its rows on every node"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SeedError::UnsafeCluster {
+            target: target.to_owned(),
+            reason: format!("it is a Galera node and {}", problems.join("; ")),
+        })
+    }
+}
+
+fn or_unknown(value: &str) -> &str {
+    if value.is_empty() { "unknown" } else { value }
+}
