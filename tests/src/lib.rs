@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub mod cleanup;
+pub mod galera;
 pub mod gate;
 pub mod mariadb_server;
 pub mod pgbouncer;

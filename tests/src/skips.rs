@@ -28,7 +28,7 @@ const STALE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 /// One skipped case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skip {
-    /// What was missing: a backend's name, or "PgBouncer".
+    /// What was missing: a backend's name, "PgBouncer" or "MariaDB Galera".
     pub what: String,
     /// The test binary, without cargo's hash (`seeding`).
     pub binary: String,
@@ -221,6 +221,9 @@ pub fn summary(skips: &[Skip]) -> Option<String> {
         text.push_str(&wrapped(binaries.keys().copied(), "      ", 78));
         hints.insert(if *what == "PgBouncer" {
             "  PgBouncer: apt-get install pgbouncer, or set OTA_SEED_PGBOUNCER to its path.\n"
+        } else if *what == crate::galera::SKIP_NAME {
+            "  MariaDB Galera: scripts/galera-cluster install (Debian's galera-4,\n  \
+             mariadb-server, rsync, socat); each case starts a cluster of its own.\n"
         } else {
             "  Start PostgreSQL / MariaDB here, or point OTA_SEED_TEST_POSTGRES /\n  \
              OTA_SEED_TEST_MYSQL at running servers (URLs without a database name,\n  \
@@ -329,5 +332,21 @@ mod tests {
         );
         assert!(text.contains("OTA_SEED_TEST_POSTGRES"), "{text}");
         assert!(text.contains("CI=true"), "{text}");
+    }
+
+    #[test]
+    fn galera_is_listed_with_how_to_install_it() {
+        let mut galera = skip(crate::galera::SKIP_NAME, "galera", "a_case");
+        galera.why = "missing /usr/lib/galera/libgalera_smm.so, socat".to_owned();
+        let text = summary(&[galera]).unwrap_or_default();
+        assert!(
+            text.contains(
+                "  MariaDB Galera: 1 case in 1 test binary, missing \
+                 /usr/lib/galera/libgalera_smm.so, socat:\n      galera\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("scripts/galera-cluster install"), "{text}");
+        assert!(!text.contains("OTA_SEED_TEST_POSTGRES"), "{text}");
     }
 }
