@@ -1,0 +1,385 @@
+//! The seeder on a real three-node MariaDB Galera cluster (issue 13), each
+//! case on a cluster of its own (`ota_seed_tests::galera`):
+//!
+//! - three seeders, one per node, on an empty database (they race on the
+//!   migrations too) leave exactly one dataset, the same on every node;
+//! - a fleet of 100k devices seeded through node 1 while a second seeder
+//!   seeds it through node 2; a rerun through node 3 inserts nothing;
+//! - node 2 killed under a seeder writing through it: the seeder ends at
+//!   once with a clean error naming the node; a rerun through node 1
+//!   completes, and node 2 rejoins with the same rows;
+//! - a node that does not replicate (`wsrep_on = OFF`) is refused, and
+//!   nothing is written anywhere.
+//!
+//! A node's rows are compared with `CHECKSUM TABLE` after it has applied
+//! everything the cluster committed; the expected counts are the
+//! dataset's own (a `--dry-run` on an empty SQLite file).
+
+use std::time::{Duration, Instant};
+
+use ota_seed_tests::galera::{GaleraCluster, NODES};
+use ota_seed_tests::{
+    SEEDER_LIMIT, assert_clean_error, assert_verified, describe, json_summary, run_seeder,
+    start_seeder, table_counts,
+};
+use sea_orm::ConnectionTrait;
+
+const DB: &str = "pulse";
+
+/// Six tenants of 200 devices, five campaigns each: small, and enough
+/// tenants for seeders started together to meet on several of them.
+const SIX_TENANTS: &[&str] = &[
+    "--scenario",
+    "fleet",
+    "--tenants",
+    "6",
+    "--sites-per-tenant",
+    "4",
+    "--devices-per-site",
+    "50",
+];
+
+/// BENCHMARKS.md's 100k fleet: 10 tenants of 100 sites of 100 devices.
+const FLEET_100K: &[&str] = &[
+    "--scenario",
+    "fleet",
+    "--sites-per-tenant",
+    "100",
+    "--devices-per-site",
+    "100",
+];
+
+/// Five tenants of 20,000 devices: a tenant takes a few seconds through
+/// one node, so node 2 is killed while a later tenant is being written.
+const LONG_RUN: &[&str] = &[
+    "--scenario",
+    "fleet",
+    "--tenants",
+    "5",
+    "--sites-per-tenant",
+    "40",
+    "--devices-per-site",
+    "500",
+];
+
+/// How long the seeder may take to give up once its node is gone.
+const PROMPT: Duration = Duration::from_secs(30);
+
+/// The dataset's rows per table (tenants, devices, firmware, campaigns,
+/// status rows): what a dry run on an empty SQLite file would insert.
+fn dataset_counts(dataset: &[&str]) -> anyhow::Result<[i64; 5]> {
+    let dir = tempfile::tempdir()?;
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("expected.sqlite").display()
+    );
+    let out = run_seeder(
+        &[dataset, &["--dry-run", "--json"]].concat(),
+        &[("DATABASE_URL", &url)],
+        dir.path(),
+    );
+    let summary = json_summary(&out, 0);
+    let mut counts = [0; 5];
+    for (slot, table) in counts.iter_mut().zip(ota_seed_tests::galera::TABLES) {
+        *slot = i64::try_from(table_counts(&summary, table).0)?;
+    }
+    Ok(counts)
+}
+
+/// `(inserted, present)` of a `--json` summary, per table.
+fn inserted_and_present(summary: &serde_json::Value) -> anyhow::Result<Vec<(i64, i64)>> {
+    ota_seed_tests::galera::TABLES
+        .iter()
+        .map(|table| {
+            let (inserted, present, _) = table_counts(summary, table);
+            Ok((i64::try_from(inserted)?, i64::try_from(present)?))
+        })
+        .collect()
+}
+
+/// The seeder with `args`, through node `n` of the cluster's database.
+fn seeder_on(cluster: &GaleraCluster, n: usize, args: &[&str]) -> std::process::Output {
+    run_seeder(
+        args,
+        &[("DATABASE_URL", &cluster.database_url(n, DB))],
+        cluster.scratch(),
+    )
+}
+
+/// `seeder verify` of `dataset` passes through every node, over exactly
+/// the dataset's rows.
+fn verify_on_every_node(cluster: &GaleraCluster, dataset: &[&str], counts: [i64; 5]) {
+    for n in 1..=NODES {
+        let out = seeder_on(cluster, n, &[&["verify", "--json"], dataset].concat());
+        assert_verified(&json_summary(&out, 0), counts);
+    }
+}
+
+/// Every node has `counts` rows, and the same rows as node 1 (per-table
+/// checksums); returns node 1's checksums.
+async fn same_rows_on_every_node(
+    cluster: &GaleraCluster,
+    counts: [i64; 5],
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let reference = cluster.checksums(1, DB).await?;
+    for n in 1..=NODES {
+        assert_eq!(cluster.row_counts(n, DB).await?, counts, "rows on node {n}");
+        assert_eq!(
+            cluster.checksums(n, DB).await?,
+            reference,
+            "node {n}'s tables differ from node 1's"
+        );
+    }
+    Ok(reference)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_seeders_one_per_node_on_an_empty_database_make_one_dataset() -> anyhow::Result<()> {
+    let Some(cluster) = GaleraCluster::start()? else {
+        return Ok(());
+    };
+    cluster.create_database(DB).await?;
+    let counts = dataset_counts(SIX_TENANTS)?;
+
+    // Started back to back: each connects and finds no table within a few
+    // milliseconds, far less than the migrations take on a cluster.
+    let args = [SIX_TENANTS, &["--jobs", "2", "--no-verify", "--json"]].concat();
+    let seeders = (1..=NODES)
+        .map(|n| {
+            start_seeder(
+                &args,
+                &[("DATABASE_URL", &cluster.database_url(n, DB))],
+                cluster.scratch(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let outputs: Vec<_> = seeders.into_iter().map(|s| s.wait(SEEDER_LIMIT)).collect();
+    for (n, out) in (1..=NODES).zip(&outputs) {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "the seeder through node {n}:\n{}\n{}",
+            describe(out),
+            cluster.logs()
+        );
+    }
+    let summaries: Vec<_> = outputs.iter().map(|out| json_summary(out, 0)).collect();
+
+    // Each migration was applied once, by whichever seeder got to it.
+    let applied: Vec<i64> = summaries
+        .iter()
+        .map(|s| s["migrations_applied"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(
+        applied.iter().sum::<i64>(),
+        ota_seed_tests::migration_count() as i64,
+        "migrations applied per seeder: {applied:?}"
+    );
+    // Each row was inserted once, by one of them.
+    let mut inserted = [0; 5];
+    for summary in &summaries {
+        for (slot, (n, _)) in inserted.iter_mut().zip(inserted_and_present(summary)?) {
+            *slot += n;
+        }
+    }
+    assert_eq!(inserted, counts, "rows inserted by the three seeders");
+
+    same_rows_on_every_node(&cluster, counts).await?;
+    for n in 1..=NODES {
+        let conn = cluster.connect(n, Some(DB)).await?;
+        let recorded = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM seaql_migrations",
+            ))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no row"))?
+            .try_get::<i64>("", "n")?;
+        assert_eq!(
+            recorded,
+            ota_seed_tests::migration_count() as i64,
+            "each migration recorded once, on node {n}"
+        );
+        conn.close().await?;
+    }
+    verify_on_every_node(&cluster, SIX_TENANTS, counts);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100k_fleet_through_two_nodes_at_once_then_a_rerun_through_the_third_inserts_nothing()
+-> anyhow::Result<()> {
+    let Some(cluster) = GaleraCluster::start()? else {
+        return Ok(());
+    };
+    cluster.create_database(DB).await?;
+    let counts = dataset_counts(FLEET_100K)?;
+    assert!(counts[1] >= 100_000, "a fleet of 100k devices: {counts:?}");
+    // The schema is in place first (the migrations' race is the case
+    // above): here the seeders meet on the tenants.
+    {
+        use migration::MigratorTrait as _;
+        let conn = cluster.connect(1, Some(DB)).await?;
+        migration::Migrator::up(&conn, None).await?;
+        conn.close().await?;
+    }
+    assert_eq!(
+        cluster.row_counts(2, DB).await?,
+        [0; 5],
+        "node 2 has the schema"
+    );
+
+    let through = |n: usize, extra: &[&str]| {
+        start_seeder(
+            &[FLEET_100K, &["--no-verify", "--json"], extra].concat(),
+            &[("DATABASE_URL", &cluster.database_url(n, DB))],
+            cluster.scratch(),
+        )
+    };
+    let first = through(1, &[])?;
+    let second = through(2, &["--jobs", "2"])?;
+    let outputs = [first.wait(SEEDER_LIMIT), second.wait(SEEDER_LIMIT)];
+    let mut inserted = [0; 5];
+    for (n, out) in [1, 2].into_iter().zip(&outputs) {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "the seeder through node {n}:\n{}\n{}",
+            describe(out),
+            cluster.logs()
+        );
+        for (slot, (rows, _)) in inserted
+            .iter_mut()
+            .zip(inserted_and_present(&json_summary(out, 0))?)
+        {
+            *slot += rows;
+        }
+    }
+    assert_eq!(inserted, counts, "rows inserted by the two seeders");
+
+    // A rerun through node 3 finds every row there, inserts none, and its
+    // verification passes.
+    let rerun = json_summary(
+        &seeder_on(&cluster, 3, &[FLEET_100K, &["--json"]].concat()),
+        0,
+    );
+    let present: Vec<(i64, i64)> = counts.iter().map(|&n| (0, n)).collect();
+    assert_eq!(inserted_and_present(&rerun)?, present, "{rerun:#}");
+    assert_verified(&rerun, counts);
+    same_rows_on_every_node(&cluster, counts).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_the_seeder_ends_it_cleanly_and_a_rerun_elsewhere_completes()
+-> anyhow::Result<()> {
+    let Some(cluster) = GaleraCluster::start()? else {
+        return Ok(());
+    };
+    cluster.create_database(DB).await?;
+    let counts = dataset_counts(LONG_RUN)?;
+    let mut seeder = start_seeder(
+        &[LONG_RUN, &["-q", "--no-verify"]].concat(),
+        &[("DATABASE_URL", &cluster.database_url(2, DB))],
+        cluster.scratch(),
+    )?;
+    // Node 1 sees a tenant once the seeder has committed one through node
+    // 2 (before the migrations there is no table: not yet).
+    ota_seed_tests::wait_until(
+        "a tenant committed through node 2",
+        SEEDER_LIMIT,
+        || async { Ok(cluster.row_counts(1, DB).await.is_ok_and(|c| c[0] >= 1)) },
+    )
+    .await?;
+    assert!(
+        seeder.running(),
+        "the seeder finished before node 2 was killed (the dataset is too small to \
+         kill it mid-run):\n{}",
+        seeder.stderr_so_far()
+    );
+    cluster.kill(2)?;
+    let killed = Instant::now();
+    // Bounded well above PROMPT, so that a slow end fails the assertion
+    // below (with the time it took) rather than this wait.
+    let out = seeder.wait(4 * PROMPT);
+    let took = killed.elapsed();
+    assert!(
+        took < PROMPT,
+        "the seeder took {took:?} to end after its node was killed:\n{}",
+        describe(&out)
+    );
+    let line = assert_clean_error(&out);
+    assert!(!line.to_lowercase().contains("backtrace"), "{line}");
+    assert!(
+        line.contains(&cluster.address(2)),
+        "the error names node 2 ({}): {line}",
+        cluster.address(2)
+    );
+
+    // Through node 1 the rerun completes the dataset.
+    let rerun = seeder_on(&cluster, 1, &[LONG_RUN, &["--json"]].concat());
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "the rerun through node 1:\n{}\n{}",
+        describe(&rerun),
+        cluster.logs()
+    );
+    assert_verified(&json_summary(&rerun, 0), counts);
+
+    // Node 2 catches up when it rejoins: the same rows as node 1.
+    cluster.rejoin(2)?;
+    same_rows_on_every_node(&cluster, counts).await?;
+    verify_on_every_node(&cluster, LONG_RUN, counts);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_replication_off_is_refused_and_nothing_is_written() -> anyhow::Result<()> {
+    let Some(cluster) = GaleraCluster::start()? else {
+        return Ok(());
+    };
+    // One database with the demo seeded, one empty.
+    const EMPTY: &str = "empty";
+    cluster.create_database(DB).await?;
+    cluster.create_database(EMPTY).await?;
+    let demo = ota_seed_tests::DEMO_COUNTS;
+    assert_eq!(
+        seeder_on(&cluster, 1, &["-q"]).status.code(),
+        Some(0),
+        "the demo through node 1"
+    );
+    let before = same_rows_on_every_node(&cluster, demo).await?;
+
+    let admin = cluster.connect(3, None).await?;
+    admin
+        .execute_unprepared("SET GLOBAL wsrep_on = OFF")
+        .await?;
+    admin.close().await?;
+
+    // A write through node 3 would stay on node 3: refused, before any
+    // migration or row.
+    for (db, args) in [(EMPTY, &["-q"][..]), (DB, &["-q", "--tenants", "3"][..])] {
+        let out = run_seeder(
+            args,
+            &[("DATABASE_URL", &cluster.database_url(3, db))],
+            cluster.scratch(),
+        );
+        let line = assert_clean_error(&out);
+        assert!(line.contains("wsrep_on"), "{line}");
+    }
+    for n in 1..=NODES {
+        assert_eq!(
+            cluster.table_count(n, EMPTY).await?,
+            0,
+            "no table on node {n}"
+        );
+        assert_eq!(cluster.row_counts(n, DB).await?, demo, "rows on node {n}");
+        assert_eq!(
+            cluster.checksums(n, DB).await?,
+            before,
+            "node {n}'s tables changed"
+        );
+    }
+    Ok(())
+}
