@@ -341,6 +341,25 @@ impl GaleraCluster {
         Ok(counts)
     }
 
+    /// The `id` column of `table` in `db` on node `n`, in order, once the
+    /// node has applied everything committed before.
+    pub async fn ids(&self, n: usize, db: &str, table: &str) -> anyhow::Result<Vec<i64>> {
+        let conn = self.connect(n, Some(db)).await?;
+        let rows = conn
+            .query_all_raw(Statement::from_string(
+                conn.get_database_backend(),
+                format!("SELECT id FROM {table} ORDER BY id"),
+            ))
+            .await
+            .with_context(|| format!("reading the ids of {db}.{table} on node {n}"))?;
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<i64>("", "id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        conn.close().await?;
+        Ok(ids)
+    }
+
     /// Tables in database `db` on node `n` (any table: migrations' too),
     /// once the node has applied everything committed before.
     pub async fn table_count(&self, n: usize, db: &str) -> anyhow::Result<i64> {

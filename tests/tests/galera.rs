@@ -2,7 +2,9 @@
 //! case on a cluster of its own (`ota_seed_tests::galera`):
 //!
 //! - three seeders, one per node, on an empty database (they race on the
-//!   migrations too) leave exactly one dataset, the same on every node;
+//!   migrations too), and again with the tenant rows already there (where
+//!   only the cluster-wide tenant lock keeps campaigns from being inserted
+//!   twice), leave exactly one dataset, the same on every node;
 //! - a fleet of 100k devices seeded through node 1 while a second seeder
 //!   seeds it through node 2; a rerun through node 3 inserts nothing;
 //! - node 2 killed under a seeder writing through it: the seeder ends at
@@ -133,16 +135,19 @@ async fn same_rows_on_every_node(
     Ok(reference)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_seeders_one_per_node_on_an_empty_database_make_one_dataset() -> anyhow::Result<()> {
-    let Some(cluster) = GaleraCluster::start()? else {
-        return Ok(());
-    };
-    cluster.create_database(DB).await?;
+/// Three seeders of [`SIX_TENANTS`] started at once, one per node, each
+/// with `--jobs 2`: all exit 0, the migrations still to apply
+/// (`migrations`) were applied once between them and each row inserted
+/// once, and every node holds exactly the dataset, which verifies.
+async fn three_seeders_one_per_node(
+    cluster: &GaleraCluster,
+    migrations: i64,
+    expected_inserts: [i64; 5],
+) -> anyhow::Result<()> {
     let counts = dataset_counts(SIX_TENANTS)?;
-
-    // Started back to back: each connects and finds no table within a few
-    // milliseconds, far less than the migrations take on a cluster.
+    // Started back to back: each connects and reads the schema within a
+    // few milliseconds, far less than a tenant (or the migrations) take
+    // on a cluster.
     let args = [SIX_TENANTS, &["--jobs", "2", "--no-verify", "--json"]].concat();
     let seeders = (1..=NODES)
         .map(|n| {
@@ -154,12 +159,15 @@ async fn three_seeders_one_per_node_on_an_empty_database_make_one_dataset() -> a
         })
         .collect::<Result<Vec<_>, _>>()?;
     let outputs: Vec<_> = seeders.into_iter().map(|s| s.wait(SEEDER_LIMIT)).collect();
-    for (n, out) in (1..=NODES).zip(&outputs) {
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "the seeder through node {n}:\n{}\n{}",
-            describe(out),
+    // All three outputs when one failed: the others say what it met.
+    if outputs.iter().any(|out| out.status.code() != Some(0)) {
+        let each: Vec<String> = (1..=NODES)
+            .zip(&outputs)
+            .map(|(n, out)| format!("--- the seeder through node {n}: {}", describe(out)))
+            .collect();
+        panic!(
+            "every seeder must exit 0:\n{}\n{}",
+            each.join("\n"),
             cluster.logs()
         );
     }
@@ -172,7 +180,7 @@ async fn three_seeders_one_per_node_on_an_empty_database_make_one_dataset() -> a
         .collect();
     assert_eq!(
         applied.iter().sum::<i64>(),
-        ota_seed_tests::migration_count() as i64,
+        migrations,
         "migrations applied per seeder: {applied:?}"
     );
     // Each row was inserted once, by one of them.
@@ -182,9 +190,12 @@ async fn three_seeders_one_per_node_on_an_empty_database_make_one_dataset() -> a
             *slot += n;
         }
     }
-    assert_eq!(inserted, counts, "rows inserted by the three seeders");
+    assert_eq!(
+        inserted, expected_inserts,
+        "rows inserted by the three seeders"
+    );
 
-    same_rows_on_every_node(&cluster, counts).await?;
+    same_rows_on_every_node(cluster, counts).await?;
     for n in 1..=NODES {
         let conn = cluster.connect(n, Some(DB)).await?;
         let recorded = conn
@@ -202,8 +213,56 @@ async fn three_seeders_one_per_node_on_an_empty_database_make_one_dataset() -> a
         );
         conn.close().await?;
     }
-    verify_on_every_node(&cluster, SIX_TENANTS, counts);
+    // The cluster hands out ids in strides, with gaps: verify passing
+    // over them shows that nothing in the seeder assumes contiguous ids.
+    for table in ["firmware_versions", "ota_campaigns", "ota_device_status"] {
+        let ids = cluster.ids(1, DB, table).await?;
+        assert!(
+            ids.windows(2).any(|pair| pair[1] - pair[0] > 1),
+            "{table}: the ids are contiguous ({} rows), so this case proves nothing about \
+             ids with gaps",
+            ids.len()
+        );
+    }
+    verify_on_every_node(cluster, SIX_TENANTS, counts);
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_seeders_one_per_node_on_an_empty_database_make_one_dataset() -> anyhow::Result<()> {
+    let Some(cluster) = GaleraCluster::start()? else {
+        return Ok(());
+    };
+    cluster.create_database(DB).await?;
+    // They race on the migrations too.
+    let all = dataset_counts(SIX_TENANTS)?;
+    three_seeders_one_per_node(&cluster, ota_seed_tests::migration_count() as i64, all).await
+}
+
+/// With the tenant rows there, the seeders' tenant locks are row locks of
+/// rows that exist on every node, and nothing else collides at once:
+/// `ota_campaigns` has no unique key, so only a lock the cluster certifies
+/// keeps two nodes from both inserting a tenant's campaigns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_seeders_one_per_node_on_existing_tenant_rows_make_one_dataset() -> anyhow::Result<()>
+{
+    let Some(cluster) = GaleraCluster::start()? else {
+        return Ok(());
+    };
+    cluster.create_database(DB).await?;
+    let out = seeder_on(
+        &cluster,
+        1,
+        &[SIX_TENANTS, &["--only", "tenants", "--no-verify", "-q"]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let all = dataset_counts(SIX_TENANTS)?;
+    assert_eq!(
+        cluster.row_counts(3, DB).await?,
+        [all[0], 0, 0, 0, 0],
+        "only the tenant rows, on node 3 too"
+    );
+    three_seeders_one_per_node(&cluster, 0, [0, all[1], all[2], all[3], all[4]]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
