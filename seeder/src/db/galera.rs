@@ -14,7 +14,8 @@
 //!   sets `wsrep_sync_wait = 1`, so its reads wait until the node has
 //!   applied everything committed cluster-wide before them (a rerun through
 //!   another node sees the rows, and `verify` reads what was committed).
-//! - Named locks (`GET_LOCK`) are per node too: see `schema::migrate`.
+//! - Named locks (`GET_LOCK`) are per node too: migrations take a lock of
+//!   the cluster's instead ([`take_migration_lock`]).
 //! - Some settings make writes unsafe; [`refuse_unsafe_node`] and
 //!   [`refuse_unreplicated_tables`] refuse them before anything is written.
 
@@ -183,6 +184,72 @@ pub async fn refuse_unreplicated_tables(
             target: target.to_owned(),
             reason: format!("it is a Galera node and {}", problems.join("; ")),
         })
+    }
+}
+
+/// The table whose existence is the cluster-wide migration lock (see
+/// [`take_migration_lock`]). It holds no rows and is dropped on release.
+pub(super) const MIGRATION_LOCK_TABLE: &str = "ota_seed_migration_lock";
+
+/// Takes the migration lock of the database across the cluster, waiting up
+/// to `wait` for another seeder to release it. `GET_LOCK` holds on one node
+/// only; DDL, however, runs in one total order on every node (Galera's
+/// TOI), so of several nodes creating the same table exactly one succeeds:
+/// the lock is that table. Held by the caller until
+/// [`release_migration_lock`]; a seeder that died holding it leaves the
+/// table behind, and the error after `wait` says to drop it.
+pub(super) async fn take_migration_lock<C: ConnectionTrait>(
+    conn: &C,
+    wait: std::time::Duration,
+) -> Result<(), DbErr> {
+    let started = std::time::Instant::now();
+    loop {
+        let created = conn
+            .execute_unprepared(&format!(
+                "CREATE TABLE {MIGRATION_LOCK_TABLE} (id INT NOT NULL PRIMARY KEY) ENGINE = InnoDB"
+            ))
+            .await;
+        match created {
+            Ok(_) => return Ok(()),
+            // 1050: the table exists, the lock is held. 1213: a write-set
+            // conflict with another node's DDL; try again.
+            Err(e) if matches!(mysql_error_number(&e), Some(1050 | 1213)) => {
+                if started.elapsed() > wait {
+                    return Err(DbErr::Custom(format!(
+                        "the migration lock (table {MIGRATION_LOCK_TABLE}) was not released within \
+                         {} s: another seeder may be migrating through another node; if none is, \
+                         one died while migrating: check the schema, then DROP TABLE \
+                         {MIGRATION_LOCK_TABLE}",
+                        wait.as_secs()
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Releases the lock [`take_migration_lock`] took.
+pub(super) async fn release_migration_lock<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    conn.execute_unprepared(&format!("DROP TABLE IF EXISTS {MIGRATION_LOCK_TABLE}"))
+        .await
+        .map(|_| ())
+}
+
+/// The MySQL/MariaDB error number of a server error.
+fn mysql_error_number(err: &DbErr) -> Option<u16> {
+    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
+    | DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    match e.as_ref() {
+        sea_orm::sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+            .map(|e| e.number()),
+        _ => None,
     }
 }
 

@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use super::connect::Db;
+use super::galera;
 use super::inspect;
 use super::txn::{Access, Txn, mysql_session_sql, pg_literal, pg_settings_sql};
 use crate::cancel::{Cancel, Phase};
@@ -25,6 +26,9 @@ fn ota_tables() -> [&'static str; 5] {
 }
 
 const HISTORY_TABLE: &str = "seaql_migrations";
+
+/// Longest a seeder waits for another one's migrations (MySQL/MariaDB).
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// What a run intends to do with the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,7 +323,8 @@ pub(super) async fn present_tables(txn: &Txn) -> Result<Vec<String>, DbErr> {
 /// transaction holding a transaction-level advisory lock (a session lock
 /// would not survive a transaction-pooling PgBouncer). MySQL/MariaDB: a
 /// named lock held by a connection of its own that also runs the
-/// migrations. SQLite serialises writers itself. Each re-reads the history
+/// migrations; on a Galera cluster, where named locks hold on one node, a
+/// lock table instead (`galera::take_migration_lock`). SQLite serialises writers itself. Each re-reads the history
 /// once it holds the lock, so the later ones find nothing left to do.
 /// A cancelled run waits for the migrations (see `cancel`).
 async fn migrate(db: &Db, timeout: Duration, interrupt: &Cancel) -> Result<usize, SeedError> {
@@ -335,50 +340,54 @@ async fn migrate(db: &Db, timeout: Duration, interrupt: &Cancel) -> Result<usize
             let locked = async {
                 conn.execute_unprepared(&mysql_session_sql(&db.session))
                     .await?;
+                if db.session.galera {
+                    // GET_LOCK holds on one node only.
+                    return galera::take_migration_lock(conn, MIGRATION_LOCK_WAIT).await;
+                }
                 let granted = conn
                     .query_one_raw(Statement::from_string(
                         DbBackend::MySql,
-                        "SELECT GET_LOCK('ota_seed_migrations', 600) AS granted",
+                        format!(
+                            "SELECT GET_LOCK('ota_seed_migrations', {}) AS granted",
+                            MIGRATION_LOCK_WAIT.as_secs()
+                        ),
                     ))
                     .await?
                     .and_then(|row| row.try_get::<Option<i64>>("", "granted").ok().flatten());
                 match granted {
                     Some(1) => Ok(()),
-                    _ => Err(DbErr::Custom(
+                    _ => Err(DbErr::Custom(format!(
                         "the migration lock (GET_LOCK('ota_seed_migrations')) was not granted \
-                         within 600 s: another seeder may be migrating; try again when it has finished"
-                            .to_owned(),
-                    )),
+                         within {} s: another seeder may be migrating; try again when it has finished",
+                        MIGRATION_LOCK_WAIT.as_secs()
+                    ))),
                 }
             }
             .await
             .map_err(|e| SeedError::database("waiting for the migration lock", e));
-            let applied = match locked {
+            let applied = match &locked {
                 Ok(_) => apply_orm(conn).await.map_err(applying),
-                Err(e) => Err(e),
+                Err(_) => Ok(0),
             };
-            // The named lock holds on one Galera node only: seeders on
-            // other nodes may be applying the same migrations. Their DDL
-            // is ordered cluster-wide, so of two nodes running the same
-            // statement one fails (the table exists, the history row is
-            // taken, or a certification conflict) and stops at that first
-            // failure while the other goes on. The one that stopped waits
-            // for the other to finish.
-            let applied = match applied {
-                Err(error) if db.session.galera => {
-                    match wait_for_other_node(db, Duration::from_secs(30)).await {
-                        true => Ok(0),
-                        false => Err(error),
+            if locked.is_ok() {
+                if db.session.galera {
+                    // Our own lock table, taken above: dropped whatever the
+                    // outcome, or every later migration would wait for it.
+                    let released = galera::release_migration_lock(conn).await;
+                    if let (Ok(_), Err(e)) = (&applied, released) {
+                        let _ = conn.clone().close().await;
+                        return Err(SeedError::database("releasing the migration lock", e));
                     }
+                } else {
+                    // Closing the session releases the lock too; unlocking
+                    // first is tidier.
+                    let _ = conn
+                        .execute_unprepared("SELECT RELEASE_LOCK('ota_seed_migrations')")
+                        .await;
                 }
-                applied => applied,
-            };
-            // Closing the session releases the lock too; unlocking first is tidier.
-            let _ = conn
-                .execute_unprepared("SELECT RELEASE_LOCK('ota_seed_migrations')")
-                .await;
+            }
             let _ = conn.clone().close().await;
-            applied
+            locked.and(applied)
         }
         _ => match apply_sqlite(&db.conn).await {
             Ok(n) => Ok(n),
@@ -398,30 +407,6 @@ async fn migrate(db: &Db, timeout: Duration, interrupt: &Cancel) -> Result<usize
                 Err(applying(error))
             }
         },
-    }
-}
-
-/// Galera: waits while the migration history grows (another node is
-/// migrating) until nothing is pending; `false` when it stops growing for
-/// `stalled` first (the failure was our own) or cannot be read.
-async fn wait_for_other_node(db: &Db, stalled: Duration) -> bool {
-    let mut seen = None;
-    let mut since = std::time::Instant::now();
-    loop {
-        let Ok(state) = read_state(db).await else {
-            return false;
-        };
-        let pending = state.pending().len();
-        if state.history.is_some() && pending == 0 {
-            return true;
-        }
-        if seen != Some(pending) {
-            seen = Some(pending);
-            since = std::time::Instant::now();
-        } else if since.elapsed() > stalled {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
