@@ -11,8 +11,9 @@
 //! - node 2 killed under a seeder writing through it: the seeder ends at
 //!   once with a clean error naming the node; a rerun through node 1
 //!   completes, and node 2 rejoins with the same rows;
-//! - a node that does not replicate (`wsrep_on = OFF`) is refused, and
-//!   nothing is written anywhere.
+//! - a node that does not replicate (`wsrep_on = OFF`), and OTA tables
+//!   without a primary key, are refused, and nothing is written anywhere;
+//! - a seeder waits for the migration lock another node's seeder holds.
 //!
 //! A node's rows are compared with `CHECKSUM TABLE` after it has applied
 //! everything the cluster committed; the expected counts are the
@@ -400,7 +401,8 @@ async fn a_node_killed_under_the_seeder_ends_it_cleanly_and_a_rerun_elsewhere_co
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_with_replication_off_is_refused_and_nothing_is_written() -> anyhow::Result<()> {
+async fn a_node_with_replication_off_or_a_table_without_primary_key_is_refused()
+-> anyhow::Result<()> {
     let Some(cluster) = GaleraCluster::start()? else {
         return Ok(());
     };
@@ -439,6 +441,36 @@ async fn a_node_with_replication_off_is_refused_and_nothing_is_written() -> anyh
             0,
             "no table on node {n}"
         );
+        assert_eq!(cluster.row_counts(n, DB).await?, demo, "rows on node {n}");
+        assert_eq!(
+            cluster.checksums(n, DB).await?,
+            before,
+            "node {n}'s tables changed"
+        );
+    }
+
+    // A table without a primary key (the platform's own tables may lack
+    // one): Galera cannot certify and apply its rows safely on the other
+    // nodes, so a run that would add tenants is refused through any node.
+    let node1 = cluster.connect(1, Some(DB)).await?;
+    node1
+        .execute_unprepared(
+            "ALTER TABLE ota_device_status ADD UNIQUE KEY uq_ota_device_status_id (id), \
+             DROP PRIMARY KEY",
+        )
+        .await?;
+    node1.close().await?;
+    let before = cluster.checksums(1, DB).await?;
+    let out = seeder_on(&cluster, 2, &["-q", "--tenants", "3"]);
+    let line = assert_clean_error(&out);
+    assert!(
+        line.ends_with(
+            "it is a Galera node and ota_device_status has no primary key, which Galera needs \
+             to certify and apply its rows on every node. Nothing was written."
+        ),
+        "{line}"
+    );
+    for n in 1..=NODES {
         assert_eq!(cluster.row_counts(n, DB).await?, demo, "rows on node {n}");
         assert_eq!(
             cluster.checksums(n, DB).await?,
