@@ -213,7 +213,12 @@ fn bare(target: &str) -> &str {
 /// Adds what to do to the driver messages a user is likeliest to meet.
 fn with_hint(mut reason: String) -> String {
     // Each hint applies when all of its fragments occur in the message.
-    const HINTS: [(&[&str], &str); 5] = [
+    const HINTS: [(&[&str], &str); 6] = [
+        (
+            &["WSREP has not yet prepared node"],
+            "this Galera node is not part of the cluster's primary component (wsrep_ready = \
+             OFF): use a node that is, or wait until it has rejoined",
+        ),
         (
             &["statement pooling mode"],
             "the seeder needs transactions: set pool_mode = transaction (or session) for this \

@@ -1,7 +1,8 @@
 //! Retrying a tenant's transaction when the database aborted it for a reason
 //! a retry cures: a deadlock or serialization failure (SQLSTATE 40001 and
 //! 40P01; MySQL/MariaDB report deadlock 1213 as 40001, as do clustered
-//! MariaDB's write-set conflicts), or a connection lost mid-way (an I/O
+//! MariaDB's write-set conflicts), a Galera cluster regrouping after a node
+//! left (1180 with the provider's status), or a connection lost mid-way (an I/O
 //! error, a PostgreSQL session terminated by the server, class 08).
 //! Anything else fails at once, notably a statement larger than the
 //! server's `max_allowed_packet`: MariaDB reports it as SQLSTATE 08S01 and
@@ -27,6 +28,7 @@ pub fn is_transient(err: &DbErr) -> bool {
     };
     match e.as_ref() {
         sqlx::Error::Database(db) if packet_too_large(db.as_ref()) => false,
+        sqlx::Error::Database(db) if cluster_regrouping(db.as_ref()) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // Serialization failure and deadlock; the server ending the
             // session (admin shutdown, crash, failover: 57P01-57P03); any
@@ -80,6 +82,20 @@ fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
         | DbErr::Conn(RuntimeErr::SqlxError(e)) => Some(e.as_ref()),
         _ => None,
     }
+}
+
+/// Whether a Galera node failed a statement or COMMIT because the cluster
+/// is changing its membership (a node left; for a few seconds no node
+/// knows the primary component): error 1180 with the provider's status,
+/// e.g. "Error while appending streaming replication fragment(provider
+/// status: Not connected to Primary Component)". The transaction was
+/// rolled back; once the cluster has regrouped, a retry goes through.
+/// (A node outside the primary component answers 1047, SQLSTATE 08S01: a
+/// connection exception, transient anyway.)
+fn cluster_regrouping(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .is_some_and(|e| e.number() == 1180)
+        && (db.message().contains("provider status") || db.message().contains("Primary Component"))
 }
 
 /// Whether the server refused a statement for its size: MySQL/MariaDB
@@ -312,6 +328,43 @@ mod tests {
             mysql_error(2013, "08S01", "Lost connection to server during query").await,
             true,
             "2013",
+        );
+    }
+
+    #[tokio::test]
+    async fn a_galera_cluster_regrouping_is_transient_and_other_commit_errors_are_not() {
+        // As MariaDB 10.11 reports it at COMMIT while a node has just left.
+        assert_transient(
+            mysql_error(
+                1180,
+                "HY000",
+                "Error while appending streaming replication fragment(provider status: Not \
+                 connected to Primary Component)",
+            )
+            .await,
+            true,
+            "1180 not connected to the primary component",
+        );
+        assert_transient(
+            mysql_error(
+                1047,
+                "08S01",
+                "WSREP has not yet prepared node for application use",
+            )
+            .await,
+            true,
+            "1047",
+        );
+        // The same number for another reason (a storage engine's failure).
+        assert_transient(
+            mysql_error(
+                1180,
+                "HY000",
+                "Got error 28 \"No space left on device\" during COMMIT",
+            )
+            .await,
+            false,
+            "1180 no space",
         );
     }
 

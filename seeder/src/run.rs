@@ -180,8 +180,8 @@ impl<'a> Seeder<'a> {
     pub async fn run(&self, conn: &DatabaseConnection) -> Result<SeedReport, SeedError> {
         let tenants = select_tenants(self.dataset, &self.tenants)?;
         let mut db = self.open(conn).await?;
-        refuse_read_only(&db, &self.database_name).await?;
         refuse_unsafe_node(&db, &self.database_name).await?;
+        refuse_read_only(&db, &self.database_name).await?;
         let schema = self
             .prepare(
                 &mut db,
@@ -259,8 +259,8 @@ impl<'a> Seeder<'a> {
         let tenants = select_tenants(self.dataset, &self.tenants)?;
         let mut db = self.open(conn).await?;
         if !dry_run {
-            refuse_read_only(&db, &self.database_name).await?;
             refuse_unsafe_node(&db, &self.database_name).await?;
+            refuse_read_only(&db, &self.database_name).await?;
         }
         let schema = self
             .prepare(&mut db, SchemaUse::DryRun { migrate: true })
@@ -305,8 +305,8 @@ pub async fn migrate(conn: &DatabaseConnection) -> Result<SchemaReport, SeedErro
     let dataset = Dataset::demo();
     let seeder = Seeder::new(&dataset);
     let mut db = seeder.open(conn).await?;
-    refuse_read_only(&db, "").await?;
     refuse_unsafe_node(&db, "").await?;
+    refuse_read_only(&db, "").await?;
     seeder
         .prepare(&mut db, SchemaUse::Seed { migrate: true })
         .await
@@ -532,8 +532,9 @@ async fn seed_one(
             }) => {
                 return Err(SeedError::Database {
                     doing: format!(
-                        "{doing} for tenant {} (nothing of this tenant was written; {attempt} tries)",
-                        plan.tenant.tenant_id
+                        "{doing} for tenant {} (nothing of this tenant was written; {attempt} {})",
+                        plan.tenant.tenant_id,
+                        if attempt == 1 { "try" } else { "tries" }
                     ),
                     tenant: Some(plan.tenant.tenant_id.clone()),
                     table,

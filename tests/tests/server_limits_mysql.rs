@@ -183,11 +183,7 @@ async fn a_statement_over_the_packet_is_not_retried() -> anyhow::Result<()> {
         describe(&out)
     );
     // Tenant transactions say how often they were tried.
-    assert!(
-        !line.contains(" tries)") || line.contains("; 1 tries)"),
-        "retried: {}",
-        describe(&out)
-    );
+    assert!(!line.contains(" tries)"), "retried: {}", describe(&out));
     // The tenant transaction was rolled back whole.
     let conn = server.connect().await?;
     assert_eq!(counts(&conn).await?, [2, 0, 0, 0, 0]);

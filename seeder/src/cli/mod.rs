@@ -70,10 +70,25 @@ pub fn main() -> ExitCode {
         Ok(Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
         Err(e) => {
             // A driver may echo the password in its message.
-            eprintln!("error: {}", scrub(&format!("{e:#}"), secret.as_deref()));
+            eprintln!("error: {}", scrub(&error_chain(&e), secret.as_deref()));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, each cause only where the text
+/// so far does not already say it: a database error's message includes
+/// the driver's, which SeaORM and sqlx then repeat as sources.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 /// clap's first line says what is wrong; its usage block below would bury

@@ -62,6 +62,9 @@ pub(crate) fn certified_lock_sql() -> [&'static str; 2] {
 ///   diverge;
 /// - the node is not part of the cluster's primary component
 ///   (`wsrep_ready` OFF): it refuses every statement;
+/// - `wsrep_OSU_method` other than TOI for the session (RSU, for rolling
+///   schema upgrades): DDL stays on this node, and the other nodes fail to
+///   apply rows of tables they lack, and evict themselves or this node;
 /// - `binlog_format` other than ROW for the session: Galera replicates row
 ///   events only.
 ///
@@ -71,21 +74,34 @@ pub async fn refuse_unsafe_node(db: &Db, target: &str) -> Result<(), SeedError> 
         return Ok(());
     }
     let reading = |e| SeedError::database("checking the Galera node's settings", e);
-    let txn = db.begin(Access::Write, None).await.map_err(reading)?;
-    // SHOW, not SELECT: a node outside the primary component still answers
-    // SHOW and SET, and refuses other statements.
+    let not_ready = |status: &str| SeedError::UnsafeCluster {
+        target: target.to_owned(),
+        reason: format!(
+            "it is a Galera node that is not part of the cluster's primary component \
+             ({status}): it refuses reads and writes until it rejoins; seed through a node that \
+             is (`SHOW STATUS LIKE 'wsrep_ready'` says ON there)"
+        ),
+    };
+    // SHOW, outside a transaction: a node outside the primary component
+    // still answers SHOW and SET, and refuses even BEGIN (error 1047).
     let mut rows = Vec::new();
     for sql in [
-        "SHOW SESSION VARIABLES WHERE Variable_name IN ('wsrep_on', 'binlog_format')",
+        "SHOW SESSION VARIABLES WHERE Variable_name IN ('wsrep_on', 'binlog_format', \
+         'wsrep_OSU_method')",
         "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_status')",
     ] {
-        rows.extend(
-            txn.query_all_raw(Statement::from_string(DbBackend::MySql, sql))
-                .await
-                .map_err(reading)?,
-        );
+        match db
+            .conn
+            .query_all_raw(Statement::from_string(DbBackend::MySql, sql))
+            .await
+        {
+            Ok(found) => rows.extend(found),
+            Err(e) if mysql_error_number(&e) == Some(1047) => {
+                return Err(not_ready("error 1047: WSREP has not yet prepared node"));
+            }
+            Err(e) => return Err(reading(e)),
+        }
     }
-    txn.rollback().await.map_err(reading)?;
     let mut settings = std::collections::HashMap::new();
     for row in &rows {
         let name: String = row.try_get_by_index(0).map_err(reading)?;
@@ -101,11 +117,18 @@ pub async fn refuse_unsafe_node(db: &Db, target: &str) -> Result<(), SeedError> 
                 .to_owned(),
         )
     } else if !get("wsrep_ready").eq_ignore_ascii_case("ON") {
-        Some(format!(
-            "it is a Galera node that is not ready (wsrep_ready = {}, cluster status {}): it is \
-             not part of the cluster's primary component; seed through a node that is",
+        return Err(not_ready(&format!(
+            "wsrep_ready = {}, cluster status {}",
             or_unknown(get("wsrep_ready")),
             or_unknown(get("wsrep_cluster_status"))
+        )));
+    } else if !get("wsrep_osu_method").eq_ignore_ascii_case("TOI") {
+        Some(format!(
+            "it is a Galera node and this session's wsrep_OSU_method is {}: schema changes (the \
+             seeder's migrations) would stay on this node, and the other nodes would then fail \
+             to apply its rows and leave the cluster; set it back to TOI \
+             (SET GLOBAL wsrep_OSU_method = 'TOI') or seed through another node",
+            or_unknown(get("wsrep_osu_method"))
         ))
     } else if !get("binlog_format").eq_ignore_ascii_case("ROW") {
         Some(format!(
