@@ -82,6 +82,22 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Says that a tenant's transaction was rolled back for a reason a
+    /// retry cures and is being tried again: the lines its steps printed
+    /// before were of a transaction that did not commit.
+    pub(crate) fn retrying(&self, tenant: &str, next_try: u32, why: &str) {
+        let line = format!("{tenant}: rolled back ({why}), nothing of it kept; try {next_try}");
+        match self.mode {
+            ProgressMode::Lines => eprintln!("{line}"),
+            ProgressMode::Bars => {
+                let _ = self.bars.println(line);
+            }
+            ProgressMode::Quiet => {}
+        }
+    }
+}
+
 pub struct StepProgress {
     mode: ProgressMode,
     bar: Option<ProgressBar>,

@@ -43,6 +43,24 @@ pub fn is_transient(err: &DbErr) -> bool {
     }
 }
 
+/// A few words on why a transient error happened, for progress lines.
+pub fn reason(err: &DbErr) -> &'static str {
+    match sqlx_error(err) {
+        Some(sqlx::Error::Database(db)) if cluster_regrouping(db.as_ref()) => {
+            "the cluster was regrouping after a node left"
+        }
+        Some(sqlx::Error::Database(db))
+            if db
+                .code()
+                .is_some_and(|c| matches!(c.as_ref(), "40001" | "40P01")) =>
+        {
+            "a deadlock, serialization failure or cluster write conflict"
+        }
+        _ if is_connection_failure(err) => "the connection failed",
+        _ => "a transient error",
+    }
+}
+
 /// Whether `err` says the server cannot be reached now: the pool found no
 /// connection within its acquire timeout (a refused connection is retried
 /// by the pool until then), or the connection was refused outright. After a

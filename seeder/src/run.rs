@@ -523,6 +523,11 @@ async fn seed_one(
                     connection_lost = Some(doing);
                 }
                 retries += 1;
+                seeder.progress.retrying(
+                    &plan.tenant.tenant_id,
+                    attempt + 1,
+                    retry::reason(&source),
+                );
                 tokio::time::sleep(retry::backoff(attempt)).await;
             }
             Err(StepError::Database {

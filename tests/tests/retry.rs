@@ -269,6 +269,20 @@ async fn a_disrupted_tenant_transaction_is_retried(
         "exactly one retry:\n{}",
         describe(&out)
     );
+    // stderr (progress lines, not a terminal) says the rolled-back try's
+    // lines did not count, and why.
+    let why = match disruption {
+        Disruption::Deadlock => "a deadlock, serialization failure or cluster write conflict",
+        Disruption::DroppedConnection => "the connection failed",
+    };
+    let retry_line = format!("tenant-a: rolled back ({why}), nothing of it kept; try 2");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .any(|l| l == retry_line),
+        "{retry_line:?} on stderr:\n{}",
+        describe(&out)
+    );
     // The retry started the tenant from scratch: the planned devices, and
     // none of T's rolled-back ones.
     let devices: Vec<String> = DeviceRegistry::find()
