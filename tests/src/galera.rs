@@ -33,13 +33,7 @@ pub const NODES: usize = 3;
 
 /// The seeder's tables, in the order of the verification's counts (and of
 /// [`crate::assert_verified`]).
-pub const TABLES: [&str; 5] = [
-    "tenants",
-    "device_registry",
-    "firmware_versions",
-    "ota_campaigns",
-    "ota_device_status",
-];
+pub use crate::platform_schema::TABLES;
 
 /// What the skip summary calls the cases that need a cluster.
 pub const SKIP_NAME: &str = "MariaDB Galera";

@@ -310,6 +310,18 @@ impl TestDb {
     }
 }
 
+/// How many migrations the database's `seaql_migrations` records.
+pub async fn recorded_migrations(conn: &DatabaseConnection) -> anyhow::Result<i64> {
+    Ok(conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM seaql_migrations",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?
+        .try_get::<i64>("", "n")?)
+}
+
 /// Runs one test case against one backend: creates the database, runs the
 /// case, drops the database whether the case passed or not.
 pub async fn run_case<F, Fut>(backend: Backend, case: F)

@@ -9,7 +9,7 @@
 use entity::prelude::*;
 use ota_seed_tests::gate::seeders_at_once;
 use ota_seed_tests::{Backend, DEMO_COUNTS, TestDb, assert_verified, backend_tests, json_summary};
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Statement};
+use sea_orm::{EntityTrait, PaginatorTrait};
 
 const SEEDERS: usize = 4;
 
@@ -60,14 +60,7 @@ async fn four_seeders_at_once_make_one_dataset(db: TestDb) -> anyhow::Result<()>
         30,
         "no duplicate status row"
     );
-    let migrations = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM seaql_migrations",
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row"))?
-        .try_get::<i64>("", "n")?;
+    let migrations = ota_seed_tests::recorded_migrations(&conn).await?;
     assert_eq!(
         migrations,
         ota_seed_tests::migration_count() as i64,

@@ -203,14 +203,7 @@ async fn three_seeders_one_per_node(
     same_rows_on_every_node(cluster, counts).await?;
     for n in 1..=NODES {
         let conn = cluster.connect(n, Some(DB)).await?;
-        let recorded = conn
-            .query_one_raw(sea_orm::Statement::from_string(
-                conn.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM seaql_migrations",
-            ))
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no row"))?
-            .try_get::<i64>("", "n")?;
+        let recorded = ota_seed_tests::recorded_migrations(&conn).await?;
         assert_eq!(
             recorded,
             ota_seed_tests::migration_count() as i64,
