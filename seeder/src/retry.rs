@@ -20,13 +20,10 @@ pub const MAX_ATTEMPTS: u32 = 50;
 pub const MAX_RETRY_TIME: Duration = Duration::from_secs(120);
 
 pub fn is_transient(err: &DbErr) -> bool {
-    let (DbErr::Query(RuntimeErr::SqlxError(e))
-    | DbErr::Exec(RuntimeErr::SqlxError(e))
-    | DbErr::Conn(RuntimeErr::SqlxError(e))) = err
-    else {
+    let Some(e) = sqlx_error(err) else {
         return false;
     };
-    match e.as_ref() {
+    match e {
         sqlx::Error::Database(db) if packet_too_large(db.as_ref()) => false,
         sqlx::Error::Database(db) if cluster_regrouping(db.as_ref()) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
@@ -93,6 +90,17 @@ pub fn is_connection_failure(err: &DbErr) -> bool {
     }
 }
 
+/// The MySQL/MariaDB error number of a server error, if `err` is one.
+pub(crate) fn mysql_error_number(err: &DbErr) -> Option<u16> {
+    match sqlx_error(err)? {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .map(|e| e.number()),
+        _ => None,
+    }
+}
+
+/// The driver's error under SeaORM's wrapping (statement or connection).
 fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
     match err {
         DbErr::Query(RuntimeErr::SqlxError(e))

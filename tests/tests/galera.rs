@@ -332,6 +332,37 @@ async fn a_100k_fleet_through_two_nodes_at_once_then_a_rerun_through_the_third_i
     Ok(())
 }
 
+/// A seeder of [`LONG_RUN`] (with `extra` arguments) through node
+/// `through`, returned once it has committed a tenant and is still running,
+/// so that a node can be killed mid-run.
+async fn seeder_mid_run(
+    cluster: &GaleraCluster,
+    through: usize,
+    extra: &[&str],
+) -> anyhow::Result<ota_seed_tests::Spawned> {
+    let mut seeder = start_seeder(
+        &[LONG_RUN, extra].concat(),
+        &[("DATABASE_URL", &cluster.database_url(through, DB))],
+        cluster.scratch(),
+    )?;
+    // Another node sees a tenant once the seeder has committed one (before
+    // the migrations there is no table: not yet).
+    let watch = if through == 1 { 2 } else { 1 };
+    ota_seed_tests::wait_until(
+        &format!("a tenant committed through node {through}"),
+        SEEDER_LIMIT,
+        || async { Ok(cluster.row_counts(watch, DB).await.is_ok_and(|c| c[0] >= 1)) },
+    )
+    .await?;
+    anyhow::ensure!(
+        seeder.running(),
+        "the seeder finished before a node could be killed mid-run (the dataset is too \
+         small):\n{}",
+        seeder.stderr_so_far()
+    );
+    Ok(seeder)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_under_the_seeder_ends_it_cleanly_and_a_rerun_elsewhere_completes()
 -> anyhow::Result<()> {
@@ -340,25 +371,7 @@ async fn a_node_killed_under_the_seeder_ends_it_cleanly_and_a_rerun_elsewhere_co
     };
     cluster.create_database(DB).await?;
     let counts = dataset_counts(LONG_RUN)?;
-    let mut seeder = start_seeder(
-        &[LONG_RUN, &["-q", "--no-verify"]].concat(),
-        &[("DATABASE_URL", &cluster.database_url(2, DB))],
-        cluster.scratch(),
-    )?;
-    // Node 1 sees a tenant once the seeder has committed one through node
-    // 2 (before the migrations there is no table: not yet).
-    ota_seed_tests::wait_until(
-        "a tenant committed through node 2",
-        SEEDER_LIMIT,
-        || async { Ok(cluster.row_counts(1, DB).await.is_ok_and(|c| c[0] >= 1)) },
-    )
-    .await?;
-    assert!(
-        seeder.running(),
-        "the seeder finished before node 2 was killed (the dataset is too small to \
-         kill it mid-run):\n{}",
-        seeder.stderr_so_far()
-    );
+    let seeder = seeder_mid_run(&cluster, 2, &["-q", "--no-verify"]).await?;
     cluster.kill(2)?;
     let killed = Instant::now();
     // Bounded well above PROMPT, so that a slow end fails the assertion
@@ -408,22 +421,7 @@ async fn another_node_killed_under_the_seeder_is_ridden_out() -> anyhow::Result<
     };
     cluster.create_database(DB).await?;
     let counts = dataset_counts(LONG_RUN)?;
-    let mut seeder = start_seeder(
-        &[LONG_RUN, &["--json"]].concat(),
-        &[("DATABASE_URL", &cluster.database_url(1, DB))],
-        cluster.scratch(),
-    )?;
-    ota_seed_tests::wait_until(
-        "a tenant committed through node 1",
-        SEEDER_LIMIT,
-        || async { Ok(cluster.row_counts(2, DB).await.is_ok_and(|c| c[0] >= 1)) },
-    )
-    .await?;
-    assert!(
-        seeder.running(),
-        "the seeder finished before node 3 was killed:\n{}",
-        seeder.stderr_so_far()
-    );
+    let seeder = seeder_mid_run(&cluster, 1, &["--json"]).await?;
     cluster.kill(3)?;
     let out = seeder.wait(SEEDER_LIMIT);
     assert_eq!(

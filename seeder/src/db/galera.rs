@@ -24,6 +24,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use super::connect::Db;
 use super::txn::Access;
 use crate::error::SeedError;
+use crate::retry::mysql_error_number;
 
 /// Whether the server is a Galera node: the wsrep provider is loaded
 /// (`wsrep_provider` other than `none`). The variable is absent on MySQL
@@ -258,22 +259,6 @@ pub(super) async fn release_migration_lock<C: ConnectionTrait>(conn: &C) -> Resu
     conn.execute_unprepared(&format!("DROP TABLE IF EXISTS {MIGRATION_LOCK_TABLE}"))
         .await
         .map(|_| ())
-}
-
-/// The MySQL/MariaDB error number of a server error.
-fn mysql_error_number(err: &DbErr) -> Option<u16> {
-    let (DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
-    | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
-    | DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e))) = err
-    else {
-        return None;
-    };
-    match e.as_ref() {
-        sea_orm::sqlx::Error::Database(db) => db
-            .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
-            .map(|e| e.number()),
-        _ => None,
-    }
 }
 
 fn or_unknown(value: &str) -> &str {
