@@ -290,6 +290,43 @@ impl GaleraCluster {
         )
     }
 
+    /// What each node is doing, for a test whose seeder hangs: the
+    /// script's status, then per node its replication state and every
+    /// session with its statement (`mariadb` client over TCP, 10 s at
+    /// most per node; a node that does not answer says so), then the
+    /// nodes' logs.
+    pub fn activity(&self) -> String {
+        let mut text = self.status();
+        for n in 1..=NODES {
+            let port = self.port(n).to_string();
+            let out = output_within(
+                // Bounded by `timeout` too: this runs while a test is
+                // already failing, and must not panic on its own.
+                Command::new("timeout")
+                    .args(["10", "mariadb", "--connect-timeout=5"])
+                    .args(["-h", "127.0.0.1", "-P", &port])
+                    .args(["-u", "root", "--table", "-e"])
+                    .arg(
+                        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment', \
+                         'wsrep_cluster_status', 'wsrep_cluster_size', 'wsrep_flow_control_paused', \
+                         'wsrep_local_recv_queue', 'wsrep_local_send_queue'); \
+                         SELECT ID, USER, DB, COMMAND, TIME, STATE, LEFT(INFO, 200) AS INFO \
+                         FROM information_schema.PROCESSLIST ORDER BY ID",
+                    ),
+                &format!("mariadb on node {n}"),
+                Duration::from_secs(30),
+            );
+            text.push_str(&format!(
+                "\n--- node {n}: replication and sessions ---\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        text.push('\n');
+        text.push_str(&self.logs());
+        text
+    }
+
     /// `CHECKSUM TABLE` of each of the five tables of `db` on node `n`,
     /// once the node has applied everything committed before.
     pub async fn checksums(&self, n: usize, db: &str) -> anyhow::Result<Vec<(String, u64)>> {

@@ -95,11 +95,7 @@ impl Spawned {
 
     /// Sends a signal by name (`INT`, `TERM`, `STOP`, `CONT`, ...).
     pub fn signal(&self, name: &str) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -{name} {} failed", self.child.id());
-        Ok(())
+        signal_pid(self.child.id(), name)
     }
 
     /// SIGKILL.
@@ -144,7 +140,14 @@ impl Spawned {
 
     /// Waits for the child to exit, at most `limit`. Past it, the child is
     /// killed and this panics, saying so (a hang, not a slow run).
-    pub fn wait(mut self, limit: Duration) -> Output {
+    pub fn wait(self, limit: Duration) -> Output {
+        self.wait_or_explain(limit, String::new)
+    }
+
+    /// [`Spawned::wait`], and on a hang the panic also carries what
+    /// `explain` returns, taken while the child still runs (what a server
+    /// was doing for it, say).
+    pub fn wait_or_explain(mut self, limit: Duration, explain: impl FnOnce() -> String) -> Output {
         let deadline = Instant::now() + limit;
         let status = loop {
             match self.child.try_wait() {
@@ -153,6 +156,7 @@ impl Spawned {
                 Err(e) => panic!("waiting for {}: {e}", self.what),
             }
             if Instant::now() >= deadline {
+                let explanation = explain();
                 // A stopped process must be continued to die of SIGKILL
                 // promptly on every kernel; harmless otherwise.
                 let _ = self.signal("CONT");
@@ -160,7 +164,7 @@ impl Spawned {
                 let _ = self.child.wait();
                 let output = self.collect(None);
                 panic!(
-                    "{} was still running after {limit:?}: killed it (a hang, not a slow run)\n{}",
+                    "{} was still running after {limit:?}: killed it (a hang, not a slow run)\n{}\n{explanation}",
                     self.what,
                     crate::describe(&output)
                 );
@@ -196,6 +200,17 @@ impl Drop for Spawned {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Sends signal `name` (`INT`, `TERM`, `STOP`, `CONT`, ...) to process
+/// `pid`: `kill -NAME PID`.
+pub fn signal_pid(pid: u32, name: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{name} {pid} failed");
+    Ok(())
 }
 
 /// Runs `cmd` to completion, at most `limit`, and returns its output (see
