@@ -143,6 +143,35 @@ pub enum SeedError {
         source: Box<DbErr>,
     },
 
+    /// The server stopped answering while a tenant was being seeded: no
+    /// answer came within the statement timeout plus its grace
+    /// (`db::ANSWER_GRACE`). The tenant's transaction was not committed,
+    /// unless the wait was for its COMMIT (`waiting_while`), when whether
+    /// it was applied is unknown; tenants committed before it stay. Not
+    /// retried: the server may still be working on what it was sent.
+    #[error(
+        "the database server at {server} sent no answer for {} s while {waiting_while} for \
+         tenant {tenant}: it is stopped or overloaded, or the network to it drops packets{}. {} \
+         Seed again once it answers; a rerun adds only what is missing",
+        waited.as_secs(),
+        if *.galera { GALERA_STALL } else { "" },
+        stall_outcome(.waiting_while, .tenant)
+    )]
+    NoAnswer {
+        /// `host:port` (or the socket's path) the connection was made to.
+        server: String,
+        tenant: String,
+        /// What the tenant's transaction was waiting for.
+        waiting_while: String,
+        /// How long the seeder waited.
+        waited: std::time::Duration,
+        /// Whether the server is a Galera node (the message then names the
+        /// cluster's own way of stalling).
+        galera: bool,
+        #[source]
+        source: Box<DbErr>,
+    },
+
     /// A database error, with what the seeder was doing, and for which
     /// tenant and table where it was seeding one.
     #[error("database error while {doing}: {}", with_hint(source.to_string()))]
@@ -176,6 +205,30 @@ fn lost_outcome(lost_while: &str, tenant: &str) -> String {
         )
     } else {
         format!("Nothing of tenant {tenant} was written; tenants committed before it stay.")
+    }
+}
+
+/// What a Galera node waiting without end most likely means. Galera 26.4
+/// drops the state exchange of a new membership when the sending node has
+/// a megabyte of a write set queued (its group layer answers EAGAIN), logs
+/// "Temporary failure in sending state UUID, will try again in next
+/// primary component", and commits nothing until the membership changes
+/// again (seen in this project's tests: a node killed while another sent a
+/// tenant's COMMIT).
+const GALERA_STALL: &str = ", or the Galera cluster stopped replicating (after a node left \
+     while a large write set was being sent, Galera may wait for the next change of membership: \
+     its logs say \"Temporary failure in sending state UUID\", and wsrep_local_send_queue stays \
+     above 0; starting or restarting a node resumes it)";
+
+/// What is known of a tenant whose server stopped answering.
+fn stall_outcome(waiting_while: &str, tenant: &str) -> String {
+    if waiting_while.starts_with("committing") {
+        format!(
+            "Whether tenant {tenant}'s COMMIT was applied is unknown; tenants committed before \
+             it stay."
+        )
+    } else {
+        format!("Tenant {tenant} was not committed; tenants committed before it stay.")
     }
 }
 
@@ -330,6 +383,41 @@ mod tests {
             ),
             "{}",
             lost("committing the tenant's transaction")
+        );
+    }
+
+    #[test]
+    fn a_server_that_stopped_answering_is_named_with_what_is_known() {
+        let stalled = |waiting_while: &str, galera: bool| {
+            SeedError::NoAnswer {
+                server: "127.0.0.1:4407".to_owned(),
+                tenant: "tenant-0003".to_owned(),
+                waiting_while: waiting_while.to_owned(),
+                waited: std::time::Duration::from_secs(40),
+                galera,
+                source: Box::new(DbErr::Custom("no answer".to_owned())),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            stalled("seeding ota_device_status", false),
+            "the database server at 127.0.0.1:4407 sent no answer for 40 s while seeding \
+             ota_device_status for tenant tenant-0003: it is stopped or overloaded, or the \
+             network to it drops packets. Tenant tenant-0003 was not committed; tenants \
+             committed before it stay. Seed again once it answers; a rerun adds only what is \
+             missing"
+        );
+        let commit = stalled("committing the tenant's transaction", true);
+        assert!(
+            commit.contains(
+                "Whether tenant tenant-0003's COMMIT was applied is unknown; tenants committed \
+                 before it stay."
+            ),
+            "{commit}"
+        );
+        assert!(
+            commit.contains("\"Temporary failure in sending state UUID\""),
+            "a Galera node's message names the cluster's stall: {commit}"
         );
     }
 }

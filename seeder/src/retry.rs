@@ -14,6 +14,8 @@ use std::time::Duration;
 use rand::RngExt as _;
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
+use crate::db::NoAnswer;
+
 /// Tries in all, and the time after which no new try starts. Heavy
 /// contention has needed dozens of tries on clustered MariaDB.
 pub const MAX_ATTEMPTS: u32 = 50;
@@ -24,6 +26,9 @@ pub fn is_transient(err: &DbErr) -> bool {
         return false;
     };
     match e {
+        // The server may still be busy with what it was sent, or be
+        // stalled: a retry would wait as long again.
+        sqlx::Error::Io(io) if no_answer_in(io).is_some() => false,
         sqlx::Error::Database(db) if packet_too_large(db.as_ref()) => false,
         sqlx::Error::Database(db) if cluster_regrouping(db.as_ref()) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
@@ -88,6 +93,20 @@ pub fn is_connection_failure(err: &DbErr) -> bool {
         }
         _ => false,
     }
+}
+
+/// How long the seeder waited when `err` is its own bound on a server's
+/// answer running out ([`NoAnswer`]: the statement timeout plus its
+/// grace), else `None`.
+pub fn no_answer(err: &DbErr) -> Option<NoAnswer> {
+    match sqlx_error(err)? {
+        sqlx::Error::Io(io) => no_answer_in(io),
+        _ => None,
+    }
+}
+
+fn no_answer_in(io: &std::io::Error) -> Option<NoAnswer> {
+    io.get_ref()?.downcast_ref::<NoAnswer>().copied()
 }
 
 /// The MySQL/MariaDB error number of a server error, if `err` is one.

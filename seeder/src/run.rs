@@ -133,7 +133,11 @@ impl<'a> Seeder<'a> {
 
     /// Longest a statement of the seeder may run, a lock be waited for, or
     /// a transaction sit idle (`None`: no limit; default 30 minutes),
-    /// overriding the role's and the database's own settings.
+    /// overriding the role's and the database's own settings. The seeder
+    /// waits at most 10 s longer for any answer of its transactions (a
+    /// server that stopped answering); past that a seeding run ends with
+    /// [`SeedError::NoAnswer`], other calls with a database error whose
+    /// source is a [`NoAnswer`](crate::NoAnswer).
     pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.statement_timeout = timeout;
         self
@@ -503,6 +507,18 @@ async fn seed_one(
                 return Ok(TenantOutcome::RolledBack {
                     tenant: plan.tenant.tenant_id.clone(),
                     retries,
+                });
+            }
+            Err(StepError::Database { source, doing, .. })
+                if let Some(no_answer) = retry::no_answer(&source) =>
+            {
+                return Err(SeedError::NoAnswer {
+                    server: db.server_address(),
+                    tenant: plan.tenant.tenant_id.clone(),
+                    waiting_while: doing,
+                    waited: no_answer.waited,
+                    galera: db.is_galera(),
+                    source: Box::new(source),
                 });
             }
             Err(StepError::Database { source, doing, .. }) if retry::is_unreachable(&source) => {

@@ -568,6 +568,28 @@ pub fn json_summary(out: &Output, code: i32) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", describe(out)))
 }
 
+/// The dataset's rows per table (tenants, devices, firmware, campaigns,
+/// status rows) for the seeder arguments `dataset`: what a dry run on an
+/// empty SQLite file would insert.
+pub fn dataset_counts(dataset: &[&str]) -> anyhow::Result<[i64; 5]> {
+    let dir = tempfile::tempdir()?;
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("expected.sqlite").display()
+    );
+    let out = run_seeder(
+        &[dataset, &["--dry-run", "--json"]].concat(),
+        &[("DATABASE_URL", &url)],
+        dir.path(),
+    );
+    let summary = json_summary(&out, 0);
+    let mut counts = [0; 5];
+    for (slot, table) in counts.iter_mut().zip(platform_schema::TABLES) {
+        *slot = i64::try_from(table_counts(&summary, table).0)?;
+    }
+    Ok(counts)
+}
+
 /// `(inserted, present, updated)` of one table in a `--json` summary;
 /// `(0, 0, 0)` for a table the run did not touch.
 pub fn table_counts(summary: &serde_json::Value, table: &str) -> (u64, u64, u64) {

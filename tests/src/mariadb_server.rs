@@ -148,6 +148,14 @@ impl PrivateMariaDb {
         Ok(connect(&self.url()).await?)
     }
 
+    /// Sends signal `name` (`STOP`, `CONT`, ...) to the process: `STOP`
+    /// makes it stop answering while its connections stay open, as a hung
+    /// host or a network that drops packets looks from the client.
+    /// (Dropping it kills it, paused or not.)
+    pub fn signal(&self, name: &str) -> anyhow::Result<()> {
+        crate::process::signal_pid(self.child.id(), name)
+    }
+
     /// The server's error log, for assertion messages.
     pub fn log(&self) -> String {
         let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name));

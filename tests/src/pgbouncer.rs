@@ -262,6 +262,14 @@ impl PgBouncer {
     }
 
     /// The loopback port it listens on.
+    /// Sends signal `name` (`STOP`, `CONT`, ...) to the process: `STOP`
+    /// makes it stop answering while its connections stay open, as a hung
+    /// host or a network that drops packets looks from the client.
+    /// (Dropping it kills it, paused or not.)
+    pub fn signal(&self, name: &str) -> anyhow::Result<()> {
+        crate::process::signal_pid(self.child.id(), name)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -91,7 +91,9 @@ pub struct Common {
     /// or a transaction sit idle, overriding the role's or database's own
     /// settings (statement_timeout, lock_timeout,
     /// idle_in_transaction_session_timeout; MariaDB max_statement_time,
-    /// innodb_lock_wait_timeout). 0: no limit.
+    /// innodb_lock_wait_timeout). The seeder itself waits at most 10 s
+    /// longer for any answer of a transaction, then stops, naming the
+    /// server. 0: no limit.
     #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(0..=86_400), global = true)]
     pub statement_timeout: u64,
 

@@ -18,4 +18,4 @@ pub(crate) use galera::certified_lock_sql;
 pub use galera::{refuse_unreplicated_tables, refuse_unsafe_node};
 pub use preflight::refuse_read_only;
 pub use schema::{SchemaUse, prepare_schema};
-pub use txn::{Access, Session, Txn};
+pub use txn::{Access, NoAnswer, Session, Txn};

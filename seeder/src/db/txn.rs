@@ -63,11 +63,65 @@ pub struct Session {
 
 /// An open transaction of the run; statements run through it as through
 /// any SeaORM connection.
-pub enum Txn {
+///
+/// Every wait for the server's answer (a statement, a COPY, a streamed
+/// read, COMMIT) is bounded on the seeder's side too, by the statement
+/// timeout plus [`ANSWER_GRACE`]: the server's own timeouts end a statement
+/// it is running, but not a server that stopped answering (a stopped
+/// process, a network that drops packets, a Galera cluster that stopped
+/// replicating, where COMMIT waits for certification without end). Past
+/// the bound the call fails with [`NoAnswer`], which is never retried.
+pub struct Txn {
+    conn: TxnConn,
+    /// `None`: no statement timeout, no bound.
+    answer_limit: Option<Duration>,
+}
+
+enum TxnConn {
     /// SQLite and MySQL/MariaDB: SeaORM's own transaction.
     Orm(DatabaseTransaction),
     /// PostgreSQL: sqlx's transaction, unnamed statements only.
     Pg(PgTxn),
+}
+
+/// How much longer than the statement timeout the seeder waits for an
+/// answer before it gives up on the server: the server's own timeout,
+/// when it works, ends the statement first with its own error.
+pub const ANSWER_GRACE: Duration = Duration::from_secs(10);
+
+/// The server sent no answer within the statement timeout plus 10 s of
+/// grace (see [`Seeder::statement_timeout`](crate::Seeder::statement_timeout)).
+/// A library caller finds it as the source of the `std::io::Error` (kind
+/// `TimedOut`) inside the `DbErr` of a database error, what `DbErr` can
+/// hold; a seeding run reports it as [`SeedError::NoAnswer`](crate::SeedError::NoAnswer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the database server sent no answer within {} s (the statement timeout, {} s, and {} s of \
+     grace)",
+    waited.as_secs(),
+    waited.saturating_sub(ANSWER_GRACE).as_secs(),
+    ANSWER_GRACE.as_secs()
+)]
+pub struct NoAnswer {
+    /// How long the seeder waited.
+    pub waited: Duration,
+}
+
+/// Awaits `answer`, at most `limit` when there is one.
+async fn answered<T>(
+    limit: Option<Duration>,
+    answer: impl std::future::Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    let Some(limit) = limit else {
+        return answer.await;
+    };
+    match tokio::time::timeout(limit, answer).await {
+        Ok(result) => result,
+        Err(_) => Err(conn_err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            NoAnswer { waited: limit },
+        )))),
+    }
 }
 
 pub struct PgTxn {
@@ -78,6 +132,44 @@ impl Db {
     /// Opens a transaction with the run's settings, scoped to `tenant` for
     /// PostgreSQL's tenant-isolation policies (`app.tenant_id`) when given.
     pub async fn begin(&self, access: Access, tenant: Option<&str>) -> Result<Txn, DbErr> {
+        let limit = self.answer_limit();
+        // Waiting for a pooled connection has its own bound (the acquire
+        // timeout, whose error says the server is unreachable): BEGIN's
+        // answer is waited for on top of it.
+        let begin_limit = limit.map(|l| l + self.acquire_timeout());
+        answered(begin_limit, self.begin_unbounded(access, tenant, limit)).await
+    }
+
+    /// The seeder-side bound on waiting for an answer: the statement
+    /// timeout plus [`ANSWER_GRACE`]; none without a statement timeout, or
+    /// on SQLite (no server to stop answering; its waits are bounded by
+    /// the busy timeout).
+    fn answer_limit(&self) -> Option<Duration> {
+        match self.backend {
+            DbBackend::Sqlite => None,
+            _ => self.session.statement_timeout.map(|t| t + ANSWER_GRACE),
+        }
+    }
+
+    fn acquire_timeout(&self) -> Duration {
+        match &self.pool {
+            Pool::Pg(pool) => pool.options().get_acquire_timeout(),
+            Pool::Orm(conn) => match &conn.inner {
+                sea_orm::DatabaseConnectionType::SqlxMySqlPoolConnection(_) => conn
+                    .get_mysql_connection_pool()
+                    .options()
+                    .get_acquire_timeout(),
+                _ => Duration::ZERO,
+            },
+        }
+    }
+
+    async fn begin_unbounded(
+        &self,
+        access: Access,
+        tenant: Option<&str>,
+        answer_limit: Option<Duration>,
+    ) -> Result<Txn, DbErr> {
         match &self.pool {
             Pool::Pg(pool) => {
                 let sql = pg_begin_sql(access, &self.session);
@@ -85,9 +177,12 @@ impl Db {
                     .begin_with(AssertSqlSafe(sql))
                     .await
                     .map_err(conn_err)?;
-                let txn = Txn::Pg(PgTxn {
-                    conn: tokio::sync::Mutex::new(txn),
-                });
+                let txn = Txn {
+                    conn: TxnConn::Pg(PgTxn {
+                        conn: tokio::sync::Mutex::new(txn),
+                    }),
+                    answer_limit,
+                };
                 // The same helper application code uses (entity crate), so
                 // the seeder and the platform scope tenants one way.
                 if let Some(tenant) = tenant {
@@ -123,7 +218,10 @@ impl Db {
                     txn.execute_unprepared(&mysql_session_sql(&self.session))
                         .await?;
                 }
-                Ok(Txn::Orm(txn))
+                Ok(Txn {
+                    conn: TxnConn::Orm(txn),
+                    answer_limit,
+                })
             }
         }
     }
@@ -194,58 +292,76 @@ pub(super) fn mysql_session_sql(session: &Session) -> String {
 
 impl Txn {
     pub async fn commit(self) -> Result<(), DbErr> {
-        match self {
-            Txn::Orm(txn) => txn.commit().await,
-            Txn::Pg(txn) => txn.conn.into_inner().commit().await.map_err(exec_err),
-        }
+        let commit = async move {
+            match self.conn {
+                TxnConn::Orm(txn) => txn.commit().await,
+                TxnConn::Pg(txn) => txn.conn.into_inner().commit().await.map_err(exec_err),
+            }
+        };
+        answered(self.answer_limit, commit).await
     }
 
     pub async fn rollback(self) -> Result<(), DbErr> {
-        match self {
-            Txn::Orm(txn) => txn.rollback().await,
-            Txn::Pg(txn) => txn.conn.into_inner().rollback().await.map_err(exec_err),
-        }
+        let rollback = async move {
+            match self.conn {
+                TxnConn::Orm(txn) => txn.rollback().await,
+                TxnConn::Pg(txn) => txn.conn.into_inner().rollback().await.map_err(exec_err),
+            }
+        };
+        answered(self.answer_limit, rollback).await
     }
 }
 
 #[async_trait::async_trait]
 impl ConnectionTrait for Txn {
     fn get_database_backend(&self) -> DbBackend {
-        match self {
-            Txn::Orm(txn) => txn.get_database_backend(),
-            Txn::Pg(_) => DbBackend::Postgres,
+        match &self.conn {
+            TxnConn::Orm(txn) => txn.get_database_backend(),
+            TxnConn::Pg(_) => DbBackend::Postgres,
         }
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match self {
-            Txn::Orm(txn) => txn.execute_raw(stmt).await,
-            Txn::Pg(txn) => txn.execute_raw(stmt).await,
-        }
+        answered(self.answer_limit, async {
+            match &self.conn {
+                TxnConn::Orm(txn) => txn.execute_raw(stmt).await,
+                TxnConn::Pg(txn) => txn.execute_raw(stmt).await,
+            }
+        })
+        .await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match self {
-            Txn::Orm(txn) => txn.execute_unprepared(sql).await,
-            Txn::Pg(txn) => {
-                txn.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
-                    .await
+        answered(self.answer_limit, async {
+            match &self.conn {
+                TxnConn::Orm(txn) => txn.execute_unprepared(sql).await,
+                TxnConn::Pg(txn) => {
+                    txn.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+                        .await
+                }
             }
-        }
+        })
+        .await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match self {
-            Txn::Orm(txn) => txn.query_one_raw(stmt).await,
-            Txn::Pg(txn) => Ok(txn.query_all_raw(stmt).await?.into_iter().next()),
-        }
+        answered(self.answer_limit, async {
+            match &self.conn {
+                TxnConn::Orm(txn) => txn.query_one_raw(stmt).await,
+                TxnConn::Pg(txn) => Ok(txn.query_all_raw(stmt).await?.into_iter().next()),
+            }
+        })
+        .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match self {
-            Txn::Orm(txn) => txn.query_all_raw(stmt).await,
-            Txn::Pg(txn) => txn.query_all_raw(stmt).await,
-        }
+        answered(self.answer_limit, async {
+            match &self.conn {
+                TxnConn::Orm(txn) => txn.query_all_raw(stmt).await,
+                TxnConn::Pg(txn) => txn.query_all_raw(stmt).await,
+            }
+        })
+        .await
     }
 }
 
@@ -257,13 +373,24 @@ impl Txn {
     /// backends, where the caller inserts instead. An error from
     /// `next_chunk` aborts the COPY (the transaction is then failed, as on
     /// any error) and is returned as it is.
-    pub async fn copy_in<F>(&self, copy_sql: &str, mut next_chunk: F) -> Result<Option<u64>, DbErr>
+    pub async fn copy_in<F>(&self, copy_sql: &str, next_chunk: F) -> Result<Option<u64>, DbErr>
     where
         F: FnMut(&mut Vec<u8>) -> Result<bool, DbErr> + Send,
     {
-        let Txn::Pg(txn) = self else {
+        let TxnConn::Pg(txn) = &self.conn else {
             return Ok(None);
         };
+        // The whole COPY: the server's statement timeout bounds it whole too.
+        answered(self.answer_limit, txn.copy_in(copy_sql, next_chunk)).await
+    }
+}
+
+impl PgTxn {
+    async fn copy_in<F>(&self, copy_sql: &str, mut next_chunk: F) -> Result<Option<u64>, DbErr>
+    where
+        F: FnMut(&mut Vec<u8>) -> Result<bool, DbErr> + Send,
+    {
+        let txn = self;
         let mut conn = txn.conn.lock().await;
         let mut copy = conn.copy_in_raw(copy_sql).await.map_err(exec_err)?;
         // Two buffers, filled in turn and reused: a fleet's chunks take the
@@ -303,15 +430,25 @@ impl Txn {
     /// returns whether it ran (`false` on other backends: the caller reads
     /// another way). A million device ids take one buffer, not a million
     /// rows at once.
-    pub async fn for_each_text<F>(&self, stmt: Statement, mut each: F) -> Result<bool, DbErr>
+    pub async fn for_each_text<F>(&self, stmt: Statement, each: F) -> Result<bool, DbErr>
+    where
+        F: FnMut(&str) + Send,
+    {
+        let TxnConn::Pg(txn) = &self.conn else {
+            return Ok(false);
+        };
+        answered(self.answer_limit, txn.for_each_text(stmt, each)).await
+    }
+}
+
+impl PgTxn {
+    async fn for_each_text<F>(&self, stmt: Statement, mut each: F) -> Result<bool, DbErr>
     where
         F: FnMut(&str) + Send,
     {
         use futures_util::TryStreamExt as _;
         use sea_orm::sqlx::Row as _;
-        let Txn::Pg(txn) = self else {
-            return Ok(false);
-        };
+        let txn = self;
         let mut conn = txn.conn.lock().await;
         let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
         let mut rows = sqlx::query_with(AssertSqlSafe(stmt.sql), SqlxValues(values))
@@ -387,6 +524,30 @@ pub(super) fn conn_err(e: sqlx::Error) -> DbErr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_fails_the_call_once_the_bound_is_past() {
+        let limit = Duration::from_millis(50);
+        let started = std::time::Instant::now();
+        let err = answered(limit.into(), std::future::pending::<Result<(), DbErr>>())
+            .await
+            .expect_err("a call the server never answers must fail");
+        assert!(started.elapsed() >= limit, "{:?}", started.elapsed());
+        assert_eq!(
+            crate::retry::no_answer(&err),
+            Some(NoAnswer { waited: limit }),
+            "{err}"
+        );
+        assert!(!crate::retry::is_transient(&err), "never retried: {err}");
+        assert!(
+            err.to_string()
+                .contains("the database server sent no answer within 0 s"),
+            "{err}"
+        );
+        // An answer within the bound, and no bound at all, pass through.
+        assert_eq!(answered(Some(limit), async { Ok(7) }).await, Ok(7));
+        assert_eq!(answered(None, async { Ok(8) }).await, Ok(8));
+    }
 
     #[test]
     fn literals_survive_quotes_and_backslashes() {

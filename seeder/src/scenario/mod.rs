@@ -200,7 +200,7 @@ fn optional_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>,
 
 /// How campaigns are made.
 ///
-/// Read through [`campaigns::CampaignsFile`] (one table whose keys depend
+/// Read through `campaigns::CampaignsFile` (one table whose keys depend
 /// on `targets`), so that a mistake in a key is reported at that key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(

@@ -121,8 +121,15 @@ pub async fn seed_tenant(
         Ok(report) => report,
         Err(e) => {
             // Said explicitly rather than left to the drop, so that the
-            // rollback has happened when the error is reported.
-            let _ = txn.rollback().await;
+            // rollback has happened when the error is reported; but not to
+            // a server that stopped answering, which would keep the error
+            // waiting as long again (the server rolls back the transaction
+            // when it sees the connection close).
+            let stalled = matches!(&e, StepError::Database { source, .. }
+                if crate::retry::no_answer(source).is_some());
+            if !stalled {
+                let _ = txn.rollback().await;
+            }
             return Err(e);
         }
     };
