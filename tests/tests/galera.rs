@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use ota_seed_tests::galera::{GaleraCluster, NODES};
 use ota_seed_tests::{
-    SEEDER_LIMIT, assert_clean_error, assert_verified, describe, json_summary, run_seeder,
-    start_seeder, table_counts,
+    SEEDER_LIMIT, assert_clean_error, assert_verified, dataset_counts, describe, json_summary,
+    run_seeder, start_seeder, table_counts,
 };
 use sea_orm::ConnectionTrait;
 
@@ -71,27 +71,6 @@ const LONG_RUN: &[&str] = &[
 
 /// How long the seeder may take to give up once its node is gone.
 const PROMPT: Duration = Duration::from_secs(30);
-
-/// The dataset's rows per table (tenants, devices, firmware, campaigns,
-/// status rows): what a dry run on an empty SQLite file would insert.
-fn dataset_counts(dataset: &[&str]) -> anyhow::Result<[i64; 5]> {
-    let dir = tempfile::tempdir()?;
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("expected.sqlite").display()
-    );
-    let out = run_seeder(
-        &[dataset, &["--dry-run", "--json"]].concat(),
-        &[("DATABASE_URL", &url)],
-        dir.path(),
-    );
-    let summary = json_summary(&out, 0);
-    let mut counts = [0; 5];
-    for (slot, table) in counts.iter_mut().zip(ota_seed_tests::galera::TABLES) {
-        *slot = i64::try_from(table_counts(&summary, table).0)?;
-    }
-    Ok(counts)
-}
 
 /// `(inserted, present)` of a `--json` summary, per table.
 fn inserted_and_present(summary: &serde_json::Value) -> anyhow::Result<Vec<(i64, i64)>> {
@@ -163,7 +142,10 @@ async fn three_seeders_one_per_node(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let outputs: Vec<_> = seeders.into_iter().map(|s| s.wait(SEEDER_LIMIT)).collect();
+    let outputs: Vec<_> = seeders
+        .into_iter()
+        .map(|s| s.wait_or_explain(SEEDER_LIMIT, || cluster.activity()))
+        .collect();
     // All three outputs when one failed: the others say what it met.
     if outputs.iter().any(|out| out.status.code() != Some(0)) {
         let each: Vec<String> = (1..=NODES)
@@ -300,7 +282,10 @@ async fn a_100k_fleet_through_two_nodes_at_once_then_a_rerun_through_the_third_i
     };
     let first = through(1, &[])?;
     let second = through(2, &["--jobs", "2"])?;
-    let outputs = [first.wait(SEEDER_LIMIT), second.wait(SEEDER_LIMIT)];
+    let outputs = [
+        first.wait_or_explain(SEEDER_LIMIT, || cluster.activity()),
+        second.wait_or_explain(SEEDER_LIMIT, || cluster.activity()),
+    ];
     let mut inserted = [0; 5];
     for (n, out) in [1, 2].into_iter().zip(&outputs) {
         assert_eq!(
@@ -414,25 +399,66 @@ async fn a_node_killed_under_the_seeder_ends_it_cleanly_and_a_rerun_elsewhere_co
 /// (1180, "Not connected to Primary Component"); those tenant transactions
 /// are retried, and the seeder completes the dataset. The killed node then
 /// rejoins with the same rows.
+///
+/// Sometimes the cluster does not regroup: when the new membership meets
+/// node 1 with a megabyte or more of a tenant's write set queued for
+/// sending, Galera 26.4 drops the state exchange ("Temporary failure in
+/// sending state UUID, will try again in next primary component") and
+/// commits nothing until the membership changes again. In CI that held
+/// the seeder's COMMIT until the test's 600 s limit; by hand it happened
+/// in about 1 run in 8. The seeder now ends after its statement timeout
+/// plus its grace (30 + 10 s here), naming node 1 and saying the outcome
+/// of the tenant's COMMIT is unknown. The test then checks that the
+/// cluster really was stuck (node 1's log), rejoins node 3, which resumes
+/// it, and a rerun through node 1 completes the dataset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_node_killed_under_the_seeder_is_ridden_out() -> anyhow::Result<()> {
+    const STUCK: &str = "Temporary failure in sending state UUID";
     let Some(cluster) = GaleraCluster::start()? else {
         return Ok(());
     };
     cluster.create_database(DB).await?;
     let counts = dataset_counts(LONG_RUN)?;
-    let seeder = seeder_mid_run(&cluster, 1, &["--json"]).await?;
+    let seeder = seeder_mid_run(&cluster, 1, &["--json", "--statement-timeout", "30"]).await?;
     cluster.kill(3)?;
-    let out = seeder.wait(SEEDER_LIMIT);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "the seeder through node 1 while node 3 died:\n{}\n{}",
-        describe(&out),
-        cluster.logs()
-    );
-    assert_verified(&json_summary(&out, 0), counts);
+    let out = seeder.wait_or_explain(SEEDER_LIMIT, || cluster.activity());
+    if out.status.code() == Some(0) {
+        assert_verified(&json_summary(&out, 0), counts);
+    } else {
+        let line = assert_clean_error(&out);
+        let stalled = format!(
+            "the database server at {} sent no answer for 40 s while committing the tenant's \
+             transaction for tenant ",
+            cluster.address(1)
+        );
+        assert!(
+            line.contains(&stalled) && line.contains(STUCK),
+            "the seeder through node 1 while node 3 died:\n{line}\n{}",
+            cluster.logs()
+        );
+        assert!(
+            cluster.log(1).contains(STUCK),
+            "the seeder gave up on node 1, but the cluster was not stuck:\n{line}\n{}",
+            cluster.activity()
+        );
+        eprintln!(
+            "another_node_killed_under_the_seeder_is_ridden_out: the cluster stopped \
+             replicating when node 3 left ({STUCK}); the seeder ended after 40 s; rejoining \
+             node 3 to resume it"
+        );
+    }
     cluster.rejoin(3)?;
+    if out.status.code() != Some(0) {
+        let rerun = seeder_on(&cluster, 1, &[LONG_RUN, &["--json"]].concat());
+        assert_eq!(
+            rerun.status.code(),
+            Some(0),
+            "the rerun through node 1 once node 3 rejoined:\n{}\n{}",
+            describe(&rerun),
+            cluster.logs()
+        );
+        assert_verified(&json_summary(&rerun, 0), counts);
+    }
     same_rows_on_every_node(&cluster, counts).await?;
     verify_on_every_node(&cluster, LONG_RUN, counts);
     Ok(())
@@ -609,7 +635,7 @@ async fn a_seeder_waits_for_the_migration_lock_of_another_node() -> anyhow::Resu
         .execute_unprepared("DROP TABLE ota_seed_migration_lock")
         .await?;
     node2.close().await?;
-    let out = seeder.wait(SEEDER_LIMIT);
+    let out = seeder.wait_or_explain(SEEDER_LIMIT, || cluster.activity());
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let counts = ota_seed_tests::DEMO_COUNTS;
     same_rows_on_every_node(&cluster, counts).await?;
