@@ -131,7 +131,7 @@ pub enum SeedError {
          accepts no new connection: it was stopped, crashed, or (on a cluster) this node left. \
          {} Seed again once it is back, or through another server of the same database (on a \
          cluster: another node); a rerun adds only what is missing",
-        lost_outcome(.lost_while, .tenant)
+        outcome_after(.lost_while, .tenant, "was written")
     )]
     ServerLost {
         /// `host:port` (or the socket's path) the connection was made to.
@@ -151,11 +151,12 @@ pub enum SeedError {
     /// retried: the server may still be working on what it was sent.
     #[error(
         "the database server at {server} sent no answer for {} s while {waiting_while} for \
-         tenant {tenant}: it is stopped or overloaded, or the network to it drops packets{}. {} \
-         Seed again once it answers; a rerun adds only what is missing",
+         tenant {tenant}: it is stopped or overloaded, the network to it drops packets{}, or the \
+         work takes longer than --statement-timeout allows. {} Seed again once it answers; a \
+         rerun adds only what is missing",
         waited.as_secs(),
         if *.galera { GALERA_STALL } else { "" },
-        stall_outcome(.waiting_while, .tenant)
+        outcome_after(.waiting_while, .tenant, "was committed")
     )]
     NoAnswer {
         /// `host:port` (or the socket's path) the connection was made to.
@@ -196,41 +197,31 @@ impl SeedError {
     }
 }
 
-/// What is known of a tenant whose server went away.
-fn lost_outcome(lost_while: &str, tenant: &str) -> String {
-    if lost_while.starts_with("committing") {
-        format!(
-            "The connection went during tenant {tenant}'s COMMIT: whether it was applied is \
-             unknown; tenants committed before it stay."
-        )
-    } else {
-        format!("Nothing of tenant {tenant} was written; tenants committed before it stay.")
-    }
-}
-
-/// What a Galera node waiting without end most likely means. Galera 26.4
-/// drops the state exchange of a new membership when the sending node has
-/// a megabyte of a write set queued (its group layer answers EAGAIN), logs
-/// "Temporary failure in sending state UUID, will try again in next
-/// primary component", and commits nothing until the membership changes
-/// again (seen in this project's tests: a node killed while another sent a
-/// tenant's COMMIT).
-const GALERA_STALL: &str = ", or the Galera cluster stopped replicating (after a node left \
-     while a large write set was being sent, Galera may wait for the next change of membership: \
-     its logs say \"Temporary failure in sending state UUID\", and wsrep_local_send_queue stays \
-     above 0; starting or restarting a node resumes it)";
-
-/// What is known of a tenant whose server stopped answering.
-fn stall_outcome(waiting_while: &str, tenant: &str) -> String {
-    if waiting_while.starts_with("committing") {
+/// What is known of tenant `tenant` after its connection failed or
+/// stalled while `doing`: during COMMIT, whether it was applied is
+/// unknown; before, nothing of it `nothing` (e.g. "was written").
+fn outcome_after(doing: &str, tenant: &str, nothing: &str) -> String {
+    if doing.starts_with("committing") {
         format!(
             "Whether tenant {tenant}'s COMMIT was applied is unknown; tenants committed before \
              it stay."
         )
     } else {
-        format!("Tenant {tenant} was not committed; tenants committed before it stay.")
+        format!("Nothing of tenant {tenant} {nothing}; tenants committed before it stay.")
     }
 }
+
+/// What a Galera node waiting without end most likely means. Seen in this
+/// project's tests (a node killed while the seeder's node sent a tenant's
+/// COMMIT): the node logged "Temporary failure in sending state UUID, will
+/// try again in next primary component", still counted the dead node in
+/// `wsrep_cluster_size`, kept `wsrep_local_send_queue` at 1, and committed
+/// nothing until the killed node rejoined. Galera's source suggests why: its
+/// group layer refuses to queue while a megabyte is queued for sending.
+const GALERA_STALL: &str = ", or the Galera cluster stopped replicating (seen after a node left \
+     while a large write set was being sent: the node logs \"Temporary failure in sending state \
+     UUID\", wsrep_local_send_queue stays above 0, and nothing commits until the membership \
+     changes again; rejoining the node that left resumed it in our tests)";
 
 /// "database NAME", or "the database" when no name was given.
 fn named(target: &str) -> String {
@@ -378,8 +369,8 @@ mod tests {
         );
         assert!(
             lost("committing the tenant's transaction").contains(
-                "The connection went during tenant tenant-0003's COMMIT: whether it was \
-                 applied is unknown; tenants committed before it stay."
+                "Whether tenant tenant-0003's COMMIT was applied is unknown; tenants committed \
+                 before it stay."
             ),
             "{}",
             lost("committing the tenant's transaction")
@@ -402,10 +393,10 @@ mod tests {
         assert_eq!(
             stalled("seeding ota_device_status", false),
             "the database server at 127.0.0.1:4407 sent no answer for 40 s while seeding \
-             ota_device_status for tenant tenant-0003: it is stopped or overloaded, or the \
-             network to it drops packets. Tenant tenant-0003 was not committed; tenants \
-             committed before it stay. Seed again once it answers; a rerun adds only what is \
-             missing"
+             ota_device_status for tenant tenant-0003: it is stopped or overloaded, the network \
+             to it drops packets, or the work takes longer than --statement-timeout allows. \
+             Nothing of tenant tenant-0003 was committed; tenants committed before it stay. Seed \
+             again once it answers; a rerun adds only what is missing"
         );
         let commit = stalled("committing the tenant's transaction", true);
         assert!(

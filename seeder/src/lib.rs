@@ -52,6 +52,7 @@ pub use report::{
     CampaignBreakdown, DifferingRow, ResetReport, SchemaOrigin, SchemaReport, SeedReport,
     SeedSummary, Stopped, TableCounts, VerifyReport, Violation,
 };
+pub use retry::no_answer;
 pub use run::{DEFAULT_STATEMENT_TIMEOUT, Seeder, migrate, reset, verify};
 pub use scenario::{
     BUILTIN, Builtin, CampaignRef, CampaignsSpec, DeviceTypeSpec, FirmwareLine, FleetSpec,

@@ -95,9 +95,10 @@ pub fn is_connection_failure(err: &DbErr) -> bool {
     }
 }
 
-/// How long the seeder waited when `err` is its own bound on a server's
-/// answer running out ([`NoAnswer`]: the statement timeout plus its
-/// grace), else `None`.
+/// The seeder's own bound on waiting for the server's answer ran out:
+/// the [`NoAnswer`] inside `err` (with how long it waited), else `None`.
+/// For library callers, whose `DbErr` holds it where `Error::source` does
+/// not reach.
 pub fn no_answer(err: &DbErr) -> Option<NoAnswer> {
     match sqlx_error(err)? {
         sqlx::Error::Io(io) => no_answer_in(io),

@@ -502,13 +502,9 @@ async fn seed_one(
         .await
         {
             Ok(tenant) => return Ok(TenantOutcome::Seeded { tenant, retries }),
-            // Whatever the error, a requested stop explains it.
-            Err(_) if cancel.is_cancelled() => {
-                return Ok(TenantOutcome::RolledBack {
-                    tenant: plan.tenant.tenant_id.clone(),
-                    retries,
-                });
-            }
+            // First, even when a stop was requested meanwhile (someone whose
+            // run seems hung presses Ctrl-C): the tenant was not rolled
+            // back for certain, its COMMIT may be pending on the server.
             Err(StepError::Database { source, doing, .. })
                 if let Some(no_answer) = retry::no_answer(&source) =>
             {
@@ -519,6 +515,13 @@ async fn seed_one(
                     waited: no_answer.waited,
                     galera: db.is_galera(),
                     source: Box::new(source),
+                });
+            }
+            // Whatever the error, a requested stop explains it.
+            Err(_) if cancel.is_cancelled() => {
+                return Ok(TenantOutcome::RolledBack {
+                    tenant: plan.tenant.tenant_id.clone(),
+                    retries,
                 });
             }
             Err(StepError::Database { source, doing, .. }) if retry::is_unreachable(&source) => {

@@ -261,7 +261,6 @@ impl PgBouncer {
         }
     }
 
-    /// The loopback port it listens on.
     /// Sends signal `name` (`STOP`, `CONT`, ...) to the process: `STOP`
     /// makes it stop answering while its connections stay open, as a hung
     /// host or a network that drops packets looks from the client.
@@ -270,6 +269,7 @@ impl PgBouncer {
         crate::process::signal_pid(self.child.id(), name)
     }
 
+    /// The loopback port it listens on.
     pub fn port(&self) -> u16 {
         self.port
     }

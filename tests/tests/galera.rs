@@ -400,13 +400,13 @@ async fn a_node_killed_under_the_seeder_ends_it_cleanly_and_a_rerun_elsewhere_co
 /// are retried, and the seeder completes the dataset. The killed node then
 /// rejoins with the same rows.
 ///
-/// Sometimes the cluster does not regroup: when the new membership meets
-/// node 1 with a megabyte or more of a tenant's write set queued for
-/// sending, Galera 26.4 drops the state exchange ("Temporary failure in
-/// sending state UUID, will try again in next primary component") and
-/// commits nothing until the membership changes again. In CI that held
-/// the seeder's COMMIT until the test's 600 s limit; by hand it happened
-/// in about 1 run in 8. The seeder now ends after its statement timeout
+/// Sometimes the cluster does not regroup: when the new membership met
+/// node 1 sending a tenant's COMMIT (several MB), Galera 26.4 dropped the
+/// state exchange ("Temporary failure in sending state UUID, will try
+/// again in next primary component") and committed nothing until the
+/// membership changed again. In CI that held the seeder's COMMIT until
+/// the test's 600 s limit; here it happened in 4 of about 45 runs (see
+/// docs/clusters.md). The seeder now ends after its statement timeout
 /// plus its grace (30 + 10 s here), naming node 1 and saying the outcome
 /// of the tenant's COMMIT is unknown. The test then checks that the
 /// cluster really was stuck (node 1's log), rejoins node 3, which resumes

@@ -106,11 +106,40 @@ fn assert_ended_within_the_bound(out: &std::process::Output, took: Duration, add
             "it gave up after {took:?}, before the statement timeout and the grace had passed: \
              {line}"
         );
+        // BEGIN's bound also allows for taking a pooled connection.
+        let begin = format!(
+            "sent no answer for {} s while starting the tenant's transaction for tenant tenant-",
+            (ANSWER_BOUND + CONNECT_TIMEOUT).as_secs()
+        );
         assert!(
-            line.contains("sent no answer for 15 s while ") && line.contains("for tenant tenant-"),
+            line.contains(&begin)
+                || (line.contains("sent no answer for 15 s while ")
+                    && line.contains("for tenant tenant-")),
             "{line}"
         );
     }
+}
+
+/// `seeder verify` against the paused server: one line within the connect
+/// timeout (the server never completes the handshake) plus the bound.
+fn assert_verify_ends(env: &[(&str, &str)], cwd: &std::path::Path) {
+    let started = Instant::now();
+    let out = run_seeder(
+        &[
+            &["verify"],
+            FLEET,
+            &["--statement-timeout", STATEMENT_TIMEOUT],
+        ]
+        .concat(),
+        env,
+        cwd,
+    );
+    let took = started.elapsed();
+    let line = assert_clean_error(&out);
+    assert!(
+        took < ANSWER_BOUND + CONNECT_TIMEOUT + Duration::from_secs(15),
+        "verify took {took:?} against a server that stopped answering: {line}"
+    );
 }
 
 #[tokio::test]
@@ -142,6 +171,11 @@ async fn a_mariadb_server_that_stops_answering_ends_the_run_and_a_rerun_complete
     )
     .await?;
     assert_ended_within_the_bound(&out, took, &format!("127.0.0.1:{}", server.port()));
+
+    // Still paused: verify ends too.
+    server.signal("STOP")?;
+    assert_verify_ends(&env, &server.dir());
+    server.signal("CONT")?;
 
     // Answering again: the rerun adds what is missing, and verifies.
     let rerun = run_seeder(&[FLEET, &["--json"]].concat(), &env, &server.dir());
@@ -187,6 +221,9 @@ async fn a_pgbouncer_that_stops_answering_ends_the_run_and_a_rerun_completes() {
         )
         .await?;
         assert_ended_within_the_bound(&out, took, &format!("127.0.0.1:{}", bouncer.port()));
+        bouncer.signal("STOP")?;
+        assert_verify_ends(&env, db.dir.path());
+        bouncer.signal("CONT")?;
 
         let rerun = run_seeder(&[FLEET, &["--json"]].concat(), &env, db.dir.path());
         assert_eq!(

@@ -9,6 +9,15 @@ use super::error::CliError;
 use super::output::{Output, RunSummary};
 use super::{Context, Outcome, listen_for_signals};
 
+/// How long closing the pool may take. A connection whose server stopped
+/// answering (`seeder::NoAnswer`) is still waiting for the answer, and
+/// sqlx's `close` would wait for it without end.
+const CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn close(db: sea_orm::DatabaseConnection) {
+    let _ = tokio::time::timeout(CLOSE_LIMIT, db.close()).await;
+}
+
 /// `seeder [seed]`: migrate, seed, verify (or, with `--dry-run`, preview).
 pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::Result<Outcome> {
     if !args.dry_run {
@@ -32,7 +41,7 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
             None => sea_orm::Database::connect("sqlite::memory:").await?,
         };
         let preview = seeder.dry_run(&db).await;
-        db.close().await.ok();
+        close(db).await;
         let preview = preview?;
         output.human("dry run: nothing is written\n");
         print_seed_report(&mut summary, &preview, output, true);
@@ -75,7 +84,7 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
             several => format!("tenants {} were rolled back whole", several.join(", ")),
         };
         eprintln!("interrupted: {rolled_back}; {committed}. Run the same command again to finish.");
-        db.close().await.ok();
+        close(db).await;
         output.json(&summary)?;
         return Ok(Outcome::Interrupted);
     }
@@ -99,7 +108,7 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
         summary.verification = Some(verification);
         outcome
     };
-    db.close().await.ok();
+    close(db).await;
     output.json(&summary)?;
     Ok(outcome)
 }
@@ -141,7 +150,7 @@ pub async fn verify(mut ctx: Context) -> anyhow::Result<Outcome> {
         Ok::<_, seeder::SeedError>((schema, report))
     }
     .await;
-    db.close().await.ok();
+    close(db).await;
     let (schema, report) = checked?;
     let mut summary = RunSummary::new(&ctx.target.display, "verify", &ctx.tenants);
     summary.record_schema(&schema, output);
@@ -171,7 +180,7 @@ pub async fn reset(mut ctx: Context, args: &ResetArgs) -> anyhow::Result<Outcome
     };
     let seeder = ctx.seeder(&[]);
     let preview = seeder.reset(&db, true).await;
-    db.close().await.ok();
+    close(db).await;
     let preview = preview?;
     if args.dry_run || preview.total() == 0 {
         output.human(&preview);
@@ -186,7 +195,7 @@ pub async fn reset(mut ctx: Context, args: &ResetArgs) -> anyhow::Result<Outcome
     }
     let db = ctx.target.connect(ctx.connect_timeout).await?;
     let deleted = seeder.reset(&db, false).await;
-    db.close().await.ok();
+    close(db).await;
     let deleted = deleted?;
     output.human(&deleted);
     output.json(&deleted)?;

@@ -1,10 +1,12 @@
 //! Transactions, and the session settings every one of them carries.
 //!
-//! Every statement of a run (schema inspection, migrations, seeding,
-//! verification) runs inside one of these transactions, so that settings
-//! made transaction-local hold for all of it and leak into nothing else:
-//! a pooled server connection (PgBouncer in transaction mode) is handed to
-//! other clients between our transactions.
+//! Every statement of a run (schema inspection, seeding, verification)
+//! runs inside one of these transactions, so that settings made
+//! transaction-local hold for all of it and leak into nothing else: a
+//! pooled server connection (PgBouncer in transaction mode) is handed to
+//! other clients between our transactions. (The migrations run on a
+//! connection of their own, which holds the migration lock, with the same
+//! settings: see `schema`.)
 //!
 //! On PostgreSQL the transaction is sqlx's own, and every statement is sent
 //! as an unnamed prepared statement (`persistent(false)`). SeaORM's
@@ -85,23 +87,24 @@ enum TxnConn {
 }
 
 /// How much longer than the statement timeout the seeder waits for an
-/// answer before it gives up on the server: the server's own timeout,
-/// when it works, ends the statement first with its own error.
+/// answer before it gives up on the server. Where the server enforces the
+/// timeout (a statement on PostgreSQL and MariaDB, a lock wait), its own
+/// error comes first; COMMIT, and MySQL's writes, have no server-side
+/// limit, and this bound is their only one.
 pub const ANSWER_GRACE: Duration = Duration::from_secs(10);
 
-/// The server sent no answer within the statement timeout plus 10 s of
-/// grace (see [`Seeder::statement_timeout`](crate::Seeder::statement_timeout)).
-/// A library caller finds it as the source of the `std::io::Error` (kind
-/// `TimedOut`) inside the `DbErr` of a database error, what `DbErr` can
-/// hold; a seeding run reports it as [`SeedError::NoAnswer`](crate::SeedError::NoAnswer).
+/// The server sent no answer within the seeder's bound: the statement
+/// timeout plus 10 s of grace, and for BEGIN also the time allowed for
+/// taking a pooled connection (see
+/// [`Seeder::statement_timeout`](crate::Seeder::statement_timeout)).
+/// [`no_answer`](crate::no_answer) finds it in a `DbErr` (it is held as
+/// the inner error of a `std::io::Error` of kind `TimedOut`, which
+/// `Error::source` does not reach); a seeding run reports it as
+/// [`SeedError::NoAnswer`](crate::SeedError::NoAnswer). The connection it
+/// happened on may still be waiting for the answer: close the pool with a
+/// bound of your own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the database server sent no answer within {} s (the statement timeout, {} s, and {} s of \
-     grace)",
-    waited.as_secs(),
-    waited.saturating_sub(ANSWER_GRACE).as_secs(),
-    ANSWER_GRACE.as_secs()
-)]
+#[error("the database server sent no answer within {} s", waited.as_secs())]
 pub struct NoAnswer {
     /// How long the seeder waited.
     pub waited: Duration,
@@ -390,8 +393,7 @@ impl PgTxn {
     where
         F: FnMut(&mut Vec<u8>) -> Result<bool, DbErr> + Send,
     {
-        let txn = self;
-        let mut conn = txn.conn.lock().await;
+        let mut conn = self.conn.lock().await;
         let mut copy = conn.copy_in_raw(copy_sql).await.map_err(exec_err)?;
         // Two buffers, filled in turn and reused: a fleet's chunks take the
         // same memory as its first two, rather than a new allocation each.
@@ -448,8 +450,7 @@ impl PgTxn {
     {
         use futures_util::TryStreamExt as _;
         use sea_orm::sqlx::Row as _;
-        let txn = self;
-        let mut conn = txn.conn.lock().await;
+        let mut conn = self.conn.lock().await;
         let values = stmt.values.unwrap_or(sea_orm::Values(Vec::new()));
         let mut rows = sqlx::query_with(AssertSqlSafe(stmt.sql), SqlxValues(values))
             .persistent(false)

@@ -123,8 +123,9 @@ pub async fn seed_tenant(
             // Said explicitly rather than left to the drop, so that the
             // rollback has happened when the error is reported; but not to
             // a server that stopped answering, which would keep the error
-            // waiting as long again (the server rolls back the transaction
-            // when it sees the connection close).
+            // waiting as long again: the drop queues the ROLLBACK, and the
+            // server rolls the transaction back when the process exits and
+            // the connection closes, if it ever answers.
             let stalled = matches!(&e, StepError::Database { source, .. }
                 if crate::retry::no_answer(source).is_some());
             if !stalled {
