@@ -568,6 +568,20 @@ pub fn json_summary(out: &Output, code: i32) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", describe(out)))
 }
 
+/// A fleet of 100,000 devices in 5 tenants of 20,000 (`--scenario fleet`):
+/// a run long enough to disturb a server in the middle of it, after its
+/// first tenant committed.
+pub const FLEET_100K: &[&str] = &[
+    "--scenario",
+    "fleet",
+    "--tenants",
+    "5",
+    "--sites-per-tenant",
+    "40",
+    "--devices-per-site",
+    "500",
+];
+
 /// The dataset's rows per table (tenants, devices, firmware, campaigns,
 /// status rows) for the seeder arguments `dataset`: what a dry run on an
 /// empty SQLite file would insert.

@@ -58,16 +58,7 @@ const FLEET_100K: &[&str] = &[
 
 /// Five tenants of 20,000 devices: a tenant takes a few seconds through
 /// one node, so node 2 is killed while a later tenant is being written.
-const LONG_RUN: &[&str] = &[
-    "--scenario",
-    "fleet",
-    "--tenants",
-    "5",
-    "--sites-per-tenant",
-    "40",
-    "--devices-per-site",
-    "500",
-];
+const LONG_RUN: &[&str] = ota_seed_tests::FLEET_100K;
 
 /// How long the seeder may take to give up once its node is gone.
 const PROMPT: Duration = Duration::from_secs(30);

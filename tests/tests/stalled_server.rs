@@ -19,18 +19,8 @@ use ota_seed_tests::{
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-/// 100k devices in 5 tenants: long enough that the server is paused in
-/// the middle of the run, after the first tenant committed.
-const FLEET: &[&str] = &[
-    "--scenario",
-    "fleet",
-    "--tenants",
-    "5",
-    "--sites-per-tenant",
-    "40",
-    "--devices-per-site",
-    "500",
-];
+/// Paused after the first of its five tenants committed.
+const FLEET: &[&str] = ota_seed_tests::FLEET_100K;
 
 /// The statement timeout the stalled runs get, in seconds, and the bound
 /// on waiting for an answer that follows from it (plus the seeder's 10 s
@@ -142,15 +132,21 @@ fn assert_verify_ends(env: &[(&str, &str)], cwd: &std::path::Path) {
     );
 }
 
-#[tokio::test]
-async fn a_mariadb_server_that_stops_answering_ends_the_run_and_a_rerun_completes()
--> anyhow::Result<()> {
-    let Some(server) = PrivateMariaDb::start(&[]).await? else {
-        return Ok(());
-    };
+/// The case, whatever is paused: a seeder of [`FLEET`] through `env`'s
+/// URL is paused mid-run with `signal("STOP")` and must end within the
+/// bound, naming `address`; `verify` against the still-paused process must
+/// end too; after `signal("CONT")` a rerun completes and verifies the
+/// dataset. `watch` reads the database without going through what is
+/// paused; `log` is what the paused process wrote, for failure messages.
+async fn stalled_then_resumed(
+    env: &[(&str, &str)],
+    cwd: &std::path::Path,
+    watch: &DatabaseConnection,
+    signal: impl Fn(&str) -> anyhow::Result<()>,
+    address: &str,
+    log: impl Fn() -> String,
+) -> anyhow::Result<()> {
     let counts = dataset_counts(FLEET)?;
-    let url = server.database_url();
-    let env = [("DATABASE_URL", url.as_str())];
     let stalled = [
         FLEET,
         &[
@@ -161,33 +157,45 @@ async fn a_mariadb_server_that_stops_answering_ends_the_run_and_a_rerun_complete
         ],
     ]
     .concat();
-    let seeder = start_seeder(&stalled, &env, &server.dir())?;
-    let watch = server.connect().await?;
-    let (out, took) = stall_mid_run(
-        seeder,
-        &watch,
-        || server.signal("STOP"),
-        || server.signal("CONT"),
-    )
-    .await?;
-    assert_ended_within_the_bound(&out, took, &format!("127.0.0.1:{}", server.port()));
+    let seeder = start_seeder(&stalled, env, cwd)?;
+    let (out, took) = stall_mid_run(seeder, watch, || signal("STOP"), || signal("CONT")).await?;
+    assert_ended_within_the_bound(&out, took, address);
 
     // Still paused: verify ends too.
-    server.signal("STOP")?;
-    assert_verify_ends(&env, &server.dir());
-    server.signal("CONT")?;
+    signal("STOP")?;
+    assert_verify_ends(env, cwd);
+    signal("CONT")?;
 
     // Answering again: the rerun adds what is missing, and verifies.
-    let rerun = run_seeder(&[FLEET, &["--json"]].concat(), &env, &server.dir());
+    let rerun = run_seeder(&[FLEET, &["--json"]].concat(), env, cwd);
     assert_eq!(
         rerun.status.code(),
         Some(0),
         "{}\n{}",
         describe(&rerun),
-        server.log()
+        log()
     );
     assert_verified(&json_summary(&rerun, 0), counts);
     Ok(())
+}
+
+#[tokio::test]
+async fn a_mariadb_server_that_stops_answering_ends_the_run_and_a_rerun_completes()
+-> anyhow::Result<()> {
+    let Some(server) = PrivateMariaDb::start(&[]).await? else {
+        return Ok(());
+    };
+    let url = server.database_url();
+    let watch = server.connect().await?;
+    stalled_then_resumed(
+        &[("DATABASE_URL", url.as_str())],
+        &server.dir(),
+        &watch,
+        |name| server.signal(name),
+        &format!("127.0.0.1:{}", server.port()),
+        || server.log(),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -196,45 +204,19 @@ async fn a_pgbouncer_that_stops_answering_ends_the_run_and_a_rerun_completes() {
         return;
     }
     run_case(Backend::Postgres, |db: TestDb| async move {
-        let counts = dataset_counts(FLEET)?;
         let bouncer = PgBouncer::start(PoolMode::Transaction, Options::default())?;
         let url = bouncer.url_for(&db);
-        let env = [("DATABASE_URL", url.as_str())];
-        let stalled = [
-            FLEET,
-            &[
-                "-q",
-                "--no-verify",
-                "--statement-timeout",
-                STATEMENT_TIMEOUT,
-            ],
-        ]
-        .concat();
-        let seeder = start_seeder(&stalled, &env, db.dir.path())?;
         // Straight to PostgreSQL, not through the paused PgBouncer.
         let watch = db.connect().await?;
-        let (out, took) = stall_mid_run(
-            seeder,
+        stalled_then_resumed(
+            &[("DATABASE_URL", url.as_str())],
+            db.dir.path(),
             &watch,
-            || bouncer.signal("STOP"),
-            || bouncer.signal("CONT"),
+            |name| bouncer.signal(name),
+            &format!("127.0.0.1:{}", bouncer.port()),
+            || bouncer.log(),
         )
-        .await?;
-        assert_ended_within_the_bound(&out, took, &format!("127.0.0.1:{}", bouncer.port()));
-        bouncer.signal("STOP")?;
-        assert_verify_ends(&env, db.dir.path());
-        bouncer.signal("CONT")?;
-
-        let rerun = run_seeder(&[FLEET, &["--json"]].concat(), &env, db.dir.path());
-        assert_eq!(
-            rerun.status.code(),
-            Some(0),
-            "{}\n{}",
-            describe(&rerun),
-            bouncer.log()
-        );
-        assert_verified(&json_summary(&rerun, 0), counts);
-        Ok(())
+        .await
     })
     .await;
 }
