@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use futures_util::StreamExt as _;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::cancel::{Cancel, Phase};
 use crate::dataset::{Dataset, TenantPlan};
@@ -564,6 +564,30 @@ async fn seed_one(
                     table,
                     source,
                 });
+            }
+            Err(StepError::RolledBackByCluster { .. })
+                if attempt < retry::MAX_ATTEMPTS && started.elapsed() < retry::MAX_RETRY_TIME =>
+            {
+                retries += 1;
+                seeder.progress.retrying(
+                    &plan.tenant.tenant_id,
+                    attempt + 1,
+                    "the cluster rolled it back for another node's commit",
+                );
+                tokio::time::sleep(retry::backoff(attempt)).await;
+            }
+            Err(StepError::RolledBackByCluster { doing }) => {
+                return Err(SeedError::database(
+                    format!(
+                        "{doing} for tenant {} ({attempt} tries)",
+                        plan.tenant.tenant_id
+                    ),
+                    DbErr::Custom(
+                        "the Galera cluster rolled back the tenant's transaction on every try, \
+                         for other nodes' conflicting commits"
+                            .to_owned(),
+                    ),
+                ));
             }
             Err(StepError::Refused(refusal)) => return Err(refusal),
         }

@@ -14,7 +14,7 @@ mod schema;
 mod txn;
 
 pub use connect::Db;
-pub(crate) use galera::certified_lock_sql;
+pub(crate) use galera::{certified_lock_sql, rolled_back_by_cluster};
 pub use galera::{refuse_unreplicated_tables, refuse_unsafe_node};
 pub use preflight::refuse_read_only;
 pub use schema::{SchemaUse, prepare_schema};

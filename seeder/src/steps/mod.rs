@@ -117,7 +117,21 @@ pub async fn seed_tenant(
         scenario: dataset.scenario_name(),
         seed: dataset.seed(),
     };
+    let galera = scope.galera;
     let report = match run_steps(&mut scope, selection).await {
+        // A statement that failed because the transaction had already been
+        // rolled back by the cluster (a foreign key to a campaign inserted
+        // before the rollback, seen in tests) says so, not its own error.
+        Err(StepError::Database { doing, .. })
+            if galera && crate::db::rolled_back_by_cluster(&txn).await =>
+        {
+            return Err(StepError::RolledBackByCluster { doing });
+        }
+        Ok(_) if galera && crate::db::rolled_back_by_cluster(&txn).await => {
+            return Err(StepError::RolledBackByCluster {
+                doing: "committing the tenant's transaction".to_owned(),
+            });
+        }
         Ok(report) => report,
         Err(e) => {
             // Said explicitly rather than left to the drop, so that the
@@ -138,6 +152,19 @@ pub async fn seed_tenant(
         .await
         .map_err(|e| StepError::new("committing the tenant's transaction", e))?;
     Ok(report)
+}
+
+/// Galera: fails with [`StepError::RolledBackByCluster`] when the
+/// tenant's transaction is no longer open, checked after each step, so
+/// that few statements run outside it before the seeder notices (they
+/// would be committed one by one).
+async fn still_open(scope: &TenantScope<'_>, step: Table) -> Result<(), StepError> {
+    if scope.galera && crate::db::rolled_back_by_cluster(scope.txn).await {
+        return Err(StepError::RolledBackByCluster {
+            doing: format!("seeding {}", step.table_name()),
+        });
+    }
+    Ok(())
 }
 
 async fn run_steps(
@@ -162,6 +189,7 @@ async fn run_steps(
         .map_err(StepError::at(Table::Tenants))?;
     report.add(Table::Tenants, counts);
     report.differing.extend(differing);
+    still_open(scope, Table::Tenants).await?;
     tenant_lock::lock_tenant(scope)
         .await
         .map_err(|e| StepError::new("locking the tenant row", e))?;
@@ -192,6 +220,7 @@ async fn run_steps(
         scope.found.devices = outcome.found;
         scope.devices_after_step = Some(outcome.found + outcome.counts.inserted);
         report.add(Table::Devices, outcome.counts);
+        still_open(scope, Table::Devices).await?;
     }
     let scope: &TenantScope<'_> = scope;
 
@@ -202,6 +231,7 @@ async fn run_steps(
             .map_err(StepError::at(Table::Firmware))?;
         report.add(Table::Firmware, counts);
         report.differing.extend(differing);
+        still_open(scope, Table::Firmware).await?;
     }
     if selection.includes(Table::Campaigns) {
         report.add(
@@ -211,6 +241,7 @@ async fn run_steps(
                 .await
                 .map_err(StepError::at(Table::Campaigns))?,
         );
+        still_open(scope, Table::Campaigns).await?;
     }
     let mut current_counts = None;
     if selection.includes(Table::DeviceStatus) {
@@ -219,6 +250,7 @@ async fn run_steps(
             .await
             .map_err(StepError::at(Table::DeviceStatus))?;
         report.add(Table::DeviceStatus, outcome.counts);
+        still_open(scope, Table::DeviceStatus).await?;
         if outcome.counts.inserted == 0 {
             current_counts = Some(outcome.counted_before);
         }
@@ -262,6 +294,12 @@ pub enum StepError {
     /// A condition found before writing under which the seeder will not
     /// write (see `id_sequences`).
     Refused(SeedError),
+    /// Galera: the tenant's transaction was no longer open when checked
+    /// (after a failed statement, or before COMMIT): the cluster rolled it
+    /// back to apply another node's conflicting commit, and statements
+    /// ran outside it since (see `db::galera::rolled_back_by_cluster`).
+    /// Retried like a certification failure.
+    RolledBackByCluster { doing: String },
 }
 
 impl StepError {

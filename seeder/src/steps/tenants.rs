@@ -57,9 +57,13 @@ impl TenantStep {
         .await
         {
             Ok(n) => n,
+            // On Galera the duplicate may come from another node's commit
+            // applied into a transaction it has just rolled back: then the
+            // error stands (and the tenant is retried, see `seed_tenant`).
             Err(e)
                 if scope.backend == DbBackend::MySql
-                    && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+                    && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+                    && !(scope.galera && crate::db::rolled_back_by_cluster(scope.txn).await) =>
             {
                 0
             }
