@@ -149,6 +149,10 @@ pub async fn refuse_unsafe_node(db: &Db, target: &str) -> Result<(), SeedError> 
     }
 }
 
+/// Reads of the tables' metadata tried in all (see
+/// `refuse_unreplicated_tables`).
+const METADATA_READ_TRIES: u32 = 5;
+
 /// Refuses a Galera node whose OTA tables would not replicate safely: a
 /// table in another engine than InnoDB (Galera replicates InnoDB only), or
 /// one without a primary key (its rows cannot be told apart when certified
@@ -168,23 +172,37 @@ pub async fn refuse_unreplicated_tables(
         .map(|t| format!("'{t}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    let txn = db.begin(Access::Read, None).await.map_err(reading)?;
-    let rows = txn
-        .query_all_raw(Statement::from_string(
-            DbBackend::MySql,
-            format!(
-                "SELECT t.TABLE_NAME, COALESCE(t.ENGINE, ''), \
-                        EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS c \
-                                WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
-                                  AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') \
-                 FROM information_schema.TABLES t \
-                 WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME IN ({names}) \
-                 ORDER BY t.TABLE_NAME"
-            ),
-        ))
-        .await
-        .map_err(reading)?;
-    txn.rollback().await.map_err(reading)?;
+    let sql = format!(
+        "SELECT t.TABLE_NAME, COALESCE(t.ENGINE, ''), \
+                EXISTS (SELECT 1 FROM information_schema.TABLE_CONSTRAINTS c \
+                        WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
+                          AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') \
+         FROM information_schema.TABLES t \
+         WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME IN ({names}) \
+         ORDER BY t.TABLE_NAME"
+    );
+    // Another node's migrations (DDL, applied everywhere at once) abort a
+    // read of the tables' metadata with 1213 (seen once in 60 seeders
+    // started three at a time): read again, a few times.
+    let mut attempt = 0;
+    let rows = loop {
+        attempt += 1;
+        let read = async {
+            let txn = db.begin(Access::Read, None).await?;
+            let rows = txn
+                .query_all_raw(Statement::from_string(DbBackend::MySql, sql.clone()))
+                .await?;
+            txn.rollback().await?;
+            Ok::<_, DbErr>(rows)
+        };
+        match read.await {
+            Ok(rows) => break rows,
+            Err(e) if attempt < METADATA_READ_TRIES && crate::retry::is_transient(&e) => {
+                tokio::time::sleep(crate::retry::backoff(attempt)).await;
+            }
+            Err(e) => return Err(reading(e)),
+        }
+    };
     let mut problems = Vec::new();
     for row in &rows {
         let table: String = row.try_get_by_index(0).map_err(reading)?;
