@@ -112,8 +112,9 @@ async fn same_rows_on_every_node(
 
 /// Three seeders of [`SIX_TENANTS`] started at once, one per node, each
 /// with `--jobs 2`: all exit 0, the migrations still to apply
-/// (`migrations`) were applied once between them and each row inserted
-/// once, and every node holds exactly the dataset, which verifies.
+/// (`migrations`) were applied once between them, every node holds
+/// exactly the dataset, which verifies, and the reports account for every
+/// row (`expected_inserts`; one may count a row twice, see below).
 async fn three_seeders_one_per_node(
     cluster: &GaleraCluster,
     migrations: i64,
