@@ -122,8 +122,12 @@ pub async fn seed_tenant(
         // A statement that failed because the transaction had already been
         // rolled back by the cluster (a foreign key to a campaign inserted
         // before the rollback, seen in tests) says so, not its own error.
-        Err(StepError::Database { doing, .. })
-            if galera && crate::db::rolled_back_by_cluster(&txn).await =>
+        // Not asked over a connection that failed or stopped answering: the
+        // question would fail too, after as long a wait.
+        Err(StepError::Database { doing, source, .. })
+            if galera
+                && !crate::retry::is_connection_failure(&source)
+                && crate::db::rolled_back_by_cluster(&txn).await =>
         {
             return Err(StepError::RolledBackByCluster { doing });
         }
