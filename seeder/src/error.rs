@@ -175,7 +175,7 @@ pub enum SeedError {
 
     /// A database error, with what the seeder was doing, and for which
     /// tenant and table where it was seeding one.
-    #[error("database error while {doing}: {}", with_hint(source.to_string()))]
+    #[error("database error while {doing}: {}", with_hint(database_text(source)))]
     Database {
         doing: String,
         tenant: Option<String>,
@@ -254,10 +254,22 @@ fn bare(target: &str) -> &str {
     }
 }
 
+/// A database error's text without the driver's source locations.
+fn database_text(source: &DbErr) -> String {
+    crate::driver_message::driver_message(source).unwrap_or_else(|| source.to_string())
+}
+
 /// Adds what to do to the driver messages a user is likeliest to meet.
 fn with_hint(mut reason: String) -> String {
     // Each hint applies when all of its fragments occur in the message.
-    const HINTS: [(&[&str], &str); 6] = [
+    const CONNECTION_LIMIT: &str = "the role's, the database's or the server's connection limit \
+         is reached: close other sessions or raise the limit (applying migrations takes one \
+         connection besides the run's)";
+    const HINTS: [(&[&str], &str); 10] = [
+        (&["too many connections"], CONNECTION_LIMIT),
+        (&["Too many connections"], CONNECTION_LIMIT),
+        (&["too many clients"], CONNECTION_LIMIT),
+        (&["max_user_connections"], CONNECTION_LIMIT),
         (
             &["WSREP has not yet prepared node"],
             "this Galera node is not part of the cluster's primary component (wsrep_ready = \

@@ -29,6 +29,7 @@ mod ahead;
 mod cancel;
 mod dataset;
 mod db;
+mod driver_message;
 mod dry_run;
 mod error;
 mod progress;
@@ -46,6 +47,7 @@ mod verify;
 pub use cancel::{Cancel, Phase};
 pub use dataset::{DEFAULT_SEED, Dataset, DatasetSpec, manifest, manifest_digest};
 pub use db::NoAnswer;
+pub use driver_message::driver_message;
 pub use error::SeedError;
 pub use progress::Progress;
 pub use report::{

@@ -121,7 +121,7 @@ pub(crate) fn mysql_error_number(err: &DbErr) -> Option<u16> {
 }
 
 /// The driver's error under SeaORM's wrapping (statement or connection).
-fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
+pub(crate) fn sqlx_error(err: &DbErr) -> Option<&sqlx::Error> {
     match err {
         DbErr::Query(RuntimeErr::SqlxError(e))
         | DbErr::Exec(RuntimeErr::SqlxError(e))

@@ -49,10 +49,14 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
         return Ok(Outcome::Ok);
     }
 
-    let db = ctx
+    let opened = ctx
         .target
         .connect_for_jobs(ctx.connect_timeout, jobs)
         .await?;
+    if let Some(note) = &opened.note {
+        eprintln!("note: {note}");
+    }
+    let db = opened.db;
     let progress = if output == Output::Human {
         Progress::on_stderr()
     } else {

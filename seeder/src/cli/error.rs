@@ -1,7 +1,7 @@
 //! Errors of the command line itself (what the library cannot know: URLs,
 //! files, flags), beside the library's own [`SeedError`]. Messages never
-//! carry a password: URLs are shown redacted, and every printed message is
-//! scrubbed of the password ([`scrub`]).
+//! carry a password: URLs are shown with their credentials masked, and
+//! every printed message is scrubbed of them (`target::Secrets`).
 
 use seeder::SeedError;
 
@@ -10,8 +10,10 @@ pub enum CliError {
     #[error("unknown table {name:?} in --only; valid names: {valid}")]
     UnknownTable { name: String, valid: String },
 
-    #[error("invalid database URL {url}: {reason}")]
-    BadUrl { url: String, reason: String },
+    /// The connection string is not shown: it may hold a password that a
+    /// stray `/`, `?` or `#` cut in two.
+    #[error("invalid database URL (not shown, it may hold a password): {reason}")]
+    BadUrl { reason: String },
 
     #[error(
         "--jobs {jobs} needs PostgreSQL or MySQL/MariaDB: SQLite writes one transaction at a \
@@ -47,12 +49,4 @@ pub enum CliError {
 
     #[error(transparent)]
     Seed(#[from] SeedError),
-}
-
-/// Removes a password from a message, wherever a driver may have echoed it.
-pub fn scrub(message: &str, secret: Option<&str>) -> String {
-    match secret {
-        Some(s) if !s.is_empty() => message.replace(s, "***"),
-        _ => message.to_owned(),
-    }
 }

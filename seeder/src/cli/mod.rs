@@ -23,10 +23,10 @@ use anyhow::Context as _;
 use seeder::{Cancel, Dataset, Seeder, Table};
 
 use args::{Cli, Command, Common, ScenarioCommand};
-use error::{CliError, scrub};
+use error::CliError;
 use output::Output;
 use signals::EXIT_INTERRUPTED;
-use target::DatabaseTarget;
+use target::{DatabaseTarget, Secrets};
 
 /// How a run ends, beyond plain success.
 pub enum Outcome {
@@ -63,14 +63,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut secret = None;
-    match runtime.block_on(run(cli, &mut secret)) {
+    let mut secrets = Secrets::default();
+    match runtime.block_on(run(cli, &mut secrets)) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::InvariantsBroken) => ExitCode::from(1),
         Ok(Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),
         Err(e) => {
             // A driver may echo the password in its message.
-            eprintln!("error: {}", scrub(&error_chain(&e), secret.as_deref()));
+            eprintln!("error: {}", secrets.scrub(&error_chain(&e)));
             ExitCode::from(2)
         }
     }
@@ -78,11 +78,15 @@ pub fn main() -> ExitCode {
 
 /// The error and its causes on one line, each cause only where the text
 /// so far does not already say it: a database error's message includes
-/// the driver's, which SeaORM and sqlx then repeat as sources.
+/// the driver's, which SeaORM and sqlx then repeat as sources. Driver
+/// errors are read without their source locations (`seeder::driver_message`).
 fn error_chain(e: &anyhow::Error) -> String {
-    let mut line = e.to_string();
+    let text = |e: &(dyn std::error::Error + 'static)| {
+        seeder::driver_message(e).unwrap_or_else(|| e.to_string())
+    };
+    let mut line = text(e.as_ref());
     for cause in e.chain().skip(1) {
-        let cause = cause.to_string();
+        let cause = text(cause);
         if !line.contains(&cause) {
             line.push_str(": ");
             line.push_str(&cause);
@@ -155,7 +159,7 @@ impl Context {
     }
 }
 
-async fn run(cli: Cli, secret: &mut Option<String>) -> anyhow::Result<Outcome> {
+async fn run(cli: Cli, secrets: &mut Secrets) -> anyhow::Result<Outcome> {
     let Cli {
         command,
         seed,
@@ -198,7 +202,7 @@ async fn run(cli: Cli, secret: &mut Option<String>) -> anyhow::Result<Outcome> {
             &std::env::current_dir().context("reading the working directory")?,
         ),
     };
-    *secret = target.secret().map(str::to_owned);
+    *secrets = target.secrets().clone();
     if common.schema.is_some() && target.backend != sea_orm::DbBackend::Postgres {
         anyhow::bail!(
             "--schema applies to PostgreSQL only; {} has no schemas to choose from",
