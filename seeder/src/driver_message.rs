@@ -9,8 +9,8 @@ use sea_orm::DbErr;
 use sea_orm::sqlx;
 
 /// The text of `error` without the driver's source locations, for the
-/// kinds of error the seeder's driver raises: SeaORM's [`DbErr`], sqlx's
-/// `Error`, and PostgreSQL's database error. `None` for any other error
+/// kinds of error the seeder's driver raises: SeaORM's [`DbErr`] and
+/// `RuntimeErr`, sqlx's `Error`, and PostgreSQL's database error. `None` for any other error
 /// (print its own text).
 pub fn driver_message(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(e) = error.downcast_ref::<DbErr>() {
@@ -18,6 +18,14 @@ pub fn driver_message(error: &(dyn std::error::Error + 'static)) -> Option<Strin
         return Some(match crate::retry::sqlx_error(e) {
             Some(inner) => text.replace(&inner.to_string(), &sqlx_text(inner)),
             None => text,
+        });
+    }
+    if let Some(e) = error.downcast_ref::<sea_orm::RuntimeErr>() {
+        return Some(match e {
+            sea_orm::RuntimeErr::SqlxError(inner) => {
+                e.to_string().replace(&inner.to_string(), &sqlx_text(inner))
+            }
+            _ => e.to_string(),
         });
     }
     if let Some(e) = error.downcast_ref::<sqlx::Error>() {

@@ -31,6 +31,7 @@ pub mod pgbouncer;
 pub mod platform_schema;
 pub mod private_postgres;
 pub mod process;
+pub mod relay;
 pub mod server_url;
 pub mod skips;
 pub mod snapshot;
@@ -411,6 +412,13 @@ macro_rules! backend_tests {
 /// from the migrator so that adding a migration changes no test.
 pub fn migration_count() -> usize {
     migration::known_migration_names().len()
+}
+
+/// Whether the tests run as root (then servers that refuse root run as
+/// another user, and `runuser` can switch to one).
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Path of the `seeder` binary that users run, built by cargo from the

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use sea_orm::sqlx::mysql::MySqlPoolOptions;
-use sea_orm::sqlx::postgres::{PgPool, PgPoolOptions};
+use sea_orm::sqlx::Connection as _;
+use sea_orm::sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
+use sea_orm::sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DbBackend, DbErr, Statement,
 };
@@ -119,6 +120,7 @@ impl Db {
         match &self.conn.inner {
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
                 let options = (*self.conn.get_postgres_connection_pool().connect_options()).clone();
+                first_connection(timeout, PgConnection::connect_with(&options)).await?;
                 let pool = PgPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(timeout)
@@ -129,6 +131,7 @@ impl Db {
             }
             DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
                 let options = (*self.conn.get_mysql_connection_pool().connect_options()).clone();
+                first_connection(timeout, MySqlConnection::connect_with(&options)).await?;
                 let pool = MySqlPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(timeout)
@@ -139,5 +142,24 @@ impl Db {
             }
             _ => Ok(self.conn.clone()),
         }
+    }
+}
+
+/// Opens and closes one connection outside any pool, so that a refusal is
+/// reported at once in the server's words: sqlx's pool retries "too many
+/// connections" (a role's CONNECTION LIMIT) and a refused port until its
+/// acquire timeout, then says only that it timed out.
+async fn first_connection<C: sea_orm::sqlx::Connection>(
+    timeout: Duration,
+    connect: impl Future<Output = Result<C, sea_orm::sqlx::Error>>,
+) -> Result<(), DbErr> {
+    let conn_err = |e: sea_orm::sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into()));
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(conn)) => {
+            let _ = tokio::time::timeout(timeout, conn.close()).await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(conn_err(e)),
+        Err(_) => Err(conn_err(sea_orm::sqlx::Error::PoolTimedOut)),
     }
 }

@@ -389,24 +389,67 @@ async fn migrate(db: &Db, timeout: Duration, interrupt: &Cancel) -> Result<usize
             let _ = conn.clone().close().await;
             locked.and(applied)
         }
-        _ => match apply_sqlite(&db.conn).await {
-            Ok(n) => Ok(n),
-            Err(error) => {
+        _ => {
+            let pending_before = read_state(db).await.ok().map(|s| s.pending().len());
+            match apply_sqlite(&db.conn).await {
+                Ok(n) => Ok(n),
                 // SQLite has no lock to wait on: a seeder started at the
-                // same moment may be applying the same migrations. Give it
-                // time to finish; if it does, there is nothing to report.
-                for _ in 0..100 {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    if read_state(db)
-                        .await
-                        .is_ok_and(|s| s.history.is_some() && s.pending().is_empty())
-                    {
-                        return Ok(0);
+                // same moment may be applying the same migrations, and ours
+                // then fail on its lock, or on a table or history row it
+                // committed. Only then is there something to wait for: it
+                // gets the caller's connect timeout to finish; if it does,
+                // there is nothing to report. Any other error is reported
+                // at once.
+                Err(error) if another_migrator(db, &error, pending_before).await => {
+                    let limit = sqlite_wait(&db.conn).max(Duration::from_secs(1));
+                    let started = std::time::Instant::now();
+                    while started.elapsed() < limit {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if read_state(db)
+                            .await
+                            .is_ok_and(|s| s.history.is_some() && s.pending().is_empty())
+                        {
+                            return Ok(0);
+                        }
                     }
+                    Err(applying(error))
                 }
-                Err(applying(error))
+                Err(error) => Err(applying(error)),
             }
-        },
+        }
+    }
+}
+
+/// Whether a failed SQLite migration may be another migrator's doing: its
+/// lock on the file, or a table or history row of a migration that the
+/// history now records and did not before this run's attempt.
+async fn another_migrator(db: &Db, error: &DbErr, pending_before: Option<usize>) -> bool {
+    let text = error.to_string();
+    if text.contains("database is locked") {
+        return true;
+    }
+    let collided = [
+        "already exists",
+        "UNIQUE constraint failed: seaql_migrations",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign));
+    if !collided {
+        return false;
+    }
+    let pending_now = read_state(db).await.ok().map(|s| s.pending().len());
+    matches!((pending_before, pending_now), (Some(before), Some(now)) if now < before)
+}
+
+/// How long the caller lets a SQLite connection wait (its pool's acquire
+/// timeout, which the command line sets to its connect timeout).
+fn sqlite_wait(conn: &sea_orm::DatabaseConnection) -> Duration {
+    match &conn.inner {
+        sea_orm::DatabaseConnectionType::SqlxSqlitePoolConnection(_) => conn
+            .get_sqlite_connection_pool()
+            .options()
+            .get_acquire_timeout(),
+        _ => Duration::from_secs(10),
     }
 }
 

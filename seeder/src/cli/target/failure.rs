@@ -31,7 +31,7 @@ pub fn describe(error: &sqlx::Error, server: &str) -> String {
 }
 
 /// Adds what to do to the messages a user is likeliest to meet.
-fn with_hint(mut reason: String) -> String {
+pub fn with_hint(mut reason: String) -> String {
     const LIMIT: &str = "the server refused another connection: the role's, the database's or \
                          the server's connection limit is reached; close other sessions or \
                          raise the limit";
@@ -94,7 +94,8 @@ fn with_hint(mut reason: String) -> String {
         ),
         (
             &["unable to open database file"],
-            "does the file exist (add ?mode=rwc to create it), and is its directory writable?",
+            "does the directory exist and is it writable? Without ?mode=rwc in a sqlite:// URL, the \
+             file must exist already",
         ),
         (
             &["Access denied for user"],

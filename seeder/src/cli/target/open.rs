@@ -95,7 +95,9 @@ impl DatabaseTarget {
         );
         match tokio::time::timeout(timeout + Duration::from_secs(1), warm).await {
             Ok(Ok(_)) => Ok(opened),
-            Ok(Err(e)) => Err(self.failed(&e.to_string())),
+            Ok(Err(e)) => Err(self.failed(&failure::with_hint(
+                seeder::driver_message(&e).unwrap_or_else(|| e.to_string()),
+            ))),
             Err(_) => Err(self.failed(&format!(
                 "no connection could be opened within {} s (is the server overloaded?)",
                 timeout.as_secs()
@@ -286,7 +288,7 @@ fn server_of_pg(options: &PgConnectOptions) -> String {
 async fn pg_room(conn: &mut PgConnection, options: &PgConnectOptions) -> Option<Room> {
     // Simple protocol (no prepared statement), as through PgBouncer.
     let row = sqlx::raw_sql(
-        "SELECT r.rolname::text AS role, r.rolsuper::int4 AS superuser, \
+        "SELECT r.rolname::text AS role, r.rolsuper::int4::int8 AS superuser, \
          r.rolconnlimit::int8 AS role_limit, \
          (SELECT count(*) FROM pg_stat_activity a WHERE a.usename = r.rolname)::int8 AS role_used, \
          d.datname::text AS db, d.datconnlimit::int8 AS db_limit, \
