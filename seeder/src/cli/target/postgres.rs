@@ -440,8 +440,9 @@ fn resolve(
         options = options.database(db);
     }
 
-    // TLS, as libpq: a root certificate that exists makes `require` (and
-    // `prefer`) check the server's certificate chain, as verify-ca does.
+    // TLS, as libpq: a root certificate that exists makes `require` check
+    // the server's certificate chain, as verify-ca does. (`prefer` stays
+    // as it is: it must still connect to a server without TLS.)
     let home_file = |name: &str| {
         env.home()
             .map(|h| h.join(".postgresql").join(name))
@@ -476,7 +477,7 @@ fn resolve(
     };
     match &root_cert {
         RootCert::File(path) => {
-            if matches!(mode, PgSslMode::Require | PgSslMode::Prefer) {
+            if matches!(mode, PgSslMode::Require) {
                 mode = PgSslMode::VerifyCa;
             }
             options = options.ssl_root_cert(path);
