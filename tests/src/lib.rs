@@ -24,16 +24,19 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 pub mod app_role;
+pub mod certs;
 pub mod cleanup;
 pub mod galera;
 pub mod gate;
 pub mod mariadb_server;
 pub mod pgbouncer;
 pub mod platform_schema;
+pub mod postgres18;
 pub mod private_postgres;
 pub mod process;
 pub mod seeded;
 pub mod server_url;
+pub mod shared;
 pub mod skips;
 pub mod snapshot;
 
