@@ -77,6 +77,10 @@ impl PostgresBuilder {
                 )
             }
             None => {
+                crate::skips::record(&crate::skips::Skip::of_this_test(
+                    "private PostgreSQL",
+                    "no server binaries under /usr/lib/postgresql",
+                ));
                 let _ = writeln!(
                     std::io::stderr(),
                     "\nSKIPPED private PostgreSQL cases of {}: no server binaries under /usr/lib/postgresql",
@@ -294,6 +298,26 @@ impl PrivatePostgres {
         )
     }
 
+    /// Runs `sql` with `psql` as the superuser in the maintenance database
+    /// through the Unix socket (bounded); returns its output.
+    pub fn psql(&self, sql: &str) -> anyhow::Result<String> {
+        let mut cmd = Command::new(self.bin.join("psql"));
+        cmd.args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "postgres",
+        ])
+        .arg("-h")
+        .arg(self.socket_dir())
+        .args(["-p", &self.port.to_string(), "-d", "postgres", "-c", sql]);
+        run_as_postgres(&mut cmd)
+    }
+
     /// The server's log, for assertion messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
@@ -494,7 +518,7 @@ fn as_postgres(command: &mut Command) {
 
 /// Runs a server tool as the server's user, bounded: one that hangs is
 /// killed and the test fails, saying so.
-fn run_as_postgres(command: &mut Command) -> anyhow::Result<()> {
+fn run_as_postgres(command: &mut Command) -> anyhow::Result<String> {
     as_postgres(command);
     let what = format!("{command:?}");
     let out = crate::output_within(command.current_dir("/"), &what, Duration::from_secs(300));
@@ -506,5 +530,5 @@ fn run_as_postgres(command: &mut Command) -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
