@@ -23,16 +23,21 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+pub mod app_role;
+pub mod certs;
 pub mod cleanup;
 pub mod galera;
 pub mod gate;
 pub mod mariadb_server;
 pub mod pgbouncer;
 pub mod platform_schema;
+pub mod postgres18;
 pub mod private_postgres;
 pub mod process;
 pub mod relay;
+pub mod seeded;
 pub mod server_url;
+pub mod shared;
 pub mod skips;
 pub mod snapshot;
 
@@ -195,6 +200,11 @@ fn admin_url(backend: Backend, server: &ServerUrl) -> String {
 
 impl TestDb {
     async fn create(backend: Backend) -> anyhow::Result<TestDb> {
+        TestDb::create_on(backend, backend.server()).await
+    }
+
+    /// A database on `server_url` (`None`: a SQLite file).
+    async fn create_on(backend: Backend, server_url: Option<ServerUrl>) -> anyhow::Result<TestDb> {
         let dir = tempfile::tempdir()?;
         let name = format!(
             "ota_seed_t{}_{}_{}",
@@ -204,7 +214,6 @@ impl TestDb {
                 .duration_since(std::time::UNIX_EPOCH)?
                 .subsec_nanos()
         );
-        let server_url = backend.server();
         let (url, admin_url) = match &server_url {
             None => (
                 format!(
@@ -355,6 +364,35 @@ where
     let db = TestDb::create(backend)
         .await
         .unwrap_or_else(|e| panic!("could not create a {} test database: {e:#}", backend.name()));
+    run_in(db, case).await
+}
+
+/// Runs one test case in a database of its own on `server` (a private
+/// server the test started), `backend`'s kind; drops the database whether
+/// the case passed or not.
+pub async fn run_case_on<F, Fut>(backend: Backend, server: &ServerUrl, case: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let db = TestDb::create_on(backend, Some(server.clone()))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "could not create a {} test database on {}: {e:#}",
+                backend.name(),
+                server.redacted()
+            )
+        });
+    run_in(db, case).await
+}
+
+async fn run_in<F, Fut>(db: TestDb, case: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let backend = db.backend;
     let server = db.server.clone();
     let outcome = AssertUnwindSafe(case(db)).catch_unwind().await;
     if let Err(e) = server.drop_database().await {

@@ -122,6 +122,11 @@ impl PrivateMariaDb {
         self.port
     }
 
+    /// The server's Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("mariadbd.sock")
+    }
+
     /// A scratch directory that lives as long as the server (e.g. a working
     /// directory for seeder processes).
     pub fn dir(&self) -> PathBuf {
