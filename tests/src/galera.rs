@@ -17,7 +17,7 @@
 //! never install anything themselves.
 
 use std::io::Write as _;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -522,9 +522,7 @@ fn find_program(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
+use crate::running_as_root;
 
 /// Records the skip of this test for the end-of-run summary, and says so
 /// once per test binary on the terminal.

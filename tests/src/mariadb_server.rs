@@ -14,7 +14,6 @@
 
 use std::io::Write as _;
 use std::net::TcpListener;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -261,11 +260,7 @@ fn announce_skip() {
     });
 }
 
-/// Whether this process runs as root: mariadbd then refuses to start
-/// unless told to run as root.
-fn running_as_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
+use crate::running_as_root;
 
 /// A fresh data directory under `dir/data`, with a root account that logs
 /// in over TCP without a password.

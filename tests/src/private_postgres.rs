@@ -476,12 +476,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Whether this process runs as root: PostgreSQL's tools then run as user
-/// `postgres`, which must own their files.
-pub fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
+pub use crate::running_as_root;
 
 /// User and group id of `postgres`, looked up once.
 fn postgres_ids() -> Option<(u32, u32)> {

@@ -204,7 +204,7 @@ fn verify_and_dry_run_never_create_a_sqlite_file() {
 /// root can enter (a `mktemp -d` clone, for one).
 fn seeder_without_privileges(args: &[&str], url: &str, cwd: &Path) -> Output {
     let mut binary = seeder_bin();
-    let root = running_as_root();
+    let root = ota_seed_tests::running_as_root();
     if root {
         let copy = cwd.join("ota-seeder-copy");
         if !copy.exists() {
@@ -226,16 +226,6 @@ fn seeder_without_privileges(args: &[&str], url: &str, cwd: &Path) -> Output {
         &format!("unprivileged seeder {args:?}"),
         SEEDER_LIMIT,
     )
-}
-
-/// The effective uid, read from /proc (std does not expose geteuid).
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
 }
 
 fn set_mode(path: &Path, mode: u32) {
