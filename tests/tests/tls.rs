@@ -713,3 +713,63 @@ async fn mysql_socket_parameter() {
     })
     .await;
 }
+
+/// Issue 20, case 8: as libpq, a root certificate given with
+/// `sslmode=require` makes the seeder check the chain: the wrong CA is
+/// refused (it connected before), the right one connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_require_with_a_root_certificate_checks_the_chain() {
+    pg_case("app", |db, pg| async move {
+        let wrong = pg.url(
+            &db,
+            "app",
+            Some(PASSWORD),
+            "127.0.0.1",
+            &format!("sslmode=require&sslrootcert={}", path(&pg.certs.wrong_ca)),
+        );
+        assert_refused(
+            &seeder(&db, &wrong, &[]),
+            &[
+                "invalid peer certificate: UnknownIssuer",
+                "not signed by the root certificate given",
+            ],
+            &[PASSWORD],
+        );
+        let right = pg.url(
+            &db,
+            "app",
+            Some(PASSWORD),
+            "127.0.0.1",
+            &format!("sslmode=require&sslrootcert={}", pg.ca()),
+        );
+        assert_seeded(
+            &db,
+            &seeder(&db, &right, &[]),
+            &[PASSWORD],
+            "ota_device_status",
+        )
+        .await;
+        Ok(())
+    })
+    .await;
+}
+
+/// The same kind on MariaDB, as the MySQL clients do: `ssl-ca` with
+/// `ssl-mode=REQUIRED` checks the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_required_with_a_ca_checks_the_chain() {
+    mysql_case(|db, my| async move {
+        let wrong = my.url(
+            &db,
+            "127.0.0.1",
+            &format!("ssl-mode=REQUIRED&ssl-ca={}", path(&my.certs.wrong_ca)),
+        );
+        assert_refused(
+            &seeder(&db, &wrong, &[]),
+            &["invalid peer certificate: UnknownIssuer"],
+            &[PASSWORD],
+        );
+        Ok(())
+    })
+    .await;
+}
