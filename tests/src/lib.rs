@@ -43,6 +43,17 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use anyhow;
 
+/// `Database::connect` under `seeder::without_pool_maintenance`: every pool
+/// a test opens runs no sqlx task of its own, so a test's runtime never
+/// waits at its end for sqlx's maintenance sweep (the spin of issue 20).
+pub async fn connect(
+    options: impl Into<sea_orm::ConnectOptions>,
+) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let mut options = options.into();
+    seeder::without_pool_maintenance(&mut options);
+    Database::connect(options).await
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -171,7 +182,7 @@ impl ServerDatabase {
         let Some(admin) = &self.admin_url else {
             return Ok(());
         };
-        let db = Database::connect(admin).await?;
+        let db = connect(admin).await?;
         let sql = match self.backend {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
             _ => format!("DROP DATABASE IF EXISTS {}", self.name),
@@ -214,7 +225,7 @@ impl TestDb {
             ),
             Some(server) => {
                 let admin = admin_url(backend, server);
-                let db = Database::connect(&admin).await?;
+                let db = connect(&admin).await?;
                 db.execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
                 db.close().await?;
@@ -280,7 +291,7 @@ impl TestDb {
     }
 
     pub async fn connect(&self) -> anyhow::Result<DatabaseConnection> {
-        Ok(Database::connect(&self.url).await?)
+        Ok(connect(&self.url).await?)
     }
 
     /// Applies our migrations to this database.

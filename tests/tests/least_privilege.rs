@@ -16,9 +16,7 @@ use ota_seed_tests::{
     Backend, DEMO_COUNTS, TestDb, assert_verified, json_summary, run_case, run_seeder,
     table_counts, violations,
 };
-use sea_orm::{
-    ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait};
 
 /// The README's grants for the application role (`{role}`, `{database}`).
 const GRANTS: &str = "
@@ -152,7 +150,7 @@ async fn as_application_role(
 
     // The role, scoped to tenant-a, can neither write nor change tenant-b's
     // rows.
-    let app = Database::connect(&role_url).await?;
+    let app = ota_seed_tests::connect(&role_url).await?;
     let txn = app.begin().await?;
     txn.execute_unprepared("SELECT set_config('app.tenant_id', 'tenant-a', true)")
         .await?;
@@ -220,7 +218,7 @@ async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_sco
         )
         .await?;
         // The policies are as strict as described: unscoped, a read fails.
-        let app = Database::connect(&role.url(&db)).await?;
+        let app = ota_seed_tests::connect(&role.url(&db)).await?;
         let unscoped = app
             .execute_unprepared("SELECT COUNT(*) FROM ota_device_status")
             .await
@@ -327,7 +325,7 @@ async fn the_entity_example_reads_a_tenants_campaign_as_the_application_role() {
             .await?;
         owner.close().await?;
 
-        let app = Database::connect(&role.url(&db)).await?;
+        let app = ota_seed_tests::connect(&role.url(&db)).await?;
         assert_eq!(
             OtaCampaigns::find().count(&app).await?,
             0,
