@@ -366,6 +366,12 @@ where
         .await
         .unwrap_or_else(|e| panic!("could not create a {} test database: {e:#}", backend.name()));
     let server = db.server.clone();
+    // Captured: shown when the case fails or overruns its time limit.
+    eprintln!(
+        "[harness] {}: running the case in database {}",
+        backend.name(),
+        server.name
+    );
     let outcome = AssertUnwindSafe(case(db)).catch_unwind().await;
     if let Err(e) = server.drop_database().await {
         eprintln!(
