@@ -46,7 +46,7 @@ mod verify;
 
 pub use cancel::{Cancel, Phase};
 pub use dataset::{DEFAULT_SEED, Dataset, DatasetSpec, manifest, manifest_digest};
-pub use db::NoAnswer;
+pub use db::{NoAnswer, without_pool_maintenance};
 pub use driver_message::driver_message;
 pub use error::SeedError;
 pub use progress::Progress;

@@ -2,7 +2,7 @@
 //! nothing, with the README's grants, under FORCE ROW LEVEL SECURITY. Shared
 //! by `least_privilege` (the shared PostgreSQL) and `postgres18`.
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use crate::cleanup::PgRole;
 use crate::{
@@ -141,7 +141,7 @@ pub async fn as_application_role(
 
     // The role, scoped to tenant-a, can neither write nor change tenant-b's
     // rows.
-    let app = Database::connect(&role_url).await?;
+    let app = crate::connect(&role_url).await?;
     let txn = app.begin().await?;
     txn.execute_unprepared("SELECT set_config('app.tenant_id', 'tenant-a', true)")
         .await?;

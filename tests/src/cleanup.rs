@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::ConnectionTrait;
 
 use crate::TestDb;
 
@@ -71,7 +71,7 @@ impl PgRole {
         let role = name.clone();
         let cleanup = Cleanup::new(format!("role {name}"), move || async move {
             let exists = {
-                let admin = Database::connect(&admin_url).await?;
+                let admin = crate::connect(&admin_url).await?;
                 let row = admin
                     .query_one_raw(sea_orm::Statement::from_string(
                         admin.get_database_backend(),
@@ -85,14 +85,14 @@ impl PgRole {
                 return Ok(());
             }
             // The test's database still exists while its case unwinds.
-            if let Ok(conn) = Database::connect(&db_url).await {
+            if let Ok(conn) = crate::connect(&db_url).await {
                 conn.execute_unprepared(&format!(
                     "REASSIGN OWNED BY {role} TO CURRENT_USER; DROP OWNED BY {role}"
                 ))
                 .await?;
                 conn.close().await?;
             }
-            let admin = Database::connect(&admin_url).await?;
+            let admin = crate::connect(&admin_url).await?;
             admin
                 .execute_unprepared(&format!("DROP ROLE IF EXISTS {role}"))
                 .await?;
@@ -128,7 +128,7 @@ impl MySqlUser {
         let server = db.admin_url();
         let user = name.clone();
         let cleanup = Cleanup::new(format!("user {name}"), move || async move {
-            let admin = Database::connect(&server).await?;
+            let admin = crate::connect(&server).await?;
             admin
                 .execute_unprepared(&format!("DROP USER IF EXISTS '{user}'@'%'"))
                 .await?;

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, Statement};
 
 use crate::{Spawned, backends_required, describe, output_within, skips};
 
@@ -253,7 +253,7 @@ impl GaleraCluster {
             .min_connections(1)
             .connect_timeout(Duration::from_secs(10))
             .sqlx_logging(false);
-        let conn = Database::connect(options)
+        let conn = crate::connect(options)
             .await
             .with_context(|| format!("connecting to node {n} ({url})"))?;
         conn.execute_unprepared("SET SESSION wsrep_sync_wait = 15")

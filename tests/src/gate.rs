@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, Statement,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statement,
     TransactionTrait,
 };
 
@@ -51,7 +51,7 @@ impl MigrationGate {
             Backend::Sqlite => {
                 let mut options = ConnectOptions::new(db.url.clone());
                 options.max_connections(1).min_connections(1);
-                let conn = Database::connect(options).await?;
+                let conn = crate::connect(options).await?;
                 conn.execute_unprepared("BEGIN EXCLUSIVE").await?;
                 Ok(MigrationGate {
                     backend: db.backend,

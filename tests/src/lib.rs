@@ -49,6 +49,17 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use anyhow;
 
+/// `Database::connect` under `seeder::without_pool_maintenance`: every pool
+/// a test opens runs no sqlx task of its own, so a test's runtime never
+/// waits at its end for sqlx's maintenance sweep (the spin of issue 20).
+pub async fn connect(
+    options: impl Into<sea_orm::ConnectOptions>,
+) -> Result<DatabaseConnection, sea_orm::DbErr> {
+    let mut options = options.into();
+    seeder::without_pool_maintenance(&mut options);
+    Database::connect(options).await
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -177,7 +188,7 @@ impl ServerDatabase {
         let Some(admin) = &self.admin_url else {
             return Ok(());
         };
-        let db = Database::connect(admin).await?;
+        let db = connect(admin).await?;
         let sql = match self.backend {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
             _ => format!("DROP DATABASE IF EXISTS {}", self.name),
@@ -224,7 +235,7 @@ impl TestDb {
             ),
             Some(server) => {
                 let admin = admin_url(backend, server);
-                let db = Database::connect(&admin).await?;
+                let db = connect(&admin).await?;
                 db.execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await?;
                 db.close().await?;
@@ -290,7 +301,7 @@ impl TestDb {
     }
 
     pub async fn connect(&self) -> anyhow::Result<DatabaseConnection> {
-        Ok(Database::connect(&self.url).await?)
+        Ok(connect(&self.url).await?)
     }
 
     /// Applies our migrations to this database.
@@ -394,6 +405,12 @@ where
 {
     let backend = db.backend;
     let server = db.server.clone();
+    // Captured: shown when the case fails or overruns its time limit.
+    eprintln!(
+        "[harness] {}: running the case in database {}",
+        backend.name(),
+        server.name
+    );
     let outcome = AssertUnwindSafe(case(db)).catch_unwind().await;
     if let Err(e) = server.drop_database().await {
         eprintln!(

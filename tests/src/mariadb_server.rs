@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 
 /// How long the server may take to answer after it was started. A cold
 /// start takes well under a second; the margin is for a loaded machine.
@@ -235,7 +235,7 @@ async fn connect(url: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
         .max_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
-    Database::connect(options).await
+    crate::connect(options).await
 }
 
 /// `mariadbd` and `mariadb-install-db`, from PATH or where Debian puts them

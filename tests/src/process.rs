@@ -17,6 +17,12 @@ use std::time::{Duration, Instant};
 /// machine.
 pub const SEEDER_LIMIT: Duration = Duration::from_secs(600);
 
+/// Time since this process's first harness line: the lines' clock.
+fn since_start() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
 /// A running child whose stdout and stderr are collected by threads (so no
 /// pipe fills up), and which is killed if it is dropped while running.
 pub struct Spawned {
@@ -38,6 +44,13 @@ impl Spawned {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
+        // What the test is doing, for its output should it fail or overrun
+        // its time limit (test output is captured: shown then only).
+        eprintln!(
+            "[harness] {:.3}s started {what} (pid {})",
+            since_start().as_secs_f64(),
+            child.id()
+        );
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (tx, lines) = channel();
@@ -114,6 +127,11 @@ impl Spawned {
         wanted: impl Fn(&str) -> bool,
     ) -> anyhow::Result<String> {
         let deadline = Instant::now() + limit;
+        eprintln!(
+            "[harness] {:.3}s waiting up to {limit:?} for {} to print {description}",
+            since_start().as_secs_f64(),
+            self.what
+        );
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -149,6 +167,12 @@ impl Spawned {
     /// was doing for it, say).
     pub fn wait_or_explain(mut self, limit: Duration, explain: impl FnOnce() -> String) -> Output {
         let deadline = Instant::now() + limit;
+        eprintln!(
+            "[harness] {:.3}s waiting up to {limit:?} for {} (pid {}) to exit",
+            since_start().as_secs_f64(),
+            self.what,
+            self.child.id()
+        );
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -171,6 +195,11 @@ impl Spawned {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
+        eprintln!(
+            "[harness] {:.3}s {} exited: {status}",
+            since_start().as_secs_f64(),
+            self.what
+        );
         self.collect(Some(status))
     }
 

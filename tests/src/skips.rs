@@ -6,9 +6,12 @@
 //! test binary that cargo runs last (`tests/zz_skipped_backends.rs`)
 //! prints what this run skipped, once, and removes the records.
 //!
-//! A run is the cargo process: every test binary of one `cargo test` is a
-//! child of it, so the parent's process id (with its start time, as pids
-//! are reused) names the run. The records live in cargo's target directory,
+//! A run is one `cargo nextest run`, named by the `NEXTEST_RUN_ID` it gives
+//! every test process, or else the cargo process: every test binary of one
+//! `cargo test` is a child of it, so the parent's process id (with its
+//! start time, as pids are reused) names the run. Under nextest the summary
+//! test runs last and alone (see `.config/nextest.toml`), and nextest shows
+//! its output. The records live in cargo's target directory,
 //! beside the test binaries (a place every binary of the run shares and
 //! can write to).
 //!
@@ -100,9 +103,16 @@ fn records_root() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("ota-seed-skipped"))
 }
 
-/// The run's name: the parent process (cargo) and, where /proc tells it,
-/// when that process started, so that a reused pid is another run.
+/// The run's name: nextest's run id, else the parent process (cargo) and,
+/// where /proc tells it, when that process started, so that a reused pid
+/// is another run.
 fn run_key() -> String {
+    if let Some(id) = std::env::var("NEXTEST_RUN_ID")
+        .ok()
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    {
+        return format!("nextest-{id}");
+    }
     let parent = std::os::unix::process::parent_id();
     let started = std::fs::read_to_string(format!("/proc/{parent}/stat"))
         .ok()
@@ -205,7 +215,7 @@ pub fn summary(skips: &[Skip]) -> Option<String> {
         .map(BTreeSet::len)
         .sum();
     let mut text = format!(
-        "\n==== SKIPPED: {} did not run (shown as \"ok\" above: libtest has no \"skipped\") ====\n",
+        "\n==== SKIPPED: {} did not run (they count as passed: libtest has no \"skipped\") ====\n",
         plural(total, "case")
     );
     let mut hints = BTreeSet::new();

@@ -82,7 +82,7 @@ fn a_failed_verification_lists_each_violation_under_a_count() {
             .build()
             .expect("runtime")
             .block_on(async {
-                let conn = sea_orm::Database::connect(&sqlite).await?;
+                let conn = ota_seed_tests::connect(&sqlite).await?;
                 conn.execute_unprepared(sql).await?;
                 conn.close().await
             })

@@ -13,7 +13,7 @@ use ota_seed_tests::relay::Relay;
 use ota_seed_tests::{
     Backend, SilentServer, TestDb, assert_clean_error, assert_ok, describe, run_case, run_seeder,
 };
-use sea_orm::{ConnectionTrait as _, Database};
+use sea_orm::ConnectionTrait as _;
 
 /// Fails if any piece of `secret` (4 characters or more, or the whole of a
 /// shorter one) appears anywhere in the process's output.
@@ -251,7 +251,7 @@ async fn a_failing_sqlite_migration_is_not_delayed() {
     let file = dir.path().join("ota-seed.sqlite");
     // Our history says the first migration is applied, but its tables are
     // not there: the next migration fails on a missing table.
-    let db = Database::connect(format!("sqlite://{}?mode=rwc", file.display()))
+    let db = ota_seed_tests::connect(format!("sqlite://{}?mode=rwc", file.display()))
         .await
         .expect("open");
     db.execute_unprepared(
@@ -420,7 +420,7 @@ async fn a_role_connection_limit_is_respected(db: TestDb) -> anyhow::Result<()> 
         describe(&out)
     );
     // At its limit: another session of the role holds the one connection.
-    let holder = Database::connect(&url).await?;
+    let holder = ota_seed_tests::connect(&url).await?;
     holder.execute_unprepared("SELECT 1").await?;
     let started = Instant::now();
     let out = seed(&["verify", "--connect-timeout", "60"]);
@@ -475,7 +475,7 @@ async fn an_account_connection_limit_is_respected(db: TestDb) -> anyhow::Result<
         "{}",
         describe(&out)
     );
-    let holder = Database::connect(&url).await?;
+    let holder = ota_seed_tests::connect(&url).await?;
     holder.execute_unprepared("SELECT 1").await?;
     let started = Instant::now();
     let out = seed(&["verify", "--connect-timeout", "60"]);

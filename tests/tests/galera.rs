@@ -583,7 +583,7 @@ async fn unsafe_nodes_and_tables_are_refused() -> anyhow::Result<()> {
     // refuses even BEGIN; the seeder says what that means.
     // A plain session: the harness's waits for the cluster's commits
     // (wsrep_sync_wait) would time out on a node cut off from it.
-    let node2 = sea_orm::Database::connect(cluster.url(2)).await?;
+    let node2 = ota_seed_tests::connect(cluster.url(2)).await?;
     node2
         .execute_unprepared("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'")
         .await?;

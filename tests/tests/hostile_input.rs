@@ -10,7 +10,7 @@ use ota_seed_tests::{
     Backend, SEEDER_LIMIT, TestDb, assert_clean_error, assert_ok, backend_tests, json_summary,
     output_within, run_case, run_seeder, seeder_bin, table_counts, violations,
 };
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, EntityTrait, PaginatorTrait};
 
 #[test]
 fn sizes_that_are_zero_negative_non_numeric_or_absurd_are_refused_before_anything_is_written() {
@@ -125,7 +125,7 @@ async fn a_database_that_does_not_exist_is_reported(db: TestDb) -> anyhow::Resul
         "{line}"
     );
     // Not created behind the user's back.
-    let conn = Database::connect(&db.admin_url()).await?;
+    let conn = ota_seed_tests::connect(&db.admin_url()).await?;
     let sql = match db.backend {
         Backend::Postgres => format!("SELECT 1 FROM pg_database WHERE datname = '{missing}'"),
         _ => format!("SELECT 1 FROM information_schema.schemata WHERE schema_name = '{missing}'"),
@@ -311,7 +311,7 @@ async fn a_database_locked_by_another_process_is_reported_after_the_timeout() {
     // One connection, so BEGIN and ROLLBACK run on the same one.
     let mut options = ConnectOptions::new(format!("sqlite://{}", file.display()));
     options.max_connections(1);
-    let holder = Database::connect(options).await.expect("open");
+    let holder = ota_seed_tests::connect(options).await.expect("open");
     holder
         .execute_unprepared("BEGIN EXCLUSIVE")
         .await

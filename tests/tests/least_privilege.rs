@@ -16,7 +16,7 @@ use ota_seed_tests::cleanup::PgRole;
 use ota_seed_tests::{
     Backend, DEMO_COUNTS, TestDb, assert_verified, run_case, run_seeder, table_counts, violations,
 };
-use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 
 #[tokio::test]
 async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security() {
@@ -54,7 +54,7 @@ async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_sco
         )
         .await?;
         // The policies are as strict as described: unscoped, a read fails.
-        let app = Database::connect(&role.url(&db)).await?;
+        let app = ota_seed_tests::connect(&role.url(&db)).await?;
         let unscoped = app
             .execute_unprepared("SELECT COUNT(*) FROM ota_device_status")
             .await
@@ -161,7 +161,7 @@ async fn the_entity_example_reads_a_tenants_campaign_as_the_application_role() {
             .await?;
         owner.close().await?;
 
-        let app = Database::connect(&role.url(&db)).await?;
+        let app = ota_seed_tests::connect(&role.url(&db)).await?;
         assert_eq!(
             OtaCampaigns::find().count(&app).await?,
             0,

@@ -4,10 +4,10 @@
 
 use ota_seed_tests::private_postgres::{PrimaryWithStandby, eventually};
 use ota_seed_tests::{assert_clean_error, assert_ok, run_seeder};
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::{ConnectionTrait, Statement};
 
 async fn status_rows(url: &str) -> anyhow::Result<i64> {
-    let db = Database::connect(url).await?;
+    let db = ota_seed_tests::connect(url).await?;
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
@@ -26,7 +26,7 @@ async fn a_hot_standby_is_refused_and_still_verified() -> anyhow::Result<()> {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
-    let admin = Database::connect(pair.primary_url("postgres")).await?;
+    let admin = ota_seed_tests::connect(pair.primary_url("postgres")).await?;
     admin.execute_unprepared("CREATE DATABASE pulse").await?;
     admin.execute_unprepared("CREATE DATABASE empty").await?;
     admin.close().await?;
@@ -58,7 +58,7 @@ async fn a_hot_standby_is_refused_and_still_verified() -> anyhow::Result<()> {
     // same way, before any migration.
     let empty = pair.standby_url("empty");
     eventually("the standby has the empty database", || async {
-        Ok(Database::connect(&empty).await.is_ok())
+        Ok(ota_seed_tests::connect(&empty).await.is_ok())
     })
     .await?;
     let line = assert_clean_error(&run_seeder(&[], &[("DATABASE_URL", &empty)], dir.path()));

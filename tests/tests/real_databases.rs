@@ -1367,9 +1367,7 @@ async fn postgres_pgbouncer_with_stale_sqlx_statements() {
         let clients: Vec<DatabaseConnection> = {
             let mut v = Vec::new();
             for _ in 0..2 {
-                v.push(
-                    sea_orm::Database::connect(format!("{url}?statement-cache-capacity=0")).await?,
-                );
+                v.push(ota_seed_tests::connect(format!("{url}?statement-cache-capacity=0")).await?);
             }
             v
         };

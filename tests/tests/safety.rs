@@ -12,7 +12,7 @@ use ota_seed_tests::{
     this_machine_by_name,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, Database, EntityTrait, QueryFilter, Statement};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 use serde_json::Value;
 
 /// How long a seeder given `--connect-timeout 1` may take to give up: far
@@ -338,7 +338,7 @@ async fn postgres_tls_modes_work_through_rustls() {
             &[("DATABASE_URL", &require)],
             db.dir.path(),
         ));
-        let conn = Database::connect(&require).await?;
+        let conn = ota_seed_tests::connect(&require).await?;
         let ssl = conn
             .query_one_raw(Statement::from_string(
                 conn.get_database_backend(),

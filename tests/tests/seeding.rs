@@ -365,7 +365,7 @@ async fn same_seed_gives_the_same_rows_on_every_backend() {
                 "sqlite://{}?mode=rwc",
                 db.dir.path().join("other.sqlite").display()
             );
-            let other = sea_orm::Database::connect(&other_url).await?;
+            let other = ota_seed_tests::connect(&other_url).await?;
             let seven = seeded(7);
             seed(&other, &Seeder::new(&seven)).await?;
             let other_digests = format!(

@@ -225,7 +225,7 @@ async fn literals_read_the_same_under_an_ansi_sql_mode() -> anyhow::Result<()> {
     );
     assert_eq!(ota_seed_tests::violations(&summary), Vec::<String>::new());
 
-    let reference = sea_orm::Database::connect("sqlite::memory:").await?;
+    let reference = ota_seed_tests::connect("sqlite::memory:").await?;
     let spec = seeder::DatasetSpec {
         tenants: 3,
         ..seeder::DatasetSpec::default()

@@ -1,7 +1,9 @@
 //! The end-of-run summary of skipped cases: which backend (and PgBouncer)
 //! cases of this `cargo test` did not run, and how to run them.
 //!
-//! Named `zz_…` because cargo runs test binaries in order of package, then
+//! Under nextest it runs last and alone (`.config/nextest.toml`: lowest
+//! priority, every test thread). Under `cargo test` it is
+//! named `zz_…` because cargo runs test binaries in order of package, then
 //! target name: this is the last binary of the last package (`tests`), so
 //! it runs after every case that could skip, whether the run is
 //! `cargo test --workspace` or `cargo test -p tests`. Only the doc-tests

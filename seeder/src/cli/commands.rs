@@ -38,7 +38,11 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
         // in-memory database: a dry run creates nothing.
         let db = match ctx.target.connect_read_only(ctx.connect_timeout).await? {
             Some(db) => db,
-            None => sea_orm::Database::connect("sqlite::memory:").await?,
+            None => {
+                let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+                seeder::without_pool_maintenance(&mut options);
+                sea_orm::Database::connect(options).await?
+            }
         };
         let preview = seeder.dry_run(&db).await;
         close(db).await;

@@ -28,6 +28,11 @@ use output::Output;
 use signals::EXIT_INTERRUPTED;
 use target::{DatabaseTarget, Secrets};
 
+/// How long the runtime's leftover work may take once a command has
+/// finished (see `main`): its tasks are dropped at once; only blocking
+/// work is waited for.
+const RUNTIME_SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
+
 /// How a run ends, beyond plain success.
 pub enum Outcome {
     Ok,
@@ -64,7 +69,12 @@ pub fn main() -> ExitCode {
         }
     };
     let mut secrets = Secrets::default();
-    match runtime.block_on(run(cli, &mut secrets)) {
+    let outcome = runtime.block_on(run(cli, &mut secrets));
+    // Dropping the runtime would wait without end for a task that never
+    // yields (sqlx's pool maintenance once spun so: issue 20); what is left
+    // once the command has finished is given a moment, then abandoned.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_LIMIT);
+    match outcome {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::InvariantsBroken) => ExitCode::from(1),
         Ok(Outcome::Interrupted) => ExitCode::from(EXIT_INTERRUPTED),

@@ -6,12 +6,52 @@ use std::time::Duration;
 
 use sea_orm::sqlx::Connection as _;
 use sea_orm::sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
+use sea_orm::sqlx::pool::PoolOptions;
 use sea_orm::sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DbBackend, DbErr, Statement,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DbBackend, DbErr,
+    Statement,
 };
 
 use super::txn::Session;
+
+/// Pool settings under which sqlx runs no task of its own beside an open
+/// pool: no reaping of idle or old connections (`idle_timeout`,
+/// `max_lifetime`; a `min_connections` above 0 is still opened, once).
+/// Connections a server dropped are still noticed: the pool pings each
+/// one before handing it out (`test_before_acquire`, on by default).
+///
+/// Why: with either timeout set (sqlx sets both unless told otherwise),
+/// sqlx 0.9.0 spawns a maintenance task that sweeps the idle connections
+/// when the pool opens and then every `min(idle_timeout, max_lifetime)`,
+/// `for _ in 0..pool.num_idle()`. `num_idle` can read `usize::MAX` for a
+/// moment: `PoolInner::release` hands a connection back (queue and
+/// semaphore permit) before it counts it, and an `acquire` on another
+/// thread that takes it in between subtracts first. A sweep that starts
+/// then runs 2^64 iterations that never await: one worker thread at 100%
+/// CPU, and the runtime's drop waits for that worker for ever (sqlx issue
+/// 3645). That is how `cargo test` hung in issue 20. Without the timeouts
+/// there is no sweep, so the count's brief wrap does no harm.
+///
+/// For the caller's own pools, as the `seeder` command uses it:
+///
+/// ```
+/// let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+/// seeder::without_pool_maintenance(&mut options).max_connections(1);
+/// assert_eq!(options.get_idle_timeout(), Some(None));
+/// assert_eq!(options.get_max_lifetime(), Some(None));
+/// ```
+pub fn without_pool_maintenance(options: &mut ConnectOptions) -> &mut ConnectOptions {
+    options.idle_timeout(None).max_lifetime(None)
+}
+
+/// [`without_pool_maintenance`] for the pools the seeder opens itself
+/// (with sqlx's own options).
+pub(crate) fn without_maintenance<DB: sea_orm::sqlx::Database>(
+    options: PoolOptions<DB>,
+) -> PoolOptions<DB> {
+    options.idle_timeout(None).max_lifetime(None)
+}
 
 /// A caller's database, as the seeder works on it.
 pub struct Db {
@@ -121,7 +161,7 @@ impl Db {
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
                 let options = (*self.conn.get_postgres_connection_pool().connect_options()).clone();
                 first_connection(timeout, PgConnection::connect_with(&options)).await?;
-                let pool = PgPoolOptions::new()
+                let pool = without_maintenance(PgPoolOptions::new())
                     .max_connections(1)
                     .acquire_timeout(timeout)
                     .connect_with(options)
@@ -132,7 +172,7 @@ impl Db {
             DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
                 let options = (*self.conn.get_mysql_connection_pool().connect_options()).clone();
                 first_connection(timeout, MySqlConnection::connect_with(&options)).await?;
-                let pool = MySqlPoolOptions::new()
+                let pool = without_maintenance(MySqlPoolOptions::new())
                     .max_connections(1)
                     .acquire_timeout(timeout)
                     .connect_with(options)
@@ -161,5 +201,78 @@ async fn first_connection<C: sea_orm::sqlx::Connection>(
         }
         Ok(Err(e)) => Err(conn_err(e)),
         Err(_) => Err(conn_err(sea_orm::sqlx::Error::PoolTimedOut)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+
+    use super::{without_maintenance, without_pool_maintenance};
+
+    /// The tasks alive in this runtime once there are `wanted` or fewer
+    /// (a pool returns each connection in a task of its own), or after 10 s.
+    async fn tasks_settled_at(wanted: usize) -> usize {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while metrics.num_alive_tasks() > wanted && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        metrics.num_alive_tasks()
+    }
+
+    async fn open_and_use(options: ConnectOptions) -> sea_orm::DatabaseConnection {
+        let db = Database::connect(options).await.expect("open");
+        for _ in 0..3 {
+            db.execute_unprepared("SELECT 1").await.expect("query");
+        }
+        db
+    }
+
+    /// Issue 20: sqlx's maintenance task is what spun (see
+    /// `without_pool_maintenance`); under these settings it does not exist
+    /// while the pool is open. The control shows the count sees it.
+    #[tokio::test]
+    async fn a_pool_under_these_settings_runs_no_task_of_its_own() {
+        let plain = open_and_use(ConnectOptions::new("sqlite::memory:")).await;
+        assert_eq!(
+            tasks_settled_at(1).await,
+            1,
+            "control: sqlx's defaults keep its maintenance task running beside an \
+             open pool (if not, this sqlx no longer does; see without_pool_maintenance)"
+        );
+        plain.close().await.expect("close");
+        assert_eq!(tasks_settled_at(0).await, 0, "closing ends it");
+
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        without_pool_maintenance(&mut options);
+        let db = open_and_use(options).await;
+        assert_eq!(
+            tasks_settled_at(0).await,
+            0,
+            "a task is still running beside the open pool"
+        );
+        db.close().await.expect("close");
+    }
+
+    /// The same for the pools the seeder opens itself (`session_connection`).
+    #[tokio::test]
+    async fn the_seeders_own_pools_run_no_task_of_their_own() {
+        let pool = without_maintenance(SqlitePoolOptions::new())
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::new().in_memory(true))
+            .await
+            .expect("open");
+        let db = sea_orm::DatabaseConnection::from(pool);
+        db.execute_unprepared("SELECT 1").await.expect("query");
+        assert_eq!(
+            tasks_settled_at(0).await,
+            0,
+            "a task is still running beside the open pool"
+        );
+        db.close().await.expect("close");
     }
 }

@@ -13,7 +13,7 @@ mod preflight;
 mod schema;
 mod txn;
 
-pub use connect::Db;
+pub use connect::{Db, without_pool_maintenance};
 pub(crate) use galera::{certified_lock_sql, rolled_back_by_cluster};
 pub use galera::{refuse_unreplicated_tables, refuse_unsafe_node};
 pub use preflight::refuse_read_only;

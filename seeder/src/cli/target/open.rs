@@ -124,6 +124,10 @@ impl DatabaseTarget {
         let _ = tokio::time::timeout(CLOSE_LIMIT, first.close()).await;
         let (size, note) = fit(wanted, room);
         let pool = PgPoolOptions::new()
+            // No sqlx maintenance task: it could spin for ever (see
+            // `seeder::without_pool_maintenance`).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .max_connections(size)
             .acquire_timeout(timeout)
             .after_connect(|_, _| {
@@ -161,6 +165,10 @@ impl DatabaseTarget {
         let _ = tokio::time::timeout(CLOSE_LIMIT, first.close()).await;
         let (size, note) = fit(wanted, room);
         let pool = MySqlPoolOptions::new()
+            // No sqlx maintenance task: it could spin for ever (see
+            // `seeder::without_pool_maintenance`).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .max_connections(size)
             .acquire_timeout(timeout)
             .after_connect(|_, _| {
@@ -186,6 +194,10 @@ impl DatabaseTarget {
     ) -> Result<Opened, CliError> {
         let options = options.busy_timeout(timeout).disable_statement_logging();
         let connect = SqlitePoolOptions::new()
+            // No sqlx maintenance task: it could spin for ever (see
+            // `seeder::without_pool_maintenance`).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .max_connections(1)
             .acquire_timeout(timeout)
             .connect_with(options);
