@@ -145,7 +145,11 @@ pub async fn verify(mut ctx: Context) -> anyhow::Result<Outcome> {
     listen_for_signals(&mut ctx)?;
     let output = ctx.output;
     output.human(format_args!("database: {}\n", ctx.target.display));
-    let Some(db) = ctx.target.connect_read_only(ctx.connect_timeout).await? else {
+    let Some(db) = ctx
+        .target
+        .connect_for_verifying(ctx.connect_timeout)
+        .await?
+    else {
         return Err(CliError::NoSqliteFile {
             path: ctx.target.display.clone(),
         }
