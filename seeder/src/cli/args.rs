@@ -77,8 +77,10 @@ pub struct ShowArgs {
 /// Options of every command: the database, the dataset, the output.
 #[derive(Args)]
 pub struct Common {
-    /// Database to use: postgres://..., mysql://... or sqlite://...
-    /// [default: the SQLite file ./ota-seed.sqlite]
+    /// Database to use: a postgres://, mysql:// or sqlite:// URL, or a
+    /// libpq string ("host=... dbname=..."); percent-encode / ? # @ : % in
+    /// a password (docs/connecting.md) [default: the SQLite file
+    /// ./ota-seed.sqlite]
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
