@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions};
-use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _, Row as _};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection, DbBackend};
@@ -155,22 +155,8 @@ impl DatabaseTarget {
         };
         let _ = tokio::time::timeout(CLOSE_LIMIT, first.close()).await;
         let (size, note) = fit(want, room);
-        let pool = PgPoolOptions::new()
-            // No sqlx maintenance task: it could spin for ever (see
-            // `seeder::without_pool_maintenance`).
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .max_connections(size)
-            .acquire_timeout(timeout)
-            .after_connect(|_, _| {
-                Box::pin(async {
-                    nodelay::set_on_process_sockets();
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options);
         Ok(Opened {
-            db: DatabaseConnection::from(pool),
+            db: DatabaseConnection::from(server_pool::<sqlx::Postgres>(options, size, timeout)),
             note,
         })
     }
@@ -196,22 +182,8 @@ impl DatabaseTarget {
         };
         let _ = tokio::time::timeout(CLOSE_LIMIT, first.close()).await;
         let (size, note) = fit(want, room);
-        let pool = MySqlPoolOptions::new()
-            // No sqlx maintenance task: it could spin for ever (see
-            // `seeder::without_pool_maintenance`).
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .max_connections(size)
-            .acquire_timeout(timeout)
-            .after_connect(|_, _| {
-                Box::pin(async {
-                    nodelay::set_on_process_sockets();
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options);
         Ok(Opened {
-            db: DatabaseConnection::from(pool),
+            db: DatabaseConnection::from(server_pool::<sqlx::MySql>(options, size, timeout)),
             note,
         })
     }
@@ -270,6 +242,29 @@ impl DatabaseTarget {
             reason: self.secrets.scrub(reason),
         }
     }
+}
+
+/// A pool of at most `size` connections to a server, opened as they are
+/// first used, each with TCP_NODELAY (see `nodelay`), and without sqlx's
+/// maintenance task, which could spin for ever (see
+/// `seeder::without_pool_maintenance`).
+fn server_pool<DB: sqlx::Database>(
+    options: <DB::Connection as sqlx::Connection>::Options,
+    size: u32,
+    timeout: Duration,
+) -> sqlx::Pool<DB> {
+    sqlx::pool::PoolOptions::<DB>::new()
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .max_connections(size)
+        .acquire_timeout(timeout)
+        .after_connect(|_, _| {
+            Box::pin(async {
+                nodelay::set_on_process_sockets();
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options)
 }
 
 fn pool_size(db: &DatabaseConnection) -> u32 {
