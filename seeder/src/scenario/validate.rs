@@ -723,3 +723,7 @@ fn release_times(t: &super::DeviceTypeSpec) -> Vec<Option<f64>> {
     }
     times
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
