@@ -11,7 +11,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
     QueryFilter, QueryOrder, Set,
 };
-use seeder::{Dataset, DatasetSpec, Seeder, VerifyReport, Violation};
+use seeder::{Dataset, DatasetSpec, Seeder, VerifyReport, Violation, ViolationKind};
 
 /// Seeds the demo and opens the connection the test corrupts it through.
 async fn seeded(db: &TestDb) -> anyhow::Result<DatabaseConnection> {
@@ -41,12 +41,8 @@ fn sorted(mut violations: Vec<Violation>) -> Vec<Violation> {
     violations
 }
 
-fn violation(invariant: u8, row: String, problem: &str) -> Violation {
-    Violation {
-        invariant,
-        row,
-        problem: problem.to_owned(),
-    }
+fn violation(kind: ViolationKind, row: String, problem: &str) -> Violation {
+    Violation::new(kind, row, problem)
 }
 
 async fn campaign(
@@ -75,7 +71,7 @@ async fn a_wrong_counter_is_named(db: TestDb) -> anyhow::Result<()> {
     row.update(&conn).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        1,
+        ViolationKind::CountersDiffer,
         format!(
             "ota_campaigns id={} (tenant-a, \"Fleet Update to v1.1.0\")",
             c.id
@@ -105,7 +101,7 @@ async fn a_cross_tenant_reference_is_named(db: TestDb) -> anyhow::Result<()> {
     // (one SUCCESS row fewer and more): nothing else.
     let expected = sorted(vec![
         violation(
-            2,
+            ViolationKind::CampaignOfAnotherTenant,
             format!(
                 "ota_device_status id={} (tenant-a, campaign {}, device {}, SUCCESS)",
                 row.id, b.id, row.device_id
@@ -113,7 +109,7 @@ async fn a_cross_tenant_reference_is_named(db: TestDb) -> anyhow::Result<()> {
             "its campaign belongs to another tenant",
         ),
         violation(
-            1,
+            ViolationKind::CountersDiffer,
             format!(
                 "ota_campaigns id={} (tenant-a, \"Fleet Update to v1.1.0\")",
                 a.id
@@ -121,7 +117,7 @@ async fn a_cross_tenant_reference_is_named(db: TestDb) -> anyhow::Result<()> {
             "counters say 15 total / 14 succeeded / 1 failed, its status rows say 14 / 13 / 1",
         ),
         violation(
-            1,
+            ViolationKind::CountersDiffer,
             format!(
                 "ota_campaigns id={} (tenant-b, \"Fleet Update to v1.1.0\")",
                 b.id
@@ -154,7 +150,7 @@ async fn a_broken_status_error_pair_is_named(db: TestDb) -> anyhow::Result<()> {
     row.update(&conn).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        3,
+        ViolationKind::FailedWithoutError,
         format!(
             "ota_device_status id={} (tenant-b, campaign {}, device factory-floor-sensor-01, FAILED)",
             failed.id, failed.campaign_id
@@ -177,7 +173,7 @@ async fn a_device_on_the_wrong_firmware_is_named(db: TestDb) -> anyhow::Result<(
     row.update(&conn).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        6,
+        ViolationKind::OffLatestFinishedUpdate,
         "device_registry (tenant-a, warehouse-west-sensor-03)".to_owned(),
         "its latest finished update installed 1.1.0 but fw_version is \"1.0.0\"",
     );
@@ -259,7 +255,7 @@ async fn a_tie_in_completed_at_goes_to_the_later_row(db: TestDb) -> anyhow::Resu
     second_success_to_1_0_0(&conn, chrono::Duration::zero()).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        6,
+        ViolationKind::OffLatestFinishedUpdate,
         "device_registry (tenant-a, warehouse-west-sensor-03)".to_owned(),
         "its latest finished update installed 1.0.0 but fw_version is \"1.1.0\"",
     );
@@ -373,7 +369,7 @@ async fn a_start_before_provisioning_is_named(db: TestDb) -> anyhow::Result<()> 
     d.update(&conn).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        7,
+        ViolationKind::StartedBeforeProvisioning,
         status_row(&row),
         "started before its device was provisioned",
     );
@@ -400,7 +396,7 @@ async fn a_start_before_the_firmware_is_named(db: TestDb) -> anyhow::Result<()> 
     f.update(&conn).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        7,
+        ViolationKind::StartedBeforeFirmware,
         status_row(first),
         "started before its campaign's firmware was created",
     );
@@ -437,7 +433,7 @@ async fn a_device_in_two_unfinished_campaigns_is_named(db: TestDb) -> anyhow::Re
     running.update(&conn).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        8,
+        ViolationKind::SeveralUnfinishedCampaigns,
         "device_registry (tenant-a, warehouse-west-sensor-03)".to_owned(),
         &format!(
             "in more than one unfinished (CREATED, RUNNING or PAUSED) campaign: \
@@ -483,7 +479,7 @@ async fn a_device_of_another_type_is_named(db: TestDb) -> anyhow::Result<()> {
     let row = demo_row(&conn, "tenant-a", "warehouse-west-sensor-03").await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        9,
+        ViolationKind::WrongDeviceType,
         status_row(&row),
         "its device's type is not its campaign's firmware's device_type",
     );
@@ -514,7 +510,7 @@ async fn a_device_off_its_provisioned_firmware_is_named(db: TestDb) -> anyhow::R
     d.update(&conn).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        10,
+        ViolationKind::OffProvisionedFirmware,
         "device_registry (tenant-a, cold-storage-1-sensor-01)".to_owned(),
         "no successful update, provisioned with 1.0.0 (metadata firmware) but fw_version is \"0.9.0\"",
     );
@@ -550,7 +546,7 @@ async fn a_device_off_its_latest_success_is_named(db: TestDb) -> anyhow::Result<
     d.update(&conn).await?;
     let out = verify_fails(&conn).await?;
     let expected = violation(
-        10,
+        ViolationKind::OffLatestSuccess,
         "device_registry (tenant-a, warehouse-west-sensor-03)".to_owned(),
         "its latest successful update installed 1.1.0 but fw_version is \"1.0.0\"",
     );
@@ -578,10 +574,10 @@ async fn unreal_firmware_lines_are_named(db: TestDb) -> anyhow::Result<()> {
     let out = verify_fails(&conn).await?;
     let bad = "checksum_sha256 is not 64 lowercase hex characters";
     let expected = sorted(vec![
-        violation(11, firmware_row(&upper), bad),
-        violation(11, firmware_row(&short), bad),
+        violation(ViolationKind::BadChecksum, firmware_row(&upper), bad),
+        violation(ViolationKind::BadChecksum, firmware_row(&short), bad),
         violation(
-            11,
+            ViolationKind::SizeNotLarger,
             firmware_row(&smaller),
             "file_size_bytes is not larger than that of the version before it on its line",
         ),
@@ -615,7 +611,7 @@ async fn a_stale_device_past_the_sample_is_named(db: TestDb) -> anyhow::Result<(
     d.update(&conn).await?;
     let report = seeder::verify(&conn, &big).await?;
     let expected = violation(
-        6,
+        ViolationKind::OffLatestFinishedUpdate,
         "device_registry (tenant-a, warehouse-west-sensor-400)".to_owned(),
         "its latest finished update installed 1.1.0 but fw_version is \"1.0.0\"",
     );

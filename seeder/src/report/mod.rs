@@ -10,4 +10,4 @@ mod verify;
 pub use reset::ResetReport;
 pub use schema::{SchemaOrigin, SchemaReport};
 pub use seed::{DifferingRow, SeedReport, SeedSummary, Stopped, TableCounts};
-pub use verify::{CampaignBreakdown, VerifyReport, Violation};
+pub use verify::{CampaignBreakdown, VerifyReport, Violation, ViolationKind};

@@ -371,13 +371,21 @@ impl Scenario {
                             .map_or(0, |g| g.count.unwrap_or(u64::MAX)),
                     );
                     if releases < s.per_tenant.saturating_add(1) {
+                        // Only a line that counts its generated releases
+                        // can lift the limit by not counting them.
+                        let counted = t
+                            .firmware
+                            .generated
+                            .as_ref()
+                            .is_some_and(|g| g.count.is_some());
                         p.add(
                             &[Key("campaigns"), Key("per_tenant")],
                             format!(
-                                "{} campaigns need {} releases (each rolls out the next one), the {} line has {releases}: add releases or leave generated.count out",
+                                "{} campaigns need {} releases (each rolls out the next one), the {} line has {releases}: add releases{}",
                                 s.per_tenant,
                                 s.per_tenant + 1,
-                                t.name
+                                t.name,
+                                if counted { " or leave generated.count out" } else { "" }
                             ),
                         );
                     }
@@ -511,14 +519,9 @@ impl Scenario {
         }
         for (i, t) in self.device_types.iter().enumerate() {
             let times: Vec<Option<f64>> = release_times(t);
-            let at = |rest: &[Seg]| {
-                let mut path = vec![Key("device_type"), Index(i), Key("firmware")];
-                path.extend_from_slice(rest);
-                path
-            };
-            if times.iter().any(Option::is_none) {
+            if let Some(k) = times.iter().position(Option::is_none) {
                 p.add(
-                    &at(&[]),
+                    &self.released_at(i, k),
                     "with targets = \"releases\", release times are relative: write \"N days ago\""
                         .to_owned(),
                 );
@@ -529,17 +532,17 @@ impl Scenario {
                 && *first < from
             {
                 p.add(
-                    &at(&[]),
+                    &self.released_at(i, 0),
                     format!(
                         "the {} line's first release ({first} days ago) comes after the first devices were provisioned ({from} days ago): devices need firmware to start with",
                         t.name
                     ),
                 );
             }
-            for w in times.windows(2) {
+            for (k, w) in times.windows(2).enumerate() {
                 if w[0] - w[1] <= r.lag_days + r.duration_days {
                     p.add(
-                        &at(&[]),
+                        &self.released_at(i, k + 1),
                         format!(
                             "two {} releases {} days apart: a rollout (lag_days {} + duration_days {}) must end before the next release",
                             t.name,
@@ -568,7 +571,7 @@ impl Scenario {
                     && *days >= 0.0
                 {
                     p.add(
-                        &at(&[]),
+                        &self.released_at(i, k),
                         format!(
                             "the {} campaign for its release of {days} days ago cannot have {} by now (it needs {needed} days): release it earlier or make it the newest with state = \"scheduled\"",
                             t.name,
@@ -583,6 +586,20 @@ impl Scenario {
 }
 
 impl Scenario {
+    /// Where release `k` of device type `i`'s line (listed ones first, then
+    /// generated ones) gets its time: its `released`, or for a generated
+    /// one the line's `generated.first_released`.
+    fn released_at(&self, i: usize, k: usize) -> Vec<Seg> {
+        let line = &self.device_types[i].firmware;
+        let mut path = vec![Key("device_type"), Index(i), Key("firmware")];
+        if k < line.releases.len() {
+            path.extend([Key("releases"), Index(k), Key("released")]);
+        } else if line.generated.is_some() {
+            path.extend([Key("generated"), Key("first_released")]);
+        }
+        path
+    }
+
     /// Things happen in order: tenants join before their firmware and
     /// devices exist; a line starts before the devices it equips; with
     /// `slices`, what the demo's campaigns roll out (from three days ago)
@@ -608,7 +625,7 @@ impl Scenario {
             let first_days = moment_days_ago(first.released);
             if first_days > created {
                 p.add(
-                    &[Key("device_type"), Index(i), Key("firmware")],
+                    &self.released_at(i, 0),
                     format!(
                         "the {} line's first release {} comes before the tenants joined ({}): make tenants.created earlier",
                         t.name, first.version, self.tenants.created
@@ -617,7 +634,7 @@ impl Scenario {
             }
             if first_days < provisioned {
                 p.add(
-                    &[Key("device_type"), Index(i), Key("firmware")],
+                    &self.released_at(i, 0),
                     format!(
                         "the {} line's first release {} comes after the devices were provisioned: devices need firmware to start with",
                         t.name, first.version
@@ -628,7 +645,7 @@ impl Scenario {
                 && moment_days_ago(newest.released) < 0.0
             {
                 p.add(
-                    &[Key("device_type"), Index(i), Key("firmware")],
+                    &self.released_at(i, line.len() - 1),
                     format!(
                         "the {} line's release {} would come out in the future: release it earlier (for generated releases: fewer, or an earlier first_released)",
                         t.name, newest.version
@@ -643,13 +660,14 @@ impl Scenario {
                         "with targets = \"slices\", devices are provisioned at least 3 days ago (the campaigns start then)".to_owned(),
                     );
                 }
-                if let Some(late) = line
+                if let Some((k, late)) = line
                     .iter()
+                    .enumerate()
                     .skip(1)
-                    .find(|r| moment_days_ago(r.released) < 3.0)
+                    .find(|(_, r)| moment_days_ago(r.released) < 3.0)
                 {
                     p.add(
-                        &[Key("device_type"), Index(i), Key("firmware")],
+                        &self.released_at(i, k),
                         format!(
                             "with targets = \"slices\", releases come out at least 3 days ago (the campaigns start then): {} does not",
                             late.version
@@ -705,3 +723,7 @@ fn release_times(t: &super::DeviceTypeSpec) -> Vec<Option<f64>> {
     }
     times
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::queries::sql::Query;
-use crate::report::Violation;
+use crate::report::{Violation, ViolationKind};
 
 const BAD_CHECKSUM: &str = "checksum_sha256 is not 64 lowercase hex characters";
 const NOT_LARGER: &str =
@@ -77,7 +77,10 @@ pub(super) async fn firmware_line_violations<C: ConnectionTrait>(
                 .as_deref()
                 .is_some_and(|c| !is_sha256_hex(c))
             {
-                violations.push((b.id, violation(&b.row, BAD_CHECKSUM)));
+                violations.push((
+                    b.id,
+                    Violation::new(ViolationKind::BadChecksum, &b.row, BAD_CHECKSUM),
+                ));
             }
         }
         order_line(builds);
@@ -87,7 +90,10 @@ pub(super) async fn firmware_line_violations<C: ConnectionTrait>(
                 continue;
             };
             if before.is_some_and(|before| size <= before) {
-                not_larger.push((b.id, violation(&b.row, NOT_LARGER)));
+                not_larger.push((
+                    b.id,
+                    Violation::new(ViolationKind::SizeNotLarger, &b.row, NOT_LARGER),
+                ));
             }
             before = Some(size);
         }
@@ -127,14 +133,6 @@ fn is_sha256_hex(checksum: &str) -> bool {
         && checksum
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn violation(row: &str, problem: &str) -> Violation {
-    Violation {
-        invariant: 11,
-        row: row.to_owned(),
-        problem: problem.to_owned(),
-    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::queries::sql::Query;
 use crate::queries::{StaleDevice, off_latest_success};
-use crate::report::Violation;
+use crate::report::{Violation, ViolationKind};
 
 /// The campaign states in which a campaign is not finished.
 const UNFINISHED: &str = "('CREATED', 'RUNNING', 'PAUSED')";
@@ -106,13 +106,15 @@ pub(super) async fn several_unfinished_campaigns<C: ConnectionTrait>(
     }
     Ok(by_device
         .into_iter()
-        .map(|((tenant_id, device_id), campaigns)| Violation {
-            invariant: 8,
-            row: device_row(&tenant_id, &device_id),
-            problem: format!(
-                "in more than one unfinished (CREATED, RUNNING or PAUSED) campaign: {}",
-                campaigns.join(", ")
-            ),
+        .map(|((tenant_id, device_id), campaigns)| {
+            Violation::new(
+                ViolationKind::SeveralUnfinishedCampaigns,
+                device_row(&tenant_id, &device_id),
+                format!(
+                    "in more than one unfinished (CREATED, RUNNING or PAUSED) campaign: {}",
+                    campaigns.join(", ")
+                ),
+            )
         })
         .collect())
 }
@@ -134,10 +136,13 @@ pub(super) async fn off_latest_success_violations<C: ConnectionTrait>(
         .await?
         .into_iter()
         .map(|d| {
-            let (invariant, update) = if d.latest_finished {
-                (6, "latest finished update")
+            let (kind, update) = if d.latest_finished {
+                (
+                    ViolationKind::OffLatestFinishedUpdate,
+                    "latest finished update",
+                )
             } else {
-                (10, "latest successful update")
+                (ViolationKind::OffLatestSuccess, "latest successful update")
             };
             let StaleDevice {
                 tenant_id,
@@ -145,14 +150,14 @@ pub(super) async fn off_latest_success_violations<C: ConnectionTrait>(
                 expected_version,
                 actual_version,
             } = d.device;
-            Violation {
-                invariant,
-                row: device_row(&tenant_id, &device_id),
-                problem: format!(
+            Violation::new(
+                kind,
+                device_row(&tenant_id, &device_id),
+                format!(
                     "its {update} installed {expected_version} but fw_version is {}",
                     shown(actual_version.as_deref())
                 ),
-            }
+            )
         })
         .collect())
 }
@@ -192,15 +197,15 @@ pub(super) async fn off_provisioned_firmware<C: ConnectionTrait>(
             let device_id: String = r.try_get("", "device_id")?;
             let provisioned: String = r.try_get("", "provisioned")?;
             let actual: Option<String> = r.try_get("", "fw_version")?;
-            Ok(Violation {
-                invariant: 10,
-                row: device_row(&tenant_id, &device_id),
-                problem: format!(
+            Ok(Violation::new(
+                ViolationKind::OffProvisionedFirmware,
+                device_row(&tenant_id, &device_id),
+                format!(
                     "no successful update, provisioned with {provisioned} (metadata firmware) \
                      but fw_version is {}",
                     shown(actual.as_deref())
                 ),
-            })
+            ))
         })
         .collect()
 }

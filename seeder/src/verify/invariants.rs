@@ -13,7 +13,7 @@ use super::history::{
     off_latest_success_violations, off_provisioned_firmware, several_unfinished_campaigns,
 };
 use crate::queries::sql::{Query, int};
-use crate::report::{CampaignBreakdown, Violation};
+use crate::report::{CampaignBreakdown, Violation, ViolationKind};
 
 /// Whose rows a check returns, and so how a violating row is named.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,7 @@ enum Subject {
 }
 
 struct Check {
-    invariant: u8,
+    kind: ViolationKind,
     subject: Subject,
     problem: &'static str,
     /// What makes a row break the invariant, over the subject's table and
@@ -71,7 +71,7 @@ impl Subject {
 
 const CHECKS: &[Check] = &[
     Check {
-        invariant: 2,
+        kind: ViolationKind::FirmwareOfAnotherTenant,
         subject: Subject::Campaign,
         problem: "its firmware belongs to another tenant",
         // The foreign key guarantees the firmware exists: if the tenant
@@ -79,86 +79,86 @@ const CHECKS: &[Check] = &[
         condition: "f.id IS NULL OR f.tenant_id <> c.tenant_id",
     },
     Check {
-        invariant: 2,
+        kind: ViolationKind::CampaignOfAnotherTenant,
         subject: Subject::StatusRow,
         problem: "its campaign belongs to another tenant",
         condition: "c.id IS NULL OR s.tenant_id <> c.tenant_id",
     },
     Check {
-        invariant: 2,
+        kind: ViolationKind::DeviceNotRegistered,
         subject: Subject::StatusRow,
         problem: "names a device that is not in device_registry for its tenant",
         condition: "d.device_id IS NULL",
     },
     Check {
-        invariant: 3,
+        kind: ViolationKind::FailedWithoutError,
         subject: Subject::StatusRow,
         problem: "FAILED without an error_message",
         condition: "s.status = 'FAILED' AND s.error_message IS NULL",
     },
     Check {
-        invariant: 3,
+        kind: ViolationKind::ErrorButNotFailed,
         subject: Subject::StatusRow,
         problem: "has an error_message but is not FAILED",
         condition: "s.status <> 'FAILED' AND s.error_message IS NOT NULL",
     },
     Check {
-        invariant: 3,
+        kind: ViolationKind::FinalNotAt100,
         subject: Subject::StatusRow,
         problem: "terminal (SUCCESS/FAILED) with progress_pct other than 100",
         condition: "s.status IN ('SUCCESS', 'FAILED') AND s.progress_pct <> 100",
     },
     Check {
-        invariant: 3,
+        kind: ViolationKind::FinalWithoutTimes,
         subject: Subject::StatusRow,
         problem: "terminal (SUCCESS/FAILED) without started_at or completed_at",
         condition: "s.status IN ('SUCCESS', 'FAILED') AND (s.started_at IS NULL OR s.completed_at IS NULL)",
     },
     Check {
-        invariant: 3,
+        kind: ViolationKind::FinalCompletedBeforeStarted,
         subject: Subject::StatusRow,
         problem: "terminal (SUCCESS/FAILED) with completed_at before started_at",
         condition: "s.status IN ('SUCCESS', 'FAILED') AND {instant:s.completed_at} < {instant:s.started_at}",
     },
     Check {
-        invariant: 3,
+        kind: ViolationKind::PendingWithProgress,
         subject: Subject::StatusRow,
         problem: "PENDING with progress_pct other than 0",
         condition: "s.status = 'PENDING' AND s.progress_pct <> 0",
     },
     Check {
-        invariant: 3,
+        kind: ViolationKind::PendingStarted,
         subject: Subject::StatusRow,
         problem: "PENDING with a started_at",
         condition: "s.status = 'PENDING' AND s.started_at IS NOT NULL",
     },
     Check {
-        invariant: 4,
+        kind: ViolationKind::UnfinishedRowInFinishedCampaign,
         subject: Subject::StatusRow,
         problem: "still PENDING, DOWNLOADING or INSTALLING in a COMPLETED or ABORTED campaign",
         condition: "c.status IN ('COMPLETED', 'ABORTED') \
                     AND s.status IN ('PENDING', 'DOWNLOADING', 'INSTALLING')",
     },
     Check {
-        invariant: 4,
+        kind: ViolationKind::FinishedCampaignWithoutTimes,
         subject: Subject::Campaign,
         problem: "COMPLETED or ABORTED without started_at or completed_at",
         condition: "c.status IN ('COMPLETED', 'ABORTED') AND (c.started_at IS NULL OR c.completed_at IS NULL)",
     },
     Check {
-        invariant: 4,
+        kind: ViolationKind::FinishedCampaignCompletedBeforeStarted,
         subject: Subject::Campaign,
         problem: "COMPLETED or ABORTED with completed_at before started_at",
         condition: "c.status IN ('COMPLETED', 'ABORTED') AND {instant:c.completed_at} < {instant:c.started_at}",
     },
     Check {
-        invariant: 4,
+        kind: ViolationKind::StartedRowInCreatedCampaign,
         subject: Subject::StatusRow,
         problem: "not PENDING in a CREATED campaign",
         condition: "c.status = 'CREATED' AND s.status <> 'PENDING'",
     },
     Check {
-        invariant: 4,
+        kind: ViolationKind::CreatedCampaignStarted,
         subject: Subject::Campaign,
         problem: "CREATED with a started_at",
         condition: "c.status = 'CREATED' AND c.started_at IS NOT NULL",
@@ -166,19 +166,19 @@ const CHECKS: &[Check] = &[
     // Rows without started_at, or whose device or firmware is missing (2
     // names those), compare with NULL: not true, so they pass.
     Check {
-        invariant: 7,
+        kind: ViolationKind::StartedBeforeProvisioning,
         subject: Subject::StatusRow,
         problem: "started before its device was provisioned",
         condition: "{instant:s.started_at} < {instant:d.provisioned_at}",
     },
     Check {
-        invariant: 7,
+        kind: ViolationKind::StartedBeforeFirmware,
         subject: Subject::StatusRow,
         problem: "started before its campaign's firmware was created",
         condition: "{instant:s.started_at} < {instant:f.created_at}",
     },
     Check {
-        invariant: 9,
+        kind: ViolationKind::WrongDeviceType,
         subject: Subject::StatusRow,
         problem: "its device's type is not its campaign's firmware's device_type",
         // A device without a `type` in its metadata is a sensor (the
@@ -321,14 +321,14 @@ pub(super) async fn check_all<C: ConnectionTrait>(
             i64::from(c.failed),
         ) != (c.rows, c.rows_success, c.rows_failed)
         {
-            violations.push(Violation {
-                invariant: 1,
-                row: campaign.clone(),
-                problem: format!(
+            violations.push(Violation::new(
+                ViolationKind::CountersDiffer,
+                campaign.clone(),
+                format!(
                     "counters say {} total / {} succeeded / {} failed, its status rows say {} / {} / {}",
                     c.total_devices, c.succeeded, c.failed, c.rows, c.rows_success, c.rows_failed
                 ),
-            });
+            ));
         }
         // 5: an aborted campaign's failure ratio exceeded its threshold.
         if c.status == "ABORTED" {
@@ -338,14 +338,14 @@ pub(super) async fn check_all<C: ConnectionTrait>(
                 c.rows_failed as f64 / c.rows as f64
             };
             if ratio <= c.abort_threshold {
-                violations.push(Violation {
-                    invariant: 5,
-                    row: campaign,
-                    problem: format!(
+                violations.push(Violation::new(
+                    ViolationKind::AbortBelowThreshold,
+                    campaign,
+                    format!(
                         "ABORTED, but its failure ratio {ratio:.3} ({} of {}) does not exceed abort_threshold {}",
                         c.rows_failed, c.rows, c.abort_threshold
                     ),
-                });
+                ));
             }
         }
     }
@@ -359,13 +359,12 @@ pub(super) async fn check_all<C: ConnectionTrait>(
             Subject::StatusRow => &status_rows.rows,
             Subject::Campaign => &campaigns_found.rows,
         };
-        violations.extend(found.iter().filter(|(_, broken)| broken.contains(&i)).map(
-            |(row, _)| Violation {
-                invariant: check.invariant,
-                row: row.clone(),
-                problem: check.problem.to_owned(),
-            },
-        ));
+        violations.extend(
+            found
+                .iter()
+                .filter(|(_, broken)| broken.contains(&i))
+                .map(|(row, _)| Violation::new(check.kind, row.clone(), check.problem)),
+        );
     }
     // 6, and 10 for devices with a success: a device runs the firmware of
     // its latest success. Only asked when the status rows' scan saw a row
