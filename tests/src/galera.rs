@@ -16,17 +16,15 @@
 //! failure (`.ci/run` runs `scripts/galera-cluster install`). The tests
 //! never install anything themselves.
 
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, Statement};
 
-use crate::{Spawned, backends_required, describe, output_within, skips};
+use crate::{Spawned, describe, output_within, skips};
 
 /// Nodes of the cluster; they are numbered from 1, as the script does.
 pub const NODES: usize = 3;
@@ -71,14 +69,13 @@ impl GaleraCluster {
     pub fn start() -> anyhow::Result<Option<GaleraCluster>> {
         let missing = missing_packages();
         if !missing.is_empty() {
-            let missing = missing.join(", ");
-            if backends_required() {
-                bail!(
-                    "a MariaDB Galera cluster is required (CI=true) but this machine lacks \
-                     {missing} (scripts/galera-cluster install installs it)"
-                );
-            }
-            announce_skip(&missing);
+            skips::skip_or_fail(
+                SKIP_NAME,
+                &format!(
+                    "missing {} (scripts/galera-cluster install installs it)",
+                    missing.join(", ")
+                ),
+            );
             return Ok(None);
         }
         let mut tries = 0;
@@ -523,23 +520,3 @@ fn find_program(program: &str) -> Option<PathBuf> {
 }
 
 use crate::running_as_root;
-
-/// Records the skip of this test for the end-of-run summary, and says so
-/// once per test binary on the terminal.
-fn announce_skip(missing: &str) {
-    skips::record(&skips::Skip::of_this_test(
-        SKIP_NAME,
-        &format!("missing {missing}"),
-    ));
-    static ANNOUNCED: OnceLock<()> = OnceLock::new();
-    ANNOUNCED.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED {SKIP_NAME} cases of {}: missing {missing} \
-             (scripts/galera-cluster install; set CI=true to make this a failure)",
-            skips::binary_name()
-        );
-    });
-    // Shown by `cargo test -- --show-output`: libtest will say "ok".
-    println!("SKIPPED: this case did not run, missing {missing}");
-}

@@ -14,7 +14,6 @@
 //! address that cannot be read fails the case ([`server_url`]).
 
 use std::future::Future;
-use std::io::Write as _;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -133,33 +132,6 @@ impl Backend {
 pub fn backends_required() -> bool {
     let set = |var: &str| std::env::var(var).is_ok_and(|v| v == "true" || v == "1");
     set("CI") || set("OTA_SEED_REQUIRE_BACKENDS")
-}
-
-/// Says once per backend and test binary, on the terminal itself (test
-/// output capture does not hide it), that a backend's cases were skipped,
-/// and records each skipped case for the summary at the end of the run
-/// ([`skips`]).
-fn announce_skip(backend: Backend, server: &ServerUrl) {
-    skips::record(&skips::Skip::of_this_test(
-        backend.name(),
-        &format!("no server at {}", server.redacted()),
-    ));
-    static PG: OnceLock<()> = OnceLock::new();
-    static MY: OnceLock<()> = OnceLock::new();
-    let cell = if backend == Backend::Postgres {
-        &PG
-    } else {
-        &MY
-    };
-    cell.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED {} cases of {}: no server at {} (set CI=true to make this a failure)",
-            backend.name(),
-            skips::binary_name(),
-            server.redacted(),
-        );
-    });
 }
 
 /// One test's own database.
@@ -354,21 +326,9 @@ where
     // whether the server would answer or not.
     let server = backend.server();
     if let Some(server) = server.filter(|_| !backend.reachable()) {
-        if backends_required() {
-            panic!(
-                "{} is required (CI=true) but no server answers at {}",
-                backend.name(),
-                server.redacted()
-            );
-        }
-        announce_skip(backend, &server);
-        // libtest cannot mark a test skipped at run time: it will say "ok".
-        // This captured line shows which ones did not run under
-        // `cargo test -- --show-output`.
-        println!(
-            "SKIPPED: this case did not run, no {} server at {}",
+        skips::skip_or_fail(
             backend.name(),
-            server.redacted()
+            &format!("no server at {}", server.redacted()),
         );
         return;
     }

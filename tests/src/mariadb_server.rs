@@ -12,7 +12,6 @@
 //! the shared servers' cases are; under `CI=true` (or
 //! `OTA_SEED_REQUIRE_BACKENDS=1`) that is a failure instead.
 
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -70,16 +69,10 @@ impl PrivateMariaDb {
     /// `Ok(None)`: MariaDB is not installed and backends are not required;
     /// a line on the terminal said the test was skipped.
     pub async fn start(extra_args: &[&str]) -> anyhow::Result<Option<PrivateMariaDb>> {
-        let Some((mariadbd, install_db)) = binaries() else {
-            if crate::backends_required() {
-                bail!(
-                    "a private MariaDB server is required (CI=true) but mariadbd or \
-                     mariadb-install-db is not installed"
-                );
-            }
-            announce_skip();
+        if !available() {
             return Ok(None);
-        };
+        }
+        let (mariadbd, install_db) = binaries().context("mariadbd was there a moment ago")?;
         let mut last_error = None;
         for _ in 0..PORT_TRIES {
             let dir = tempfile::Builder::new().prefix("ota-mariadb").tempdir()?;
@@ -249,15 +242,21 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
     Some((find("mariadbd")?, find("mariadb-install-db")?))
 }
 
-fn announce_skip() {
-    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED private MariaDB server cases: mariadbd is not installed \
-             (set CI=true to make this a failure)"
-        );
-    });
+/// What the skip summary calls the cases that need a private MariaDB.
+pub const SKIP_NAME: &str = "private MariaDB";
+
+/// Whether `mariadbd` and `mariadb-install-db` are installed: without them
+/// the case is skipped or, under `CI=true`, fails
+/// ([`crate::skips::skip_or_fail`]).
+pub fn available() -> bool {
+    if binaries().is_some() {
+        return true;
+    }
+    crate::skips::skip_or_fail(
+        SKIP_NAME,
+        "mariadbd or mariadb-install-db is not installed (apt-get install mariadb-server)",
+    );
+    false
 }
 
 use crate::running_as_root;

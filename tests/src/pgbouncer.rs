@@ -10,16 +10,14 @@
 //! that is a failure (`.ci/run` installs the Debian package).
 
 use std::fs::File;
-use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::{Backend, TestDb, backends_required, skips};
+use crate::{Backend, TestDb, skips};
 
 /// PgBouncer's `pool_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,32 +94,16 @@ pub fn binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Whether PgBouncer cases can run. Without a binary: a failure under
-/// `CI=true`/`OTA_SEED_REQUIRE_BACKENDS=1`, else a skip announced once per
-/// test binary on the terminal and recorded for the end-of-run summary.
+/// Whether PgBouncer cases can run: without a binary, the case is skipped
+/// or, under `CI=true`, fails ([`skips::skip_or_fail`]).
 pub fn available() -> bool {
     if binary().is_some() {
         return true;
     }
-    if backends_required() {
-        panic!(
-            "PgBouncer is required (CI=true) but no pgbouncer binary was found \
-             (apt-get install pgbouncer, or set OTA_SEED_PGBOUNCER)"
-        );
-    }
-    skips::record(&skips::Skip::of_this_test(
+    skips::skip_or_fail(
         "PgBouncer",
-        "no pgbouncer binary",
-    ));
-    static ANNOUNCED: OnceLock<()> = OnceLock::new();
-    ANNOUNCED.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED PgBouncer cases of {}: no pgbouncer binary \
-             (apt-get install pgbouncer; set CI=true to make this a failure)",
-            skips::binary_name()
-        );
-    });
+        "no pgbouncer binary (apt-get install pgbouncer, or set OTA_SEED_PGBOUNCER)",
+    );
     false
 }
 

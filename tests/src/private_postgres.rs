@@ -66,29 +66,12 @@ impl PostgresBuilder {
     }
 
     /// From Debian's newest PostgreSQL, or `Ok(None)` when none is
-    /// installed and backends are not required (the caller skips; a line
-    /// on the terminal says so).
+    /// installed: the case is then skipped, or fails under `CI=true`
+    /// ([`available`]).
     pub fn debian() -> anyhow::Result<Option<PostgresBuilder>> {
-        match debian_binaries() {
-            Some(bin) => Ok(Some(PostgresBuilder::new(bin))),
-            None if crate::backends_required() => {
-                bail!(
-                    "PostgreSQL server binaries (initdb, postgres) are required but not installed"
-                )
-            }
-            None => {
-                crate::skips::record(&crate::skips::Skip::of_this_test(
-                    "private PostgreSQL",
-                    "no server binaries under /usr/lib/postgresql",
-                ));
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\nSKIPPED private PostgreSQL cases of {}: no server binaries under /usr/lib/postgresql",
-                    crate::skips::binary_name()
-                );
-                Ok(None)
-            }
-        }
+        Ok(available()
+            .then(|| debian_binaries().map(PostgresBuilder::new))
+            .flatten())
     }
 
     /// initdb's `--auth` (the method of the lines it writes into
@@ -452,6 +435,24 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// What the skip summary calls the cases that need a private PostgreSQL.
+pub const SKIP_NAME: &str = "private PostgreSQL";
+
+/// Whether Debian's PostgreSQL server binaries are installed: without them
+/// the case is skipped or, under `CI=true`, fails
+/// ([`crate::skips::skip_or_fail`]).
+pub fn available() -> bool {
+    if debian_binaries().is_some() {
+        return true;
+    }
+    crate::skips::skip_or_fail(
+        SKIP_NAME,
+        "no server binaries (initdb, postgres) under /usr/lib/postgresql \
+         (apt-get install postgresql)",
+    );
+    false
 }
 
 /// Debian's newest PostgreSQL bin directory.
