@@ -30,6 +30,7 @@ pub mod gate;
 pub mod mariadb_server;
 pub mod pgbouncer;
 pub mod platform_schema;
+pub mod ports;
 pub mod postgres18;
 pub mod private_postgres;
 pub mod process;
@@ -40,6 +41,7 @@ pub mod shared;
 pub mod skips;
 pub mod snapshot;
 
+pub use ports::free_port;
 pub use process::{SEEDER_LIMIT, Spawned, output_within};
 pub use server_url::ServerUrl;
 

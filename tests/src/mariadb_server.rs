@@ -12,7 +12,6 @@
 //! the shared servers' cases are; under `CI=true` (or
 //! `OTA_SEED_REQUIRE_BACKENDS=1`) that is a failure instead.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,13 +19,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 
+use crate::ports::{PORT_TRIES, free_port, port_taken};
+
 /// How long the server may take to answer after it was started. A cold
 /// start takes well under a second; the margin is for a loaded machine.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Tries with a fresh port when another process took the chosen one between
-/// our probe and the server's bind.
-const PORT_TRIES: usize = 5;
 
 /// The database [`PrivateMariaDb::start`] creates.
 pub const DATABASE: &str = "ota_seed";
@@ -203,8 +200,7 @@ impl PrivateMariaDb {
 
     /// Whether the server failed because its port was taken after we chose it.
     fn lost_port_race(&self) -> bool {
-        let log = self.log();
-        log.contains("Address already in use") || log.contains("Bind on TCP/IP port")
+        port_taken(&self.log())
     }
 
     fn kill(&mut self) {
@@ -301,11 +297,6 @@ fn install(install_db: &Path, dir: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn spawn(mariadbd: &Path, dir: &Path, port: u16, extra_args: &[&str]) -> anyhow::Result<Child> {

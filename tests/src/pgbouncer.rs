@@ -10,13 +10,14 @@
 //! that is a failure (`.ci/run` installs the Debian package).
 
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use crate::ports::{PORT_TRIES, free_port, port_taken};
 use crate::{Backend, TestDb, skips};
 
 /// PgBouncer's `pool_mode`.
@@ -74,9 +75,6 @@ pub struct PgBouncer {
 
 /// How long PgBouncer gets to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// Attempts on a fresh port when another process took the chosen one
-/// between our probe and PgBouncer's bind.
-const START_ATTEMPTS: u32 = 5;
 
 /// Where the binary is: `OTA_SEED_PGBOUNCER`, else `PATH`, else Debian's
 /// `/usr/sbin` (not on a normal user's PATH).
@@ -122,13 +120,7 @@ fn upstream() -> anyhow::Result<(String, String, u16)> {
 /// PgBouncer refuses to run as root: then it drops to this account
 /// (`-u`), which must own its files. `None` when we are not root.
 fn unprivileged_account() -> anyhow::Result<Option<(String, u32, u32)>> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|u| u.parse::<u32>().ok());
-    if uid != Some(0) {
+    if !crate::running_as_root() {
         return Ok(None);
     }
     let passwd = std::fs::read_to_string("/etc/passwd").context("read /etc/passwd")?;
@@ -148,13 +140,6 @@ fn unprivileged_account() -> anyhow::Result<Option<(String, u32, u32)>> {
     )
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
 impl PgBouncer {
     /// Starts PgBouncer in `pool_mode` and waits until it accepts
     /// connections. Call [`available`] first to apply the skip rule.
@@ -163,7 +148,7 @@ impl PgBouncer {
         let (user, host, server_port) = upstream()?;
         let account = unprivileged_account()?;
         let mut last_error = None;
-        for _ in 0..START_ATTEMPTS {
+        for _ in 0..PORT_TRIES {
             let dir = tempfile::Builder::new()
                 .prefix("ota-pgbouncer-")
                 .tempdir()?;
@@ -209,8 +194,10 @@ impl PgBouncer {
             };
             match bouncer.wait_until_listening() {
                 Ok(()) => return Ok(bouncer),
-                // Dropping it stops the process and removes the files.
-                Err(e) => last_error = Some(e),
+                // Another process took the port first: dropping it stops
+                // the process and removes the files; try a fresh port.
+                Err(e) if port_taken(&bouncer.log()) => last_error = Some(e),
+                Err(e) => return Err(e),
             }
         }
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("pgbouncer did not start")))

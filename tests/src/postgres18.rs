@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use crate::private_postgres::{PostgresBuilder, PrivatePostgres, running_as_root};
+use crate::private_postgres::{PostgresBuilder, PrivatePostgres, as_postgres};
 use crate::shared::Shared;
 use crate::{Backend, ServerUrl, TestDb, skips};
 
@@ -83,16 +83,7 @@ fn python_package() -> Option<PathBuf> {
 fn check(dir: &Path) -> anyhow::Result<()> {
     let mut cmd = Command::new(dir.join("postgres"));
     cmd.arg("--version");
-    if running_as_root() {
-        use std::os::unix::process::CommandExt as _;
-        let id = |flag: &str| -> Option<u32> {
-            let out = Command::new("id").args([flag, "postgres"]).output().ok()?;
-            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-        };
-        if let (Some(uid), Some(gid)) = (id("-u"), id("-g")) {
-            cmd.gid(gid).uid(uid);
-        }
-    }
+    as_postgres(&mut cmd);
     let out = cmd
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run its postgres as the server's user ({e})"))?;

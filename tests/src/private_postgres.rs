@@ -17,21 +17,18 @@
 //! [`PrimaryWithStandby`] is a primary with a streaming hot standby.
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use crate::ports::{PORT_TRIES, free_port, port_taken};
+
 /// How long a server may take to accept connections after it was started.
 /// A cold start takes well under a second; the margin is for a loaded
 /// machine.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Tries with a fresh port when another process took the chosen one between
-/// our probe and the server's bind.
-const PORT_TRIES: usize = 5;
 
 /// What a private server is to be: see the module's documentation.
 #[derive(Debug, Clone)]
@@ -335,8 +332,7 @@ impl PrivatePostgres {
 
     /// Whether the server failed because its port was taken after we chose it.
     fn lost_port_race(&self) -> bool {
-        let log = self.log();
-        log.contains("Address already in use") || log.contains("could not bind")
+        port_taken(&self.log())
     }
 
     /// Immediate shutdown (SIGQUIT: the server ends its sessions and exits
@@ -473,10 +469,6 @@ fn debian_binaries() -> Option<PathBuf> {
     versions.pop()
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 pub use crate::running_as_root;
 
 /// User and group id of `postgres`, looked up once.
@@ -503,7 +495,7 @@ pub fn give_to_postgres(path: &Path) -> anyhow::Result<()> {
 
 /// PostgreSQL's tools refuse to run as root: drop to `postgres` when
 /// running as root.
-fn as_postgres(command: &mut Command) {
+pub fn as_postgres(command: &mut Command) {
     use std::os::unix::process::CommandExt as _;
     if running_as_root()
         && let Some((uid, gid)) = postgres_ids()

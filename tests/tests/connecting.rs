@@ -4,7 +4,7 @@
 //! no server run everywhere; the others on the PostgreSQL and MariaDB test
 //! servers (skipped without them, a failure under CI=true).
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,7 @@ fn assert_no_secret(out: &Output, secret: &str) {
 
 /// A loopback port nothing listens on.
 fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
+    ota_seed_tests::free_port().expect("a free loopback port")
 }
 
 /// Case 1: a password with an unencoded `/`, `#`, `?` (or `@`, `:`, `%`)
