@@ -322,6 +322,6 @@ fn spawn(mariadbd: &Path, dir: &Path, port: u16, extra_args: &[&str]) -> anyhow:
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("mariadbd.stderr"))?);
-    cmd.spawn()
+    crate::process::spawn_owned(&mut cmd)
         .with_context(|| format!("starting {}", mariadbd.display()))
 }

@@ -173,17 +173,21 @@ impl PgBouncer {
                 }
             }
             let mut cmd = Command::new(&bin);
-            if let Some((name, _, _)) = &account {
-                cmd.arg("-u").arg(name);
+            // As root, started as the account rather than with `-u`: a
+            // process that changes its own user loses its parent-death
+            // signal (see `spawn_owned`).
+            if let Some((_, uid, gid)) = &account {
+                use std::os::unix::process::CommandExt as _;
+                cmd.gid(*gid).uid(*uid);
             }
             // Not daemonized (-d): the Child is PgBouncer itself, so Drop
-            // stops exactly this process.
-            let child = cmd
-                .arg(dir.path().join("pgbouncer.ini"))
+            // stops exactly this process, and it dies with the test.
+            cmd.arg(dir.path().join("pgbouncer.ini"))
+                .current_dir(dir.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(File::create(dir.path().join("stderr.log"))?)
-                .spawn()
+                .stderr(File::create(dir.path().join("stderr.log"))?);
+            let child = crate::process::spawn_owned(&mut cmd)
                 .with_context(|| format!("start {}", bin.display()))?;
             let mut bouncer = PgBouncer {
                 child,

@@ -219,8 +219,7 @@ impl PrivatePostgres {
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log)?);
             as_postgres(&mut cmd);
-            let child = cmd
-                .spawn()
+            let child = crate::process::spawn_owned(&mut cmd)
                 .with_context(|| format!("starting {}", bin.join("postgres").display()))?;
             // Owns the child (and the directory) from here: an early return
             // stops the one and removes the other.
