@@ -26,6 +26,10 @@ use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, Statement};
 
 use crate::{Spawned, describe, output_within, skips};
 
+/// The script's directory, inside the cluster's temporary directory (see
+/// `start_once`).
+pub const CLUSTER_DIR: &str = "cluster";
+
 /// Nodes of the cluster; they are numbered from 1, as the script does.
 pub const NODES: usize = 3;
 
@@ -78,6 +82,7 @@ impl GaleraCluster {
             );
             return Ok(None);
         }
+        crate::sweep::dirs_once();
         let mut tries = 0;
         loop {
             tries += 1;
@@ -99,16 +104,24 @@ impl GaleraCluster {
         // The nodes run as user `mysql` when we are root: the script makes
         // the directory readable by it (mode 755), but its parents must
         // let it through too.
+        //
+        // The script's directory is `cluster` inside the temporary one,
+        // beside the file naming this process as its owner (the script
+        // wants an empty directory): the nodes run detached, so should this
+        // process die, the next one's sweep stops them (`sweep::dirs_in`).
         let dir = tempfile::Builder::new().prefix("ota-galera").tempdir()?;
+        crate::sweep::claim_dir(dir.path())?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let cluster_dir = dir.path().join(CLUSTER_DIR);
         if running_as_root() {
-            for parent in dir.path().ancestors().skip(1) {
+            for parent in cluster_dir.ancestors().skip(1) {
                 let mode = std::fs::metadata(parent)?.permissions().mode();
                 anyhow::ensure!(
                     mode & 0o001 != 0,
                     "{} is not searchable by others (mode {mode:o}): the cluster's nodes run as \
                      user mysql and could not reach {}; set TMPDIR to a directory they can",
                     parent.display(),
-                    dir.path().display()
+                    cluster_dir.display()
                 );
             }
         }
@@ -149,7 +162,7 @@ impl GaleraCluster {
     fn script(&self, command: &[&str]) -> Command {
         let mut cmd = Command::new(script_path());
         cmd.arg(command[0])
-            .arg(self.dir.path())
+            .arg(self.dir.path().join(CLUSTER_DIR))
             .args(&command[1..])
             // The script's defaults, whatever the caller's environment.
             .env_remove("GALERA_DIR")
@@ -407,7 +420,7 @@ impl GaleraCluster {
     /// assertion messages.
     pub fn log(&self, n: usize) -> String {
         Self::index(n);
-        let node = self.dir.path().join(format!("node{n}"));
+        let node = self.dir.path().join(CLUSTER_DIR).join(format!("node{n}"));
         let read = |name: &str| std::fs::read_to_string(node.join(name)).unwrap_or_default();
         format!("{}{}", read("mariadbd.stderr"), read("error.log"))
     }
@@ -460,7 +473,7 @@ impl Drop for GaleraCluster {
         if let Err(e) = self.stop() {
             eprintln!(
                 "warning: the Galera cluster in {} may still run: {e}",
-                self.dir.path().display()
+                self.dir.path().join(CLUSTER_DIR).display()
             );
         }
         // `dir` (removed by the script already) and `scratch` go after this.

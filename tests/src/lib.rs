@@ -40,6 +40,7 @@ pub mod server_url;
 pub mod shared;
 pub mod skips;
 pub mod snapshot;
+pub mod sweep;
 
 pub use ports::free_port;
 pub use process::{SEEDER_LIMIT, Spawned, output_within};
@@ -176,7 +177,7 @@ impl ServerDatabase {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Where databases on `server` are created and dropped from.
-fn admin_url(backend: Backend, server: &ServerUrl) -> String {
+pub(crate) fn admin_url(backend: Backend, server: &ServerUrl) -> String {
     match backend {
         Backend::Postgres => server.database_url("postgres"),
         _ => server.server_url(),
@@ -184,8 +185,15 @@ fn admin_url(backend: Backend, server: &ServerUrl) -> String {
 }
 
 impl TestDb {
+    /// A database on the shared server of `backend`: the first in this
+    /// process first removes what dead test processes left there
+    /// ([`sweep`]).
     async fn create(backend: Backend) -> anyhow::Result<TestDb> {
-        TestDb::create_on(backend, backend.server()).await
+        let server = backend.server();
+        if let Some(server) = &server {
+            sweep::server_once(backend, server);
+        }
+        TestDb::create_on(backend, server).await
     }
 
     /// A database on `server_url` (`None`: a SQLite file).

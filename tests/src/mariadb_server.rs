@@ -70,9 +70,11 @@ impl PrivateMariaDb {
             return Ok(None);
         }
         let (mariadbd, install_db) = binaries().context("mariadbd was there a moment ago")?;
+        crate::sweep::dirs_once();
         let mut last_error = None;
         for _ in 0..PORT_TRIES {
             let dir = tempfile::Builder::new().prefix("ota-mariadb").tempdir()?;
+            crate::sweep::claim_dir(dir.path())?;
             install(&install_db, dir.path())?;
             let port = free_port()?;
             let child = spawn(&mariadbd, dir.path(), port, extra_args)?;

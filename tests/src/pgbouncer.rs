@@ -147,11 +147,13 @@ impl PgBouncer {
         let bin = binary().context("no pgbouncer binary (apt-get install pgbouncer)")?;
         let (user, host, server_port) = upstream()?;
         let account = unprivileged_account()?;
+        crate::sweep::dirs_once();
         let mut last_error = None;
         for _ in 0..PORT_TRIES {
             let dir = tempfile::Builder::new()
                 .prefix("ota-pgbouncer-")
                 .tempdir()?;
+            crate::sweep::claim_dir(dir.path())?;
             let port = free_port()?;
             write_files(
                 dir.path(),

@@ -112,7 +112,9 @@ impl PostgresBuilder {
 
     /// Makes the data directory and starts the server.
     pub fn start(&self) -> anyhow::Result<PrivatePostgres> {
+        crate::sweep::dirs_once();
         let dir = tempfile::Builder::new().prefix("ota-pg").tempdir()?;
+        crate::sweep::claim_dir(dir.path())?;
         give_to_postgres(dir.path())?;
         let data = dir.path().join("data");
         let mut initdb = Command::new(self.bin.join("initdb"));
@@ -354,6 +356,7 @@ impl PrivatePostgres {
     /// lines do), started on a port of its own.
     pub fn standby(&self) -> anyhow::Result<PrivatePostgres> {
         let dir = tempfile::Builder::new().prefix("ota-pg").tempdir()?;
+        crate::sweep::claim_dir(dir.path())?;
         give_to_postgres(dir.path())?;
         let data = dir.path().join("data");
         run_as_postgres(
