@@ -272,10 +272,12 @@ pub fn dirs_in(root: &Path) -> Vec<PathBuf> {
         if owner.is_none_or(pid_alive) {
             continue;
         }
-        if *prefix == "ota-galera" {
+        let cluster = dir.join(crate::galera::CLUSTER_DIR);
+        // Without its base-port file the script started no node there.
+        if *prefix == "ota-galera" && cluster.join("base-port").exists() {
             // Bounded; the script stops the nodes and removes the directory.
             let mut stop = std::process::Command::new(crate::galera::script_path());
-            stop.arg("stop").arg(dir.join(crate::galera::CLUSTER_DIR));
+            stop.arg("stop").arg(&cluster);
             let out = crate::output_within(
                 &mut stop,
                 "scripts/galera-cluster stop (a dead test's cluster)",
