@@ -71,15 +71,8 @@ impl PgRole {
         let role = name.clone();
         let cleanup = Cleanup::new(format!("role {name}"), move || async move {
             let exists = {
-                let admin = crate::connect(&admin_url).await?;
-                let row = admin
-                    .query_one_raw(sea_orm::Statement::from_string(
-                        admin.get_database_backend(),
-                        format!("SELECT COUNT(*) AS n FROM pg_roles WHERE rolname = '{role}'"),
-                    ))
-                    .await?;
-                admin.close().await?;
-                row.map(|r| r.try_get::<i64>("", "n")).transpose()? == Some(1)
+                let sql = format!("SELECT COUNT(*) AS n FROM pg_roles WHERE rolname = '{role}'");
+                crate::sql::number_at(&admin_url, &sql).await? == 1
             };
             if !exists {
                 return Ok(());

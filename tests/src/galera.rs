@@ -480,13 +480,7 @@ impl Drop for GaleraCluster {
     }
 }
 
-async fn count(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .with_context(|| format!("no row from {sql}"))?;
-    Ok(row.try_get::<i64>("", "n")?)
-}
+use crate::sql::number as count;
 
 /// `scripts/galera-cluster` of this checkout.
 pub fn script_path() -> PathBuf {

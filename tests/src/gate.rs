@@ -90,11 +90,7 @@ impl MigrationGate {
     async fn queued(&self, seeders: &mut [Spawned]) -> anyhow::Result<usize> {
         let count = |sql: String| async move {
             let observer = self.observer.as_ref().expect("an observer");
-            let row = observer
-                .query_one_raw(Statement::from_string(observer.get_database_backend(), sql))
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no row"))?;
-            anyhow::Ok(row.try_get::<i64>("", "n")? as usize)
+            anyhow::Ok(crate::sql::number(observer, &sql).await? as usize)
         };
         match self.backend {
             Backend::Postgres => {

@@ -40,6 +40,7 @@ pub mod server_url;
 pub mod shared;
 pub mod skips;
 pub mod snapshot;
+pub mod sql;
 pub mod sweep;
 
 pub use ports::free_port;
@@ -315,14 +316,7 @@ impl TestDb {
 
 /// How many migrations the database's `seaql_migrations` records.
 pub async fn recorded_migrations(conn: &DatabaseConnection) -> anyhow::Result<i64> {
-    Ok(conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM seaql_migrations",
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row"))?
-        .try_get::<i64>("", "n")?)
+    sql::table_rows(conn, "seaql_migrations").await
 }
 
 /// Runs one test case against one backend: creates the database, runs the
@@ -601,6 +595,18 @@ pub fn json_summary(out: &Output, code: i32) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", describe(out)))
 }
 
+/// BENCHMARKS.md's 100k fleet: 10 tenants (the scenario's default) of 100
+/// sites of 100 devices. Not [`FLEET_100K`]: the same number of devices in
+/// twice as many, smaller, tenants.
+pub const BENCHMARK_FLEET_100K: &[&str] = &[
+    "--scenario",
+    "fleet",
+    "--sites-per-tenant",
+    "100",
+    "--devices-per-site",
+    "100",
+];
+
 /// A fleet of 100,000 devices in 5 tenants of 20,000 (`--scenario fleet`):
 /// a run long enough to disturb a server in the middle of it, after its
 /// first tenant committed.
@@ -690,14 +696,7 @@ pub fn violations(summary: &serde_json::Value) -> Vec<String> {
 /// (tenants, devices, firmware, campaigns, status rows) and found no
 /// violation.
 pub fn assert_verified(summary: &serde_json::Value, counts: [i64; 5]) {
-    let tables = [
-        "tenants",
-        "device_registry",
-        "firmware_versions",
-        "ota_campaigns",
-        "ota_device_status",
-    ];
-    let want: Vec<(String, i64)> = tables
+    let want: Vec<(String, i64)> = platform_schema::TABLES
         .iter()
         .zip(counts)
         .map(|(t, n)| ((*t).to_owned(), n))
@@ -710,14 +709,7 @@ pub fn assert_verified(summary: &serde_json::Value, counts: [i64; 5]) {
 /// rows (tenants, devices, firmware, campaigns, status rows) and found no
 /// violation.
 pub fn assert_report_verified(report: &seeder::VerifyReport, counts: [i64; 5]) {
-    let tables = [
-        "tenants",
-        "device_registry",
-        "firmware_versions",
-        "ota_campaigns",
-        "ota_device_status",
-    ];
-    let want: Vec<(&str, i64)> = tables.into_iter().zip(counts).collect();
+    let want: Vec<(&str, i64)> = platform_schema::TABLES.into_iter().zip(counts).collect();
     assert_eq!(report.counts, want, "{report:#?}");
     assert_eq!(report.violations, [], "{report:#?}");
 }

@@ -389,6 +389,8 @@ mod tests {
         if std::env::var_os(HELPER).is_none() {
             return;
         }
+        // Never waited for: this process is killed first, which is the point.
+        #[allow(clippy::zombie_processes)]
         let child = std::thread::spawn(|| {
             spawn_owned(
                 Command::new("sleep")

@@ -148,7 +148,7 @@ async fn sweep_postgres(admin: &DatabaseConnection) -> anyhow::Result<Swept> {
     let mut swept = Swept::default();
     let databases = names(
         admin,
-        &format!("SELECT datname::text AS name FROM pg_database WHERE datname LIKE 'ota%'"),
+        "SELECT datname::text AS name FROM pg_database WHERE datname LIKE 'ota%'",
         &["name"],
     )
     .await?;
