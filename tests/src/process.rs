@@ -369,15 +369,7 @@ mod tests {
         assert!(gone(pid), "the child was killed and reaped");
     }
 
-    /// Whether `pid` runs (a zombie waiting for whoever reaps orphans here
-    /// does not).
-    fn alive(pid: u32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rfind(')')
-                .and_then(|end| stat[end + 1..].split_whitespace().next())
-                .is_some_and(|state| state != "Z" && state != "X")
-        })
-    }
+    use crate::sweep::pid_alive as alive;
 
     const HELPER: &str = "OTA_SEED_TESTS_PDEATHSIG_HELPER";
 

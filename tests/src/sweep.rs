@@ -298,20 +298,21 @@ pub fn dirs_in(root: &Path) -> Vec<PathBuf> {
     removed
 }
 
+/// A pid no process has now: one that just exited (and was reaped), for
+/// tests that need a dead owner.
+pub fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("run true");
+    let pid = child.id();
+    child.wait().expect("reap it");
+    assert!(!pid_alive(pid), "pid {pid} was reused at once");
+    pid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A pid no process has: one that just exited (and was reaped).
-    pub(crate) fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true")
-            .spawn()
-            .expect("run true");
-        let pid = child.id();
-        child.wait().expect("reap it");
-        assert!(!pid_alive(pid));
-        pid
-    }
 
     #[test]
     fn names_carry_their_owners_pid() {

@@ -3,20 +3,9 @@
 //! process creates its first test database; what a live process owns
 //! stays (`ota_seed_tests::sweep`).
 
-use ota_seed_tests::sweep::{NAME_PREFIX, pid_alive};
+use ota_seed_tests::sweep::{NAME_PREFIX, dead_pid};
 use ota_seed_tests::{Backend, TestDb, run_case};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-
-/// A pid no process has: one that just exited (and was reaped).
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true")
-        .spawn()
-        .expect("run true");
-    let pid = child.id();
-    child.wait().expect("reap it");
-    assert!(!pid_alive(pid), "pid {pid} was reused at once");
-    pid
-}
 
 /// A database and an account named as `pid`'s test process names them.
 fn names(pid: u32, tag: &str) -> (String, String) {
