@@ -18,16 +18,8 @@ pub const GRANTS: &str = "
           ota_campaigns, ota_device_status TO {role};
     GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};";
 
-pub async fn count(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            sql,
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row"))?;
-    Ok(row.try_get("", "n")?)
-}
+/// The `n` column of a one-row query (see [`crate::sql::number`]).
+pub use crate::sql::number as count;
 
 /// The tables the platform's tenant-isolation policies protect.
 pub const POLICY_TABLES: [&str; 3] = ["firmware_versions", "ota_campaigns", "ota_device_status"];

@@ -71,15 +71,8 @@ impl PgRole {
         let role = name.clone();
         let cleanup = Cleanup::new(format!("role {name}"), move || async move {
             let exists = {
-                let admin = crate::connect(&admin_url).await?;
-                let row = admin
-                    .query_one_raw(sea_orm::Statement::from_string(
-                        admin.get_database_backend(),
-                        format!("SELECT COUNT(*) AS n FROM pg_roles WHERE rolname = '{role}'"),
-                    ))
-                    .await?;
-                admin.close().await?;
-                row.map(|r| r.try_get::<i64>("", "n")).transpose()? == Some(1)
+                let sql = format!("SELECT COUNT(*) AS n FROM pg_roles WHERE rolname = '{role}'");
+                crate::sql::number_at(&admin_url, &sql).await? == 1
             };
             if !exists {
                 return Ok(());
@@ -119,12 +112,18 @@ pub struct MySqlUser {
 }
 
 impl MySqlUser {
-    /// Names a user after the test's database (its unique tail, so the
-    /// name stays within MySQL's 32 characters) and arranges its removal;
-    /// create it after this.
+    /// Names a user `ota_seed_t<pid>_<prefix><n>` (unique in this process,
+    /// within MySQL's 32 characters, and removed by the next test process's
+    /// [`crate::sweep`] should this one die before its guard runs) and
+    /// arranges its removal; create it after this.
     pub fn guard(db: &TestDb, prefix: &str) -> MySqlUser {
-        let database = db.name();
-        let name = format!("{prefix}{}", &database[database.len().saturating_sub(20)..]);
+        static USERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = USERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!(
+            "{}{}_{prefix}{n}",
+            crate::sweep::NAME_PREFIX,
+            std::process::id()
+        );
         let server = db.admin_url();
         let user = name.clone();
         let cleanup = Cleanup::new(format!("user {name}"), move || async move {

@@ -16,17 +16,19 @@
 //! failure (`.ci/run` runs `scripts/galera-cluster install`). The tests
 //! never install anything themselves.
 
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, Statement};
 
-use crate::{Spawned, backends_required, describe, output_within, skips};
+use crate::{Spawned, describe, output_within, skips};
+
+/// The script's directory, inside the cluster's temporary directory (see
+/// `start_once`).
+pub const CLUSTER_DIR: &str = "cluster";
 
 /// Nodes of the cluster; they are numbered from 1, as the script does.
 pub const NODES: usize = 3;
@@ -71,16 +73,16 @@ impl GaleraCluster {
     pub fn start() -> anyhow::Result<Option<GaleraCluster>> {
         let missing = missing_packages();
         if !missing.is_empty() {
-            let missing = missing.join(", ");
-            if backends_required() {
-                bail!(
-                    "a MariaDB Galera cluster is required (CI=true) but this machine lacks \
-                     {missing} (scripts/galera-cluster install installs it)"
-                );
-            }
-            announce_skip(&missing);
+            skips::skip_or_fail(
+                SKIP_NAME,
+                &format!(
+                    "missing {} (scripts/galera-cluster install installs it)",
+                    missing.join(", ")
+                ),
+            );
             return Ok(None);
         }
+        crate::sweep::dirs_once();
         let mut tries = 0;
         loop {
             tries += 1;
@@ -102,16 +104,24 @@ impl GaleraCluster {
         // The nodes run as user `mysql` when we are root: the script makes
         // the directory readable by it (mode 755), but its parents must
         // let it through too.
+        //
+        // The script's directory is `cluster` inside the temporary one,
+        // beside the file naming this process as its owner (the script
+        // wants an empty directory): the nodes run detached, so should this
+        // process die, the next one's sweep stops them (`sweep::dirs_in`).
         let dir = tempfile::Builder::new().prefix("ota-galera").tempdir()?;
+        crate::sweep::claim_dir(dir.path())?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let cluster_dir = dir.path().join(CLUSTER_DIR);
         if running_as_root() {
-            for parent in dir.path().ancestors().skip(1) {
+            for parent in cluster_dir.ancestors().skip(1) {
                 let mode = std::fs::metadata(parent)?.permissions().mode();
                 anyhow::ensure!(
                     mode & 0o001 != 0,
                     "{} is not searchable by others (mode {mode:o}): the cluster's nodes run as \
                      user mysql and could not reach {}; set TMPDIR to a directory they can",
                     parent.display(),
-                    dir.path().display()
+                    cluster_dir.display()
                 );
             }
         }
@@ -152,7 +162,7 @@ impl GaleraCluster {
     fn script(&self, command: &[&str]) -> Command {
         let mut cmd = Command::new(script_path());
         cmd.arg(command[0])
-            .arg(self.dir.path())
+            .arg(self.dir.path().join(CLUSTER_DIR))
             .args(&command[1..])
             // The script's defaults, whatever the caller's environment.
             .env_remove("GALERA_DIR")
@@ -410,7 +420,7 @@ impl GaleraCluster {
     /// assertion messages.
     pub fn log(&self, n: usize) -> String {
         Self::index(n);
-        let node = self.dir.path().join(format!("node{n}"));
+        let node = self.dir.path().join(CLUSTER_DIR).join(format!("node{n}"));
         let read = |name: &str| std::fs::read_to_string(node.join(name)).unwrap_or_default();
         format!("{}{}", read("mariadbd.stderr"), read("error.log"))
     }
@@ -463,20 +473,14 @@ impl Drop for GaleraCluster {
         if let Err(e) = self.stop() {
             eprintln!(
                 "warning: the Galera cluster in {} may still run: {e}",
-                self.dir.path().display()
+                self.dir.path().join(CLUSTER_DIR).display()
             );
         }
         // `dir` (removed by the script already) and `scratch` go after this.
     }
 }
 
-async fn count(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .with_context(|| format!("no row from {sql}"))?;
-    Ok(row.try_get::<i64>("", "n")?)
-}
+use crate::sql::number as count;
 
 /// `scripts/galera-cluster` of this checkout.
 pub fn script_path() -> PathBuf {
@@ -523,23 +527,3 @@ fn find_program(program: &str) -> Option<PathBuf> {
 }
 
 use crate::running_as_root;
-
-/// Records the skip of this test for the end-of-run summary, and says so
-/// once per test binary on the terminal.
-fn announce_skip(missing: &str) {
-    skips::record(&skips::Skip::of_this_test(
-        SKIP_NAME,
-        &format!("missing {missing}"),
-    ));
-    static ANNOUNCED: OnceLock<()> = OnceLock::new();
-    ANNOUNCED.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED {SKIP_NAME} cases of {}: missing {missing} \
-             (scripts/galera-cluster install; set CI=true to make this a failure)",
-            skips::binary_name()
-        );
-    });
-    // Shown by `cargo test -- --show-output`: libtest will say "ok".
-    println!("SKIPPED: this case did not run, missing {missing}");
-}

@@ -65,12 +65,15 @@ impl MigrationGate {
             Backend::Postgres | Backend::MySql => {
                 let holder = db.connect().await?;
                 let txn = holder.begin().await?;
-                let take = if db.backend == Backend::Postgres {
-                    format!("SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
+                if db.backend == Backend::Postgres {
+                    // Waits until granted: it returns only holding the lock.
+                    txn.execute_unprepared(&format!(
+                        "SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})"
+                    ))
+                    .await?;
                 } else {
-                    format!("SELECT GET_LOCK('{MYSQL_MIGRATION_LOCK}', 120) AS granted")
-                };
-                txn.execute_unprepared(&take).await?;
+                    take_mysql_lock(&txn, MYSQL_MIGRATION_LOCK, 120).await?;
+                }
                 Ok(MigrationGate {
                     backend: db.backend,
                     txn: Some(txn),
@@ -87,11 +90,7 @@ impl MigrationGate {
     async fn queued(&self, seeders: &mut [Spawned]) -> anyhow::Result<usize> {
         let count = |sql: String| async move {
             let observer = self.observer.as_ref().expect("an observer");
-            let row = observer
-                .query_one_raw(Statement::from_string(observer.get_database_backend(), sql))
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no row"))?;
-            anyhow::Ok(row.try_get::<i64>("", "n")? as usize)
+            anyhow::Ok(crate::sql::number(observer, &sql).await? as usize)
         };
         match self.backend {
             Backend::Postgres => {
@@ -161,6 +160,32 @@ impl MigrationGate {
         }
         Ok(())
     }
+}
+
+/// `GET_LOCK(name, timeout)` on `conn`'s session, which must give 1: a gate
+/// that does not hold its lock lets the seeders through one by one, and a
+/// race test would pass without a race. 0 is a timeout (someone else holds
+/// it), NULL an error.
+pub async fn take_mysql_lock(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    timeout_secs: u32,
+) -> anyhow::Result<()> {
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            format!("SELECT GET_LOCK('{name}', {timeout_secs}) AS granted"),
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("GET_LOCK('{name}') returned no row"))?;
+    let granted: Option<i64> = row.try_get("", "granted")?;
+    anyhow::ensure!(
+        granted == Some(1),
+        "the gate did not get the lock: GET_LOCK('{name}', {timeout_secs}) gave {} \
+         (another session holds it)",
+        granted.map_or("NULL".to_owned(), |g| g.to_string())
+    );
+    Ok(())
 }
 
 /// Whether process `pid` has `file` open (Linux: its /proc fd links).

@@ -14,7 +14,6 @@
 //! address that cannot be read fails the case ([`server_url`]).
 
 use std::future::Future;
-use std::io::Write as _;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -31,6 +30,7 @@ pub mod gate;
 pub mod mariadb_server;
 pub mod pgbouncer;
 pub mod platform_schema;
+pub mod ports;
 pub mod postgres18;
 pub mod private_postgres;
 pub mod process;
@@ -40,7 +40,10 @@ pub mod server_url;
 pub mod shared;
 pub mod skips;
 pub mod snapshot;
+pub mod sql;
+pub mod sweep;
 
+pub use ports::free_port;
 pub use process::{SEEDER_LIMIT, Spawned, output_within};
 pub use server_url::ServerUrl;
 
@@ -135,33 +138,6 @@ pub fn backends_required() -> bool {
     set("CI") || set("OTA_SEED_REQUIRE_BACKENDS")
 }
 
-/// Says once per backend and test binary, on the terminal itself (test
-/// output capture does not hide it), that a backend's cases were skipped,
-/// and records each skipped case for the summary at the end of the run
-/// ([`skips`]).
-fn announce_skip(backend: Backend, server: &ServerUrl) {
-    skips::record(&skips::Skip::of_this_test(
-        backend.name(),
-        &format!("no server at {}", server.redacted()),
-    ));
-    static PG: OnceLock<()> = OnceLock::new();
-    static MY: OnceLock<()> = OnceLock::new();
-    let cell = if backend == Backend::Postgres {
-        &PG
-    } else {
-        &MY
-    };
-    cell.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED {} cases of {}: no server at {} (set CI=true to make this a failure)",
-            backend.name(),
-            skips::binary_name(),
-            server.redacted(),
-        );
-    });
-}
-
 /// One test's own database.
 pub struct TestDb {
     pub backend: Backend,
@@ -202,7 +178,7 @@ impl ServerDatabase {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Where databases on `server` are created and dropped from.
-fn admin_url(backend: Backend, server: &ServerUrl) -> String {
+pub(crate) fn admin_url(backend: Backend, server: &ServerUrl) -> String {
     match backend {
         Backend::Postgres => server.database_url("postgres"),
         _ => server.server_url(),
@@ -210,8 +186,15 @@ fn admin_url(backend: Backend, server: &ServerUrl) -> String {
 }
 
 impl TestDb {
+    /// A database on the shared server of `backend`: the first in this
+    /// process first removes what dead test processes left there
+    /// ([`sweep`]).
     async fn create(backend: Backend) -> anyhow::Result<TestDb> {
-        TestDb::create_on(backend, backend.server()).await
+        let server = backend.server();
+        if let Some(server) = &server {
+            sweep::server_once(backend, server);
+        }
+        TestDb::create_on(backend, server).await
     }
 
     /// A database on `server_url` (`None`: a SQLite file).
@@ -333,14 +316,7 @@ impl TestDb {
 
 /// How many migrations the database's `seaql_migrations` records.
 pub async fn recorded_migrations(conn: &DatabaseConnection) -> anyhow::Result<i64> {
-    Ok(conn
-        .query_one_raw(sea_orm::Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM seaql_migrations",
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row"))?
-        .try_get::<i64>("", "n")?)
+    sql::table_rows(conn, "seaql_migrations").await
 }
 
 /// Runs one test case against one backend: creates the database, runs the
@@ -354,21 +330,9 @@ where
     // whether the server would answer or not.
     let server = backend.server();
     if let Some(server) = server.filter(|_| !backend.reachable()) {
-        if backends_required() {
-            panic!(
-                "{} is required (CI=true) but no server answers at {}",
-                backend.name(),
-                server.redacted()
-            );
-        }
-        announce_skip(backend, &server);
-        // libtest cannot mark a test skipped at run time: it will say "ok".
-        // This captured line shows which ones did not run under
-        // `cargo test -- --show-output`.
-        println!(
-            "SKIPPED: this case did not run, no {} server at {}",
+        skips::skip_or_fail(
             backend.name(),
-            server.redacted()
+            &format!("no server at {}", server.redacted()),
         );
         return;
     }
@@ -631,6 +595,18 @@ pub fn json_summary(out: &Output, code: i32) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", describe(out)))
 }
 
+/// BENCHMARKS.md's 100k fleet: 10 tenants (the scenario's default) of 100
+/// sites of 100 devices. Not [`FLEET_100K`]: the same number of devices in
+/// twice as many, smaller, tenants.
+pub const BENCHMARK_FLEET_100K: &[&str] = &[
+    "--scenario",
+    "fleet",
+    "--sites-per-tenant",
+    "100",
+    "--devices-per-site",
+    "100",
+];
+
 /// A fleet of 100,000 devices in 5 tenants of 20,000 (`--scenario fleet`):
 /// a run long enough to disturb a server in the middle of it, after its
 /// first tenant committed.
@@ -720,14 +696,7 @@ pub fn violations(summary: &serde_json::Value) -> Vec<String> {
 /// (tenants, devices, firmware, campaigns, status rows) and found no
 /// violation.
 pub fn assert_verified(summary: &serde_json::Value, counts: [i64; 5]) {
-    let tables = [
-        "tenants",
-        "device_registry",
-        "firmware_versions",
-        "ota_campaigns",
-        "ota_device_status",
-    ];
-    let want: Vec<(String, i64)> = tables
+    let want: Vec<(String, i64)> = platform_schema::TABLES
         .iter()
         .zip(counts)
         .map(|(t, n)| ((*t).to_owned(), n))
@@ -740,14 +709,7 @@ pub fn assert_verified(summary: &serde_json::Value, counts: [i64; 5]) {
 /// rows (tenants, devices, firmware, campaigns, status rows) and found no
 /// violation.
 pub fn assert_report_verified(report: &seeder::VerifyReport, counts: [i64; 5]) {
-    let tables = [
-        "tenants",
-        "device_registry",
-        "firmware_versions",
-        "ota_campaigns",
-        "ota_device_status",
-    ];
-    let want: Vec<(&str, i64)> = tables.into_iter().zip(counts).collect();
+    let want: Vec<(&str, i64)> = platform_schema::TABLES.into_iter().zip(counts).collect();
     assert_eq!(report.counts, want, "{report:#?}");
     assert_eq!(report.violations, [], "{report:#?}");
 }

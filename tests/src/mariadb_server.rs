@@ -12,8 +12,6 @@
 //! the shared servers' cases are; under `CI=true` (or
 //! `OTA_SEED_REQUIRE_BACKENDS=1`) that is a failure instead.
 
-use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,13 +19,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 
+use crate::ports::{PORT_TRIES, free_port, port_taken};
+
 /// How long the server may take to answer after it was started. A cold
 /// start takes well under a second; the margin is for a loaded machine.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Tries with a fresh port when another process took the chosen one between
-/// our probe and the server's bind.
-const PORT_TRIES: usize = 5;
 
 /// The database [`PrivateMariaDb::start`] creates.
 pub const DATABASE: &str = "ota_seed";
@@ -70,19 +66,15 @@ impl PrivateMariaDb {
     /// `Ok(None)`: MariaDB is not installed and backends are not required;
     /// a line on the terminal said the test was skipped.
     pub async fn start(extra_args: &[&str]) -> anyhow::Result<Option<PrivateMariaDb>> {
-        let Some((mariadbd, install_db)) = binaries() else {
-            if crate::backends_required() {
-                bail!(
-                    "a private MariaDB server is required (CI=true) but mariadbd or \
-                     mariadb-install-db is not installed"
-                );
-            }
-            announce_skip();
+        if !available() {
             return Ok(None);
-        };
+        }
+        let (mariadbd, install_db) = binaries().context("mariadbd was there a moment ago")?;
+        crate::sweep::dirs_once();
         let mut last_error = None;
         for _ in 0..PORT_TRIES {
             let dir = tempfile::Builder::new().prefix("ota-mariadb").tempdir()?;
+            crate::sweep::claim_dir(dir.path())?;
             install(&install_db, dir.path())?;
             let port = free_port()?;
             let child = spawn(&mariadbd, dir.path(), port, extra_args)?;
@@ -210,8 +202,7 @@ impl PrivateMariaDb {
 
     /// Whether the server failed because its port was taken after we chose it.
     fn lost_port_race(&self) -> bool {
-        let log = self.log();
-        log.contains("Address already in use") || log.contains("Bind on TCP/IP port")
+        port_taken(&self.log())
     }
 
     fn kill(&mut self) {
@@ -249,15 +240,21 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
     Some((find("mariadbd")?, find("mariadb-install-db")?))
 }
 
-fn announce_skip() {
-    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    ONCE.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED private MariaDB server cases: mariadbd is not installed \
-             (set CI=true to make this a failure)"
-        );
-    });
+/// What the skip summary calls the cases that need a private MariaDB.
+pub const SKIP_NAME: &str = "private MariaDB";
+
+/// Whether `mariadbd` and `mariadb-install-db` are installed: without them
+/// the case is skipped or, under `CI=true`, fails
+/// ([`crate::skips::skip_or_fail`]).
+pub fn available() -> bool {
+    if binaries().is_some() {
+        return true;
+    }
+    crate::skips::skip_or_fail(
+        SKIP_NAME,
+        "mariadbd or mariadb-install-db is not installed (apt-get install mariadb-server)",
+    );
+    false
 }
 
 use crate::running_as_root;
@@ -304,11 +301,6 @@ fn install(install_db: &Path, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn spawn(mariadbd: &Path, dir: &Path, port: u16, extra_args: &[&str]) -> anyhow::Result<Child> {
     let mut cmd = Command::new(mariadbd);
     // --no-defaults must come first: no configuration file of the machine
@@ -332,6 +324,6 @@ fn spawn(mariadbd: &Path, dir: &Path, port: u16, extra_args: &[&str]) -> anyhow:
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("mariadbd.stderr"))?);
-    cmd.spawn()
+    crate::process::spawn_owned(&mut cmd)
         .with_context(|| format!("starting {}", mariadbd.display()))
 }

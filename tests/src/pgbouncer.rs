@@ -10,16 +10,15 @@
 //! that is a failure (`.ci/run` installs the Debian package).
 
 use std::fs::File;
-use std::io::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::{Backend, TestDb, backends_required, skips};
+use crate::ports::{PORT_TRIES, free_port, port_taken};
+use crate::{Backend, TestDb, skips};
 
 /// PgBouncer's `pool_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,9 +75,6 @@ pub struct PgBouncer {
 
 /// How long PgBouncer gets to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// Attempts on a fresh port when another process took the chosen one
-/// between our probe and PgBouncer's bind.
-const START_ATTEMPTS: u32 = 5;
 
 /// Where the binary is: `OTA_SEED_PGBOUNCER`, else `PATH`, else Debian's
 /// `/usr/sbin` (not on a normal user's PATH).
@@ -96,32 +92,16 @@ pub fn binary() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Whether PgBouncer cases can run. Without a binary: a failure under
-/// `CI=true`/`OTA_SEED_REQUIRE_BACKENDS=1`, else a skip announced once per
-/// test binary on the terminal and recorded for the end-of-run summary.
+/// Whether PgBouncer cases can run: without a binary, the case is skipped
+/// or, under `CI=true`, fails ([`skips::skip_or_fail`]).
 pub fn available() -> bool {
     if binary().is_some() {
         return true;
     }
-    if backends_required() {
-        panic!(
-            "PgBouncer is required (CI=true) but no pgbouncer binary was found \
-             (apt-get install pgbouncer, or set OTA_SEED_PGBOUNCER)"
-        );
-    }
-    skips::record(&skips::Skip::of_this_test(
+    skips::skip_or_fail(
         "PgBouncer",
-        "no pgbouncer binary",
-    ));
-    static ANNOUNCED: OnceLock<()> = OnceLock::new();
-    ANNOUNCED.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED PgBouncer cases of {}: no pgbouncer binary \
-             (apt-get install pgbouncer; set CI=true to make this a failure)",
-            skips::binary_name()
-        );
-    });
+        "no pgbouncer binary (apt-get install pgbouncer, or set OTA_SEED_PGBOUNCER)",
+    );
     false
 }
 
@@ -140,13 +120,7 @@ fn upstream() -> anyhow::Result<(String, String, u16)> {
 /// PgBouncer refuses to run as root: then it drops to this account
 /// (`-u`), which must own its files. `None` when we are not root.
 fn unprivileged_account() -> anyhow::Result<Option<(String, u32, u32)>> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|u| u.parse::<u32>().ok());
-    if uid != Some(0) {
+    if !crate::running_as_root() {
         return Ok(None);
     }
     let passwd = std::fs::read_to_string("/etc/passwd").context("read /etc/passwd")?;
@@ -166,13 +140,6 @@ fn unprivileged_account() -> anyhow::Result<Option<(String, u32, u32)>> {
     )
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
 impl PgBouncer {
     /// Starts PgBouncer in `pool_mode` and waits until it accepts
     /// connections. Call [`available`] first to apply the skip rule.
@@ -180,11 +147,13 @@ impl PgBouncer {
         let bin = binary().context("no pgbouncer binary (apt-get install pgbouncer)")?;
         let (user, host, server_port) = upstream()?;
         let account = unprivileged_account()?;
+        crate::sweep::dirs_once();
         let mut last_error = None;
-        for _ in 0..START_ATTEMPTS {
+        for _ in 0..PORT_TRIES {
             let dir = tempfile::Builder::new()
                 .prefix("ota-pgbouncer-")
                 .tempdir()?;
+            crate::sweep::claim_dir(dir.path())?;
             let port = free_port()?;
             write_files(
                 dir.path(),
@@ -206,17 +175,21 @@ impl PgBouncer {
                 }
             }
             let mut cmd = Command::new(&bin);
-            if let Some((name, _, _)) = &account {
-                cmd.arg("-u").arg(name);
+            // As root, started as the account rather than with `-u`: a
+            // process that changes its own user loses its parent-death
+            // signal (see `spawn_owned`).
+            if let Some((_, uid, gid)) = &account {
+                use std::os::unix::process::CommandExt as _;
+                cmd.gid(*gid).uid(*uid);
             }
             // Not daemonized (-d): the Child is PgBouncer itself, so Drop
-            // stops exactly this process.
-            let child = cmd
-                .arg(dir.path().join("pgbouncer.ini"))
+            // stops exactly this process, and it dies with the test.
+            cmd.arg(dir.path().join("pgbouncer.ini"))
+                .current_dir(dir.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(File::create(dir.path().join("stderr.log"))?)
-                .spawn()
+                .stderr(File::create(dir.path().join("stderr.log"))?);
+            let child = crate::process::spawn_owned(&mut cmd)
                 .with_context(|| format!("start {}", bin.display()))?;
             let mut bouncer = PgBouncer {
                 child,
@@ -227,8 +200,10 @@ impl PgBouncer {
             };
             match bouncer.wait_until_listening() {
                 Ok(()) => return Ok(bouncer),
-                // Dropping it stops the process and removes the files.
-                Err(e) => last_error = Some(e),
+                // Another process took the port first: dropping it stops
+                // the process and removes the files; try a fresh port.
+                Err(e) if port_taken(&bouncer.log()) => last_error = Some(e),
+                Err(e) => return Err(e),
             }
         }
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("pgbouncer did not start")))

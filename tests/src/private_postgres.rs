@@ -17,21 +17,18 @@
 //! [`PrimaryWithStandby`] is a primary with a streaming hot standby.
 
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use crate::ports::{PORT_TRIES, free_port, port_taken};
+
 /// How long a server may take to accept connections after it was started.
 /// A cold start takes well under a second; the margin is for a loaded
 /// machine.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Tries with a fresh port when another process took the chosen one between
-/// our probe and the server's bind.
-const PORT_TRIES: usize = 5;
 
 /// What a private server is to be: see the module's documentation.
 #[derive(Debug, Clone)]
@@ -66,29 +63,12 @@ impl PostgresBuilder {
     }
 
     /// From Debian's newest PostgreSQL, or `Ok(None)` when none is
-    /// installed and backends are not required (the caller skips; a line
-    /// on the terminal says so).
+    /// installed: the case is then skipped, or fails under `CI=true`
+    /// ([`available`]).
     pub fn debian() -> anyhow::Result<Option<PostgresBuilder>> {
-        match debian_binaries() {
-            Some(bin) => Ok(Some(PostgresBuilder::new(bin))),
-            None if crate::backends_required() => {
-                bail!(
-                    "PostgreSQL server binaries (initdb, postgres) are required but not installed"
-                )
-            }
-            None => {
-                crate::skips::record(&crate::skips::Skip::of_this_test(
-                    "private PostgreSQL",
-                    "no server binaries under /usr/lib/postgresql",
-                ));
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\nSKIPPED private PostgreSQL cases of {}: no server binaries under /usr/lib/postgresql",
-                    crate::skips::binary_name()
-                );
-                Ok(None)
-            }
-        }
+        Ok(available()
+            .then(|| debian_binaries().map(PostgresBuilder::new))
+            .flatten())
     }
 
     /// initdb's `--auth` (the method of the lines it writes into
@@ -132,7 +112,9 @@ impl PostgresBuilder {
 
     /// Makes the data directory and starts the server.
     pub fn start(&self) -> anyhow::Result<PrivatePostgres> {
+        crate::sweep::dirs_once();
         let dir = tempfile::Builder::new().prefix("ota-pg").tempdir()?;
+        crate::sweep::claim_dir(dir.path())?;
         give_to_postgres(dir.path())?;
         let data = dir.path().join("data");
         let mut initdb = Command::new(self.bin.join("initdb"));
@@ -239,8 +221,7 @@ impl PrivatePostgres {
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log)?);
             as_postgres(&mut cmd);
-            let child = cmd
-                .spawn()
+            let child = crate::process::spawn_owned(&mut cmd)
                 .with_context(|| format!("starting {}", bin.join("postgres").display()))?;
             // Owns the child (and the directory) from here: an early return
             // stops the one and removes the other.
@@ -352,8 +333,7 @@ impl PrivatePostgres {
 
     /// Whether the server failed because its port was taken after we chose it.
     fn lost_port_race(&self) -> bool {
-        let log = self.log();
-        log.contains("Address already in use") || log.contains("could not bind")
+        port_taken(&self.log())
     }
 
     /// Immediate shutdown (SIGQUIT: the server ends its sessions and exits
@@ -376,6 +356,7 @@ impl PrivatePostgres {
     /// lines do), started on a port of its own.
     pub fn standby(&self) -> anyhow::Result<PrivatePostgres> {
         let dir = tempfile::Builder::new().prefix("ota-pg").tempdir()?;
+        crate::sweep::claim_dir(dir.path())?;
         give_to_postgres(dir.path())?;
         let data = dir.path().join("data");
         run_as_postgres(
@@ -454,6 +435,24 @@ where
     }
 }
 
+/// What the skip summary calls the cases that need a private PostgreSQL.
+pub const SKIP_NAME: &str = "private PostgreSQL";
+
+/// Whether Debian's PostgreSQL server binaries are installed: without them
+/// the case is skipped or, under `CI=true`, fails
+/// ([`crate::skips::skip_or_fail`]).
+pub fn available() -> bool {
+    if debian_binaries().is_some() {
+        return true;
+    }
+    crate::skips::skip_or_fail(
+        SKIP_NAME,
+        "no server binaries (initdb, postgres) under /usr/lib/postgresql \
+         (apt-get install postgresql)",
+    );
+    false
+}
+
 /// Debian's newest PostgreSQL bin directory.
 fn debian_binaries() -> Option<PathBuf> {
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -470,10 +469,6 @@ fn debian_binaries() -> Option<PathBuf> {
             .unwrap_or(0)
     });
     versions.pop()
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 pub use crate::running_as_root;
@@ -502,7 +497,7 @@ pub fn give_to_postgres(path: &Path) -> anyhow::Result<()> {
 
 /// PostgreSQL's tools refuse to run as root: drop to `postgres` when
 /// running as root.
-fn as_postgres(command: &mut Command) {
+pub fn as_postgres(command: &mut Command) {
     use std::os::unix::process::CommandExt as _;
     if running_as_root()
         && let Some((uid, gid)) = postgres_ids()

@@ -6,11 +6,106 @@
 //! not to measure speed (that is the benchmark's job).
 
 use std::io::{BufRead as _, BufReader, Read};
-use std::process::{Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// Spawns `cmd` as a child that dies with this test process: it gets
+/// `SIGKILL` from the kernel when the process ends however it ends (a
+/// panic, nextest's timeout, `kill -9`), so no server or seeder a test
+/// started outlives it (`prctl(PR_SET_PDEATHSIG)`).
+///
+/// The kernel sends the signal when the *thread* that forked the child
+/// ends, not the process: a child spawned on a test's thread, a runtime's
+/// worker or the thread that starts a server shared by several tests would
+/// die with that thread. So every child is forked by one thread that lives
+/// as long as the process ([`keeper`]), and the caller waits for it.
+///
+/// What this does not cover: processes that leave their parent (the Galera
+/// nodes, which `scripts/galera-cluster` starts with `setsid` in the
+/// background) and a child's own children that outlive it. For those, see
+/// [`crate::sweep`].
+pub fn spawn_owned(cmd: &mut Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt as _;
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes two system calls, both async-signal-safe; it allocates nothing
+    // and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The test process may have died between the fork and the
+            // prctl: then nobody would send the signal.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("the test process is gone"));
+            }
+            Ok(())
+        });
+    }
+    match keeper() {
+        Some(keeper) => {
+            let (reply, answer) = sync_channel(1);
+            let job = SpawnJob {
+                cmd: std::ptr::from_mut(cmd),
+                reply,
+            };
+            if keeper.send(job).is_ok()
+                && let Ok(spawned) = answer.recv()
+            {
+                return spawned;
+            }
+            // The keeper is gone (it never panics; this is only defence):
+            // the child then dies with this thread instead.
+            cmd.spawn()
+        }
+        None => cmd.spawn(),
+    }
+}
+
+/// A command for the [`keeper`] to spawn, and where to send the child.
+struct SpawnJob {
+    cmd: *mut Command,
+    reply: SyncSender<std::io::Result<Child>>,
+}
+
+// SAFETY: the pointer comes from a `&mut Command` whose owner blocks in
+// `spawn_owned` until the keeper has replied (or dropped the job), and the
+// keeper uses it only before that: never two threads at once.
+unsafe impl Send for SpawnJob {}
+
+/// The thread that forks every child of [`spawn_owned`]: it lives as long
+/// as the process, blocked on its queue, so its children's parent-death
+/// signal comes when the process ends. `None` if it could not be started.
+fn keeper() -> Option<&'static Sender<SpawnJob>> {
+    static KEEPER: OnceLock<Option<Sender<SpawnJob>>> = OnceLock::new();
+    KEEPER
+        .get_or_init(|| {
+            let (jobs, queue) = channel::<SpawnJob>();
+            std::thread::Builder::new()
+                .name("ota-seed-tests child keeper".to_owned())
+                .spawn(move || {
+                    for job in queue {
+                        // SAFETY: see `SpawnJob`.
+                        let cmd = unsafe { &mut *job.cmd };
+                        let _ = job.reply.send(cmd.spawn());
+                    }
+                })
+                .ok()
+                .map(|_| jobs)
+        })
+        .as_ref()
+}
 
 /// How long any one seeder run may take in a test before it counts as hung.
 /// The largest fleets of the suite take about a minute on a loaded 2-core
@@ -39,11 +134,11 @@ impl Spawned {
     /// Starts `cmd` with stdin closed and stdout/stderr captured. `what`
     /// names it in failure messages.
     pub fn start(cmd: &mut Command, what: &str) -> std::io::Result<Spawned> {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut child = spawn_owned(
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )?;
         // What the test is doing, for its output should it fail or overrun
         // its time limit (test output is captured: shown then only).
         eprintln!(
@@ -272,6 +367,70 @@ mod tests {
             "{message}"
         );
         assert!(gone(pid), "the child was killed and reaped");
+    }
+
+    use crate::sweep::pid_alive as alive;
+
+    const HELPER: &str = "OTA_SEED_TESTS_PDEATHSIG_HELPER";
+
+    /// Run by the test below as a process of its own (without the variable
+    /// it does nothing): starts `sleep` from a thread that ends at once,
+    /// says its pid, and waits to be killed.
+    #[test]
+    fn helper_that_starts_a_child_and_waits_to_be_killed() {
+        if std::env::var_os(HELPER).is_none() {
+            return;
+        }
+        // Never waited for: this process is killed first, which is the point.
+        #[allow(clippy::zombie_processes)]
+        let child = std::thread::spawn(|| {
+            spawn_owned(
+                Command::new("sleep")
+                    .arg("300")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null()),
+            )
+        })
+        .join()
+        .expect("the spawning thread")
+        .expect("spawn sleep");
+        // On libtest's line "test NAME ... ", which has no line end yet.
+        println!("\nchild-pid={}", child.id());
+        std::thread::sleep(Duration::from_secs(300));
+    }
+
+    #[test]
+    fn children_die_with_the_test_process_not_with_the_thread_that_started_them() {
+        let mut helper = Command::new(std::env::current_exe().expect("this test binary"))
+            .args([
+                "--exact",
+                "process::tests::helper_that_starts_a_child_and_waits_to_be_killed",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HELPER, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the helper");
+        let mut lines = BufReader::new(helper.stdout.take().expect("its stdout")).lines();
+        let pid: u32 = lines
+            .find_map(|line| line.ok()?.strip_prefix("child-pid=")?.parse().ok())
+            .expect("the helper says its child's pid");
+        // The thread that forked it has ended by now.
+        assert!(alive(pid), "the child died with the thread that spawned it");
+        helper.kill().expect("kill the helper");
+        helper.wait().expect("reap the helper");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let outlived = alive(pid);
+        if outlived {
+            let _ = signal_pid(pid, "KILL");
+        }
+        assert!(!outlived, "the child (pid {pid}) outlived its test process");
     }
 
     #[test]

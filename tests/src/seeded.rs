@@ -6,7 +6,7 @@
 
 use std::process::Output;
 
-use sea_orm::{ConnectionTrait, QueryResult, Statement};
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 use crate::platform_schema::{self, TABLES, table_names};
@@ -15,29 +15,28 @@ use crate::{DEMO_COUNTS, TestDb, assert_clean_error, assert_ok, assert_verified}
 /// Start of the refusal of an incompatible schema.
 pub const INCOMPATIBLE: &str = "has OTA tables that ota-seed cannot seed as they are (";
 
-pub async fn rows(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<Vec<QueryResult>> {
-    Ok(conn
-        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?)
-}
+/// The row helpers, here too for the binaries that take them from here.
+pub use crate::sql::{counts, number, rows};
 
-/// The `n` column of a one-row query.
-pub async fn number(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<i64> {
-    let row = rows(conn, sql)
+/// The campaign of `tenant` (the demo gives each tenant one).
+pub async fn campaign(
+    conn: &impl ConnectionTrait,
+    tenant: &str,
+) -> anyhow::Result<entity::ota_campaigns::Model> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    entity::ota_campaigns::Entity::find()
+        .filter(entity::ota_campaigns::Column::TenantId.eq(tenant))
+        .one(conn)
         .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no row from {sql}"))?;
-    Ok(row.try_get("", "n")?)
+        .ok_or_else(|| anyhow::anyhow!("no campaign of {tenant}"))
 }
 
-/// Rows per OTA table (`prefix` is `""` or a schema and a dot).
-pub async fn counts(conn: &impl ConnectionTrait, prefix: &str) -> anyhow::Result<[i64; 5]> {
-    let mut out = [0; 5];
-    for (i, table) in TABLES.iter().enumerate() {
-        out[i] = number(conn, &format!("SELECT COUNT(*) AS n FROM {prefix}{table}")).await?;
-    }
-    Ok(out)
+/// How a verification names a status row in a violation.
+pub fn status_row(row: &entity::ota_device_status::Model) -> String {
+    format!(
+        "ota_device_status id={} ({}, campaign {}, device {}, {})",
+        row.id, row.tenant_id, row.campaign_id, row.device_id, row.status
+    )
 }
 
 /// The platform's verification figures, read with SQL: 2 tenants, 30
@@ -150,7 +149,11 @@ pub fn assert_rerun_inserts_nothing(out: &Output, unmanaged: bool) {
     let summary = json(out);
     assert_eq!(summary["rows_inserted"], 0, "{summary}");
     assert_eq!(inserted(&summary), [0; 5], "{summary}");
-    assert_eq!(present(&summary), [2, 30, 4, 2, 30], "{summary}");
+    assert_eq!(
+        present(&summary),
+        DEMO_COUNTS.map(|n| n as u64),
+        "{summary}"
+    );
     if unmanaged {
         assert_eq!(summary["schema"], "unmanaged", "{summary}");
     }
@@ -186,7 +189,11 @@ pub fn assert_verifies(out: &Output) {
 pub fn assert_dry_run_finds_everything(out: &Output) -> Value {
     let summary = json(out);
     assert_eq!(summary["rows_inserted"], 0, "{summary:#}");
-    assert_eq!(present(&summary), [2, 30, 4, 2, 30], "{summary:#}");
+    assert_eq!(
+        present(&summary),
+        DEMO_COUNTS.map(|n| n as u64),
+        "{summary:#}"
+    );
     summary
 }
 
@@ -201,7 +208,11 @@ pub async fn platform_schema_is_seeded_as_it_is(db: TestDb) -> anyhow::Result<()
     // --dry-run predicts the whole dataset and writes nothing.
     let preview = json(&db.seeder(&["--dry-run", "--json"]));
     assert_eq!(preview["schema"], "unmanaged", "{preview}");
-    assert_eq!(inserted(&preview), [2, 30, 4, 2, 30], "{preview}");
+    assert_eq!(
+        inserted(&preview),
+        DEMO_COUNTS.map(|n| n as u64),
+        "{preview}"
+    );
     assert_eq!(counts(&conn, "").await?, [0; 5]);
 
     let summary = assert_fresh_seed(&db.seeder(&["--json"]));

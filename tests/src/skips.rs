@@ -128,6 +128,48 @@ fn run_key() -> String {
     }
 }
 
+/// The one way a case gives up for want of a server or a tool: `what` is
+/// missing (a backend's name, "PgBouncer", "MariaDB Galera", ...) because
+/// `why` (`no server at ...`, `no pgbouncer binary`).
+///
+/// Under `CI=true` (or `OTA_SEED_REQUIRE_BACKENDS=1`, see
+/// [`crate::backends_required`]) this panics, failing the case. Otherwise it
+/// records the skip for the end-of-run summary, says once per test binary
+/// and `what` on the terminal itself (stderr, which test output capture
+/// leaves alone) that such cases were skipped, and prints the case's own
+/// `SKIPPED:` line on stdout (captured: shown by `--show-output`), then
+/// returns; the caller returns at once (libtest will say "ok").
+pub fn skip_or_fail(what: &str, why: &str) {
+    fail_if_required(crate::backends_required(), what, why);
+    skip(what, why);
+}
+
+fn fail_if_required(required: bool, what: &str, why: &str) {
+    if required {
+        panic!(
+            "{what} is required (CI=true or OTA_SEED_REQUIRE_BACKENDS=1), but {why} \
+             (see the README's test section)"
+        );
+    }
+}
+
+fn skip(what: &str, why: &str) {
+    record(&Skip::of_this_test(what, why));
+    static ANNOUNCED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let first = ANNOUNCED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(what.to_owned());
+    if first {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED {what} cases of {}: {why} (set CI=true to make this a failure)",
+            binary_name()
+        );
+    }
+    println!("SKIPPED: this case did not run, {what}: {why}");
+}
+
 /// Writes `skip` down for this run's summary. A failure says so once per
 /// test binary on the terminal and is otherwise ignored.
 pub fn record(skip: &Skip) {
@@ -229,15 +271,23 @@ pub fn summary(skips: &[Skip]) -> Option<String> {
             why.join("; "),
         ));
         text.push_str(&wrapped(binaries.keys().copied(), "      ", 78));
+        // What is missing besides the shared servers says in `why` how
+        // to get it.
+        let servers = [
+            crate::Backend::Postgres.name(),
+            crate::Backend::MySql.name(),
+        ];
         hints.insert(if *what == "PgBouncer" {
             "  PgBouncer: apt-get install pgbouncer, or set OTA_SEED_PGBOUNCER to its path.\n"
         } else if *what == crate::galera::SKIP_NAME {
             "  MariaDB Galera: scripts/galera-cluster install (Debian's galera-4,\n  \
              mariadb-server, rsync, socat); each case starts a cluster of its own.\n"
-        } else {
+        } else if servers.contains(what) {
             "  Start PostgreSQL / MariaDB here, or point OTA_SEED_TEST_POSTGRES /\n  \
              OTA_SEED_TEST_MYSQL at running servers (URLs without a database name,\n  \
              e.g. postgres://user@host:5432?sslmode=disable).\n"
+        } else {
+            "  The others: install what each line above names.\n"
         });
     }
     text.push_str("To run them:\n");
@@ -297,6 +347,24 @@ mod tests {
             test: test.to_owned(),
             why: "no server at postgres://postgres@127.0.0.1:1".to_owned(),
         }
+    }
+
+    #[test]
+    fn a_missing_server_fails_when_backends_are_required() {
+        let panic = std::panic::catch_unwind(|| {
+            fail_if_required(true, "PgBouncer", "no pgbouncer binary");
+        })
+        .expect_err("required: a failure");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "PgBouncer is required (CI=true or OTA_SEED_REQUIRE_BACKENDS=1), \
+                 but no pgbouncer binary"
+            ),
+            "{message}"
+        );
+        // Not required: nothing happens here (the caller skips).
+        fail_if_required(false, "PgBouncer", "no pgbouncer binary");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! them all go at once (`ota_seed_tests::gate`).
 
 use entity::prelude::*;
-use ota_seed_tests::gate::seeders_at_once;
+use ota_seed_tests::gate::{seeders_at_once, take_mysql_lock};
 use ota_seed_tests::{Backend, DEMO_COUNTS, TestDb, assert_verified, backend_tests, json_summary};
 use sea_orm::{EntityTrait, PaginatorTrait};
 
@@ -74,3 +74,39 @@ async fn four_seeders_at_once_make_one_dataset(db: TestDb) -> anyhow::Result<()>
 }
 
 backend_tests!(four_seeders_at_once_make_one_dataset);
+
+/// The gate checks that it holds its lock: MySQL's `GET_LOCK` does not
+/// fail when another session has the lock, it answers 0 after its
+/// timeout, and a gate that went on would let the seeders through one by
+/// one. (A lock of this test's own: holding the seeders' lock would stall
+/// every other test on the server.)
+async fn a_gate_that_did_not_get_its_lock_fails(db: TestDb) -> anyhow::Result<()> {
+    let lock = format!("{}_gate", db.name());
+    let holder = db.connect().await?;
+    take_mysql_lock(&holder, &lock, 5).await?;
+    let other = db.connect().await?;
+    let refused = take_mysql_lock(&other, &lock, 1)
+        .await
+        .expect_err("the lock is held by another session");
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "the gate did not get the lock: GET_LOCK('{lock}', 1) gave 0 \
+             (another session holds it)"
+        )
+    );
+    holder.close().await?;
+    other.close().await?;
+    Ok(())
+}
+
+mod a_gate_that_did_not_get_its_lock_fails {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        ota_seed_tests::run_case(
+            ota_seed_tests::Backend::MySql,
+            super::a_gate_that_did_not_get_its_lock_fails,
+        )
+        .await
+    }
+}

@@ -2,19 +2,11 @@
 //! again, and build it a second time, on every backend.
 
 use migration::{Migrator, MigratorTrait, SchemaManager};
+/// The tables the migrations own, in the order they are created.
+use ota_seed_tests::platform_schema::TABLES;
 use ota_seed_tests::{Backend, TestDb, backend_tests};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-/// The tables the migrations own, in the order they are created.
-const TABLES: [&str; 5] = [
-    "tenants",
-    "device_registry",
-    "firmware_versions",
-    "ota_campaigns",
-    "ota_device_status",
-];
-
-/// The migrations this build ships, oldest first.
 /// The migrations that create the five tables, first and in this order.
 /// Later migrations (a schema change, see the README) follow them; every
 /// other expectation here reads the list from the `Migrator`.

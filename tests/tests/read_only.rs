@@ -3,21 +3,12 @@
 //! (`default_transaction_read_only` on a database is in real_databases.rs.)
 
 use ota_seed_tests::private_postgres::{PrimaryWithStandby, eventually};
+use ota_seed_tests::sql::number_at;
 use ota_seed_tests::{assert_clean_error, assert_ok, run_seeder};
 use sea_orm::{ConnectionTrait, Statement};
 
 async fn status_rows(url: &str) -> anyhow::Result<i64> {
-    let db = ota_seed_tests::connect(url).await?;
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM ota_device_status",
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row"))?;
-    let n = row.try_get("", "n")?;
-    db.close().await?;
-    Ok(n)
+    number_at(url, "SELECT COUNT(*) AS n FROM ota_device_status").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

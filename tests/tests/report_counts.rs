@@ -2,26 +2,14 @@
 //! from the plan: a tenant whose device count matches the plan but which
 //! lacks a planned device is completed, and the report says so.
 
-use ota_seed_tests::{TestDb, assert_ok, backend_tests};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
+use ota_seed_tests::sql::number_at;
+use ota_seed_tests::{TestDb, assert_ok, backend_tests, table_counts};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 
-fn table(summary: &Value, name: &str) -> (u64, u64, u64) {
-    let counts = &summary["tables"][name];
-    let n = |k: &str| counts[k].as_u64().unwrap_or(u64::MAX);
-    (n("inserted"), n("present"), n("updated"))
-}
-
+/// The `n` column of `sql` on the test's database.
 async fn count(db: &TestDb, sql: &str) -> anyhow::Result<i64> {
-    let conn = db.connect().await?;
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(Statement::from_string(backend, sql))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row for {sql}"))?;
-    let n = row.try_get_by_index::<i64>(0)?;
-    conn.close().await?;
-    Ok(n)
+    number_at(&db.url, sql).await
 }
 
 async fn a_swapped_device_is_found_missing_not_counted_present(db: TestDb) -> anyhow::Result<()> {
@@ -46,7 +34,7 @@ async fn a_swapped_device_is_found_missing_not_counted_present(db: TestDb) -> an
     assert_eq!(
         count(
             &db,
-            "SELECT COUNT(*) FROM device_registry WHERE tenant_id = 'tenant-a'"
+            "SELECT COUNT(*) AS n FROM device_registry WHERE tenant_id = 'tenant-a'"
         )
         .await?,
         15
@@ -55,13 +43,13 @@ async fn a_swapped_device_is_found_missing_not_counted_present(db: TestDb) -> an
     let out = assert_ok(&db.seeder(&["--json"]));
     let summary: Value = serde_json::from_str(&out)?;
     // The planned device is back; the 29 others were found.
-    assert_eq!(table(&summary, "device_registry").0, 1, "{out}");
-    assert_eq!(table(&summary, "device_registry").1, 29, "{out}");
+    assert_eq!(table_counts(&summary, "device_registry").0, 1, "{out}");
+    assert_eq!(table_counts(&summary, "device_registry").1, 29, "{out}");
     // Status rows for the returned device and the foreign one; 29 found.
-    assert_eq!(table(&summary, "ota_device_status").0, 2, "{out}");
-    assert_eq!(table(&summary, "ota_device_status").1, 29, "{out}");
+    assert_eq!(table_counts(&summary, "ota_device_status").0, 2, "{out}");
+    assert_eq!(table_counts(&summary, "ota_device_status").1, 29, "{out}");
     // tenant-a's counters follow its 16 rows.
-    assert_eq!(table(&summary, "ota_campaigns").2, 1, "{out}");
+    assert_eq!(table_counts(&summary, "ota_campaigns").2, 1, "{out}");
     assert_eq!(
         summary["verification"]["violations"],
         Value::Array(vec![]),
@@ -71,7 +59,7 @@ async fn a_swapped_device_is_found_missing_not_counted_present(db: TestDb) -> an
     assert_eq!(
         count(
             &db,
-            "SELECT COUNT(*) FROM device_registry WHERE tenant_id = 'tenant-a'"
+            "SELECT COUNT(*) AS n FROM device_registry WHERE tenant_id = 'tenant-a'"
         )
         .await?,
         16
@@ -79,7 +67,7 @@ async fn a_swapped_device_is_found_missing_not_counted_present(db: TestDb) -> an
     assert_eq!(
         count(
             &db,
-            "SELECT COUNT(*) FROM ota_device_status WHERE tenant_id = 'tenant-a' \
+            "SELECT COUNT(*) AS n FROM ota_device_status WHERE tenant_id = 'tenant-a' \
              AND device_id IN ('warehouse-east-sensor-03', 'hand-added-01')"
         )
         .await?,
@@ -100,8 +88,16 @@ async fn a_swapped_device_is_found_missing_not_counted_present(db: TestDb) -> an
     // And now nothing is missing.
     let out = assert_ok(&db.seeder(&["--json"]));
     let summary: Value = serde_json::from_str(&out)?;
-    assert_eq!(table(&summary, "device_registry"), (0, 30, 0), "{out}");
-    assert_eq!(table(&summary, "ota_device_status"), (0, 31, 0), "{out}");
+    assert_eq!(
+        table_counts(&summary, "device_registry"),
+        (0, 30, 0),
+        "{out}"
+    );
+    assert_eq!(
+        table_counts(&summary, "ota_device_status"),
+        (0, 31, 0),
+        "{out}"
+    );
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 
 use ota_seed_tests::cleanup::PgRole;
+use ota_seed_tests::sql::table_rows;
 use ota_seed_tests::{TestDb, backend_tests};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
@@ -723,18 +724,6 @@ async fn row_level_security_matches_docs(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Counts rows of `table` as seen inside `txn`.
-async fn pg_count(txn: &impl ConnectionTrait, table: &str) -> anyhow::Result<i64> {
-    let row = txn
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("SELECT count(*) AS n FROM {table}"),
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("count(*) returned no row"))?;
-    Ok(row.try_get::<i64>("", "n")?)
-}
-
 /// What a role that is subject to the policies sees and may write.
 async fn rls_behaviour(conn: &DatabaseConnection, role: &str) -> anyhow::Result<()> {
     // Two tenants with two firmware builds and a campaign on each, written
@@ -764,9 +753,9 @@ async fn rls_behaviour(conn: &DatabaseConnection, role: &str) -> anyhow::Result<
         .await?;
     txn.execute_unprepared("SELECT set_config('app.tenant_id', 'tenant-a', true)")
         .await?;
-    let firmware = pg_count(&txn, "firmware_versions").await?;
-    let campaigns = pg_count(&txn, "ota_campaigns").await?;
-    let tenants_seen = pg_count(&txn, "tenants").await?;
+    let firmware = table_rows(&txn, "firmware_versions").await?;
+    let campaigns = table_rows(&txn, "ota_campaigns").await?;
+    let tenants_seen = table_rows(&txn, "tenants").await?;
     let updated = txn
         .execute_unprepared(
             "UPDATE ota_campaigns SET status = 'PAUSED' WHERE tenant_id = 'tenant-b'",
@@ -814,7 +803,7 @@ async fn rls_behaviour(conn: &DatabaseConnection, role: &str) -> anyhow::Result<
     let txn = conn.begin().await?;
     txn.execute_unprepared(&format!("SET LOCAL ROLE {role}"))
         .await?;
-    let firmware = pg_count(&txn, "firmware_versions").await?;
+    let firmware = table_rows(&txn, "firmware_versions").await?;
     txn.rollback().await?;
     assert_eq!(
         firmware, 0,

@@ -11,24 +11,11 @@
 //!   the code that builds the table's rows; the same on every backend.
 
 use migration::{MigrationTrait, SchemaManager};
+use ota_seed_tests::sql::numbers;
 use ota_seed_tests::{
     Backend, DEMO_COUNTS, TestDb, assert_clean_error, assert_verified, backend_tests, run_case,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-
-async fn column_values(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<Vec<i64>> {
-    let rows = conn
-        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?;
-    // COUNT(*) is 64-bit, an INT column 32-bit, whatever the backend.
-    rows.iter()
-        .map(|r| {
-            r.try_get::<i64>("", "n")
-                .or_else(|_| r.try_get::<i32>("", "n").map(i64::from))
-                .map_err(Into::into)
-        })
-        .collect()
-}
 
 /// Applies the example migration after ours, unless the migrator already
 /// has it (after following the README's guide, ours include it); says
@@ -54,7 +41,7 @@ async fn example_add_column_migration_applies_and_seeds(db: TestDb) -> anyhow::R
     let summary = db.seeder_json(&[], 0);
     assert_eq!(summary["rows_inserted"], 68, "{summary:#}");
     assert_verified(&summary, DEMO_COUNTS);
-    let windows = column_values(
+    let windows = numbers(
         &conn,
         "SELECT rollout_window_minutes AS n FROM ota_campaigns ORDER BY id",
     )
@@ -72,7 +59,7 @@ async fn example_add_column_migration_applies_and_seeds(db: TestDb) -> anyhow::R
     migration::example_add_column::Migration
         .down(&SchemaManager::new(&conn))
         .await?;
-    let gone = column_values(
+    let gone = numbers(
         &conn,
         "SELECT COUNT(rollout_window_minutes) AS n FROM ota_campaigns",
     )
@@ -143,7 +130,7 @@ async fn required_column_is_refused_before_writing(db: TestDb) -> anyhow::Result
         assert!(line.contains("Nothing was written."), "{line}");
     }
     for table in ["tenants", "device_registry", "ota_campaigns"] {
-        let n = column_values(&conn, &format!("SELECT COUNT(*) AS n FROM {table}")).await?;
+        let n = numbers(&conn, &format!("SELECT COUNT(*) AS n FROM {table}")).await?;
         assert_eq!(n, [0], "{table} stays empty");
     }
     conn.close().await?;

@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use entity::prelude::*;
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
+use ota_seed_tests::seeded::{campaign, status_row};
 use ota_seed_tests::{Backend, TestDb, assert_ok, backend_tests, json_summary};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -93,24 +94,9 @@ async fn success_rows(conn: &DatabaseConnection) -> anyhow::Result<Vec<ota_devic
         .await?)
 }
 
-async fn campaign(conn: &DatabaseConnection, tenant: &str) -> anyhow::Result<ota_campaigns::Model> {
-    Ok(OtaCampaigns::find()
-        .filter(ota_campaigns::Column::TenantId.eq(tenant))
-        .one(conn)
-        .await?
-        .expect("seeded campaign"))
-}
-
 /// Runs `seeder verify --json`, expects `exit`, returns the violations.
 fn json_violations(db: &TestDb, exit: i32) -> serde_json::Value {
     json_summary(&db.seeder(&["verify", "--json"]), exit)["verification"]["violations"].clone()
-}
-
-fn status_row(row: &ota_device_status::Model) -> String {
-    format!(
-        "ota_device_status id={} ({}, campaign {}, device {}, {})",
-        row.id, row.tenant_id, row.campaign_id, row.device_id, row.status
-    )
 }
 
 const BEFORE: &str = "terminal (SUCCESS/FAILED) with completed_at before started_at";

@@ -143,6 +143,9 @@ where
     F: FnOnce(TestDb, Running<PgTls>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    if !ota_seed_tests::private_postgres::available() {
+        return;
+    }
     static SERVER: Shared<Option<PgTls>> = Shared::new();
     let shared = SERVER
         .get(|| {
@@ -530,6 +533,9 @@ where
     F: FnOnce(TestDb, Running<MyTls>) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    if !ota_seed_tests::mariadb_server::available() {
+        return;
+    }
     static SERVER: Shared<Option<MyTls>> = Shared::new();
     let shared = SERVER
         .get(|| {

@@ -6,6 +6,7 @@
 
 use entity::prelude::*;
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status};
+use ota_seed_tests::seeded::{campaign, status_row};
 use ota_seed_tests::{DEMO_COUNTS, TestDb, assert_report_verified, backend_tests};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
@@ -43,17 +44,6 @@ fn sorted(mut violations: Vec<Violation>) -> Vec<Violation> {
 
 fn violation(kind: ViolationKind, row: String, problem: &str) -> Violation {
     Violation::new(kind, row, problem)
-}
-
-async fn campaign(
-    conn: &sea_orm::DatabaseConnection,
-    tenant: &str,
-) -> anyhow::Result<ota_campaigns::Model> {
-    Ok(OtaCampaigns::find()
-        .filter(ota_campaigns::Column::TenantId.eq(tenant))
-        .one(conn)
-        .await?
-        .expect("seeded campaign"))
 }
 
 async fn clean_database_passes(db: TestDb) -> anyhow::Result<()> {
@@ -261,13 +251,6 @@ async fn a_tie_in_completed_at_goes_to_the_later_row(db: TestDb) -> anyhow::Resu
     );
     assert_eq!(out, [expected]);
     Ok(())
-}
-
-fn status_row(row: &ota_device_status::Model) -> String {
-    format!(
-        "ota_device_status id={} ({}, campaign {}, device {}, {})",
-        row.id, row.tenant_id, row.campaign_id, row.device_id, row.status
-    )
 }
 
 async fn device(
