@@ -151,8 +151,8 @@ async fn completed_before_started_across_offsets_is_named(db: TestDb) -> anyhow:
     assert_eq!(
         json_violations(&db, 1),
         json!([
-            { "invariant": 3, "row": status_row(hours), "problem": BEFORE },
-            { "invariant": 3, "row": status_row(micros), "problem": BEFORE },
+            { "kind": "final_completed_before_started", "invariant": 3, "row": status_row(hours), "problem": BEFORE },
+            { "kind": "final_completed_before_started", "invariant": 3, "row": status_row(micros), "problem": BEFORE },
         ])
     );
     Ok(())
@@ -244,8 +244,8 @@ async fn latest_finished_update_is_latest_by_instant(db: TestDb) -> anyhow::Resu
     assert_eq!(
         json_violations(&db, 1),
         json!([
-            { "invariant": 6, "row": row, "problem": problem },
-            { "invariant": 10, "row": row_10, "problem": problem_10 },
+            { "kind": "off_latest_finished_update", "invariant": 6, "row": row, "problem": problem },
+            { "kind": "off_latest_success", "invariant": 10, "row": row_10, "problem": problem_10 },
         ]),
         "the device whose later update succeeded under 6, the one whose later update failed under 10"
     );
@@ -286,7 +286,12 @@ async fn campaign_times_compare_as_instants(db: TestDb) -> anyhow::Result<()> {
     let problem = "COMPLETED or ABORTED with completed_at before started_at";
     assert_eq!(
         json_violations(&db, 1),
-        json!([{ "invariant": 4, "row": row, "problem": problem }]),
+        json!([{
+            "kind": "finished_campaign_completed_before_started",
+            "invariant": 4,
+            "row": row,
+            "problem": problem
+        }]),
         "tenant-a's campaign is fine"
     );
     Ok(())
