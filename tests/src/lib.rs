@@ -621,10 +621,72 @@ pub const FLEET_100K: &[&str] = &[
     "500",
 ];
 
+/// The `fleet` scenario's sizes when no option changes them
+/// (seeder/scenarios/fleet.toml): 2 named tenants and 8 generated ones, 10
+/// sites of 100 devices each, 5 campaigns per tenant.
+const FLEET_DEFAULTS: [(&str, u64); 4] = [
+    ("--tenants", 10),
+    ("--sites-per-tenant", 10),
+    ("--devices-per-site", 100),
+    ("--campaigns-per-tenant", 5),
+];
+
 /// The dataset's rows per table (tenants, devices, firmware, campaigns,
-/// status rows) for the seeder arguments `dataset`: what a dry run on an
-/// empty SQLite file would insert.
+/// status rows) for the seeder arguments `dataset`, which must be
+/// `--scenario fleet` and its size options: worked out from the dataset's
+/// definition (docs/dataset.md, "Larger fleets"; fleet.toml), not from the
+/// seeder. Per tenant: sites × devices per site devices; the base build
+/// `1.0.0` plus one build per campaign; the campaigns, which split the
+/// devices into slices, so one status row per device.
+///
+/// A dry run on an empty SQLite file must predict the same (a cross-check:
+/// a disagreement fails here, naming both).
 pub fn dataset_counts(dataset: &[&str]) -> anyhow::Result<[i64; 5]> {
+    let mut sizes = FLEET_DEFAULTS;
+    let mut scenario = None;
+    let mut args = dataset.iter();
+    while let Some(&arg) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{arg} without a value in {dataset:?}"))?;
+        if arg == "--scenario" {
+            scenario = Some(*value);
+            continue;
+        }
+        let slot = sizes
+            .iter_mut()
+            .find(|(name, _)| *name == arg)
+            .ok_or_else(|| {
+                anyhow::anyhow!("dataset_counts knows the fleet's size options only, not {arg}")
+            })?;
+        slot.1 = value.parse()?;
+    }
+    anyhow::ensure!(
+        scenario == Some("fleet"),
+        "dataset_counts works out the fleet scenario only: {dataset:?}"
+    );
+    let [tenants, sites, devices_per_site, campaigns] = sizes.map(|(_, n)| n as i64);
+    let devices = tenants * sites * devices_per_site;
+    let expected = [
+        tenants,
+        devices,
+        tenants * (1 + campaigns),
+        tenants * campaigns,
+        devices,
+    ];
+    let predicted = dry_run_counts(dataset)?;
+    anyhow::ensure!(
+        predicted == expected,
+        "the seeder's dry run of {dataset:?} predicts {predicted:?} rows (tenants, devices, \
+         firmware, campaigns, status rows), the dataset's definition {expected:?}"
+    );
+    Ok(expected)
+}
+
+/// What a dry run of the seeder with `dataset` on an empty SQLite file
+/// would insert, per table (tenants, devices, firmware, campaigns, status
+/// rows).
+fn dry_run_counts(dataset: &[&str]) -> anyhow::Result<[i64; 5]> {
     let dir = tempfile::tempdir()?;
     let url = format!(
         "sqlite://{}?mode=rwc",

@@ -7,10 +7,14 @@ use std::time::Duration;
 
 use entity::prelude::*;
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status, tenants};
+use ota_seed_tests::Backend;
 use ota_seed_tests::{
     SilentServer, Spawned, TestDb, assert_verified, backend_tests, run_case, start_seeder,
 };
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Statement, TransactionTrait,
+};
 
 /// 20,000 devices per tenant, 3 tenants. The signal is sent when tenant-b's
 /// row is written: its devices then take several batches on every backend
@@ -135,47 +139,90 @@ backend_tests!(
     sigkill_mid_fleet_then_rerun_completes
 );
 
-/// With `--jobs 2`, tenant-a and tenant-b are seeded together and the
-/// signal comes while tenant-b is open: every open tenant is rolled back
+/// The tenant row the test inserts in its own open transaction: the
+/// seeder's insert of tenant-a waits on its key until that transaction
+/// ends, however long.
+const HOLD_TENANT_A: &str = "INSERT INTO tenants (tenant_id, name, status, created_at) \
+     VALUES ('tenant-a', 'held by the test', 'ACTIVE', CURRENT_TIMESTAMP)";
+
+/// Whether the seeder's insert of tenant-a waits on the test's row.
+/// PostgreSQL says so (a session waiting on a lock: the test's own never
+/// do); MariaDB lists no such wait in INNODB_TRX, so there it is the
+/// insert of tenant-a's row running (it is over in a moment otherwise).
+async fn tenant_a_waits(conn: &DatabaseConnection, backend: Backend) -> anyhow::Result<bool> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT COUNT(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        }
+        _ => {
+            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
+             WHERE DB = DATABASE() AND ID <> CONNECTION_ID() \
+             AND INFO LIKE 'INSERT INTO `tenants`%''tenant-a''%'"
+        }
+    };
+    let row = conn
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row for {sql}"))?;
+    Ok(row.try_get::<i64>("", "n")? > 0)
+}
+
+/// With `--jobs 2`, tenant-a and tenant-b are both open when the signal
+/// comes, for certain: tenant-a's transaction waits on a row the test
+/// holds (seen on the server), tenant-b's has written its tenant row (its
+/// first progress line) and has 20,000 devices to go. The test lets
+/// tenant-a go once the seeder has taken the signal: both are rolled back
 /// whole and named, tenant-0003 never starts, and the rerun completes.
 async fn ctrl_c_with_two_jobs_rolls_back_both_open_tenants(db: TestDb) -> anyhow::Result<()> {
+    let backend = db.backend;
+    let conn = db.migrate().await?;
+    let holder = conn.begin().await?;
+    holder.execute_unprepared(HOLD_TENANT_A).await?;
     let mut seeder = db.start_seeder(&[&FLEET[..], &["--jobs", "2"]].concat())?;
-    seeder.wait_for_stderr_line(REACT, "tenant-b's first progress line", |line| {
-        line.starts_with(TENANT_B_STARTED)
-    })?;
-    seeder.signal("INT")?;
+    // Released whatever came of the waits: a failure must not leave the
+    // row to the cleanup (which would wait on it).
+    let waited = async {
+        seeder.wait_for_stderr_line(REACT, "tenant-b's first progress line", |line| {
+            line.starts_with(TENANT_B_STARTED)
+        })?;
+        ota_seed_tests::wait_until("tenant-a waiting on the test's row", REACT, || {
+            tenant_a_waits(&conn, backend)
+        })
+        .await?;
+        seeder.signal("INT")?;
+        seeder.wait_for_stderr_line(REACT, "that it took the signal", |line| {
+            line.starts_with("interrupt: stopping at the next batch boundary")
+        })?;
+        anyhow::Ok(())
+    }
+    .await;
+    holder.rollback().await?;
+    waited?;
     let out = seeder.wait(REACT);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    // tenant-b is open when the signal comes; tenant-a, seeded alongside,
-    // may have committed just before (its last batch ahead of the signal)
-    // or be open too. The report says which, and the tables agree.
-    let both_open = "interrupted: tenants tenant-a, tenant-b were rolled back whole; no tenant \
-                     was committed. Run the same command again to finish.";
-    let a_committed = "interrupted: tenant tenant-b was rolled back whole; committed before it: \
-                       tenant-a. Run the same command again to finish.";
-    let conn = db.connect().await?;
-    let tenant_a = if stderr.contains(both_open) {
-        ABSENT
-    } else if stderr.contains(a_committed) {
-        COMPLETE
-    } else {
-        panic!("neither report of a stop with two open tenants:\n{stderr}");
-    };
-    assert_eq!(tenant_rows(&conn, "tenant-a").await?, tenant_a, "{stderr}");
-    assert_eq!(tenant_rows(&conn, "tenant-b").await?, ABSENT, "{stderr}");
-    assert_eq!(
-        tenant_rows(&conn, "tenant-0003").await?,
-        ABSENT,
-        "never started"
+    assert!(
+        stderr.contains(
+            "interrupted: tenants tenant-a, tenant-b were rolled back whole; no tenant was \
+             committed. Run the same command again to finish."
+        ),
+        "{stderr}"
     );
+    for tenant in TENANTS {
+        assert_eq!(
+            tenant_rows(&conn, tenant).await?,
+            ABSENT,
+            "{tenant}: {stderr}"
+        );
+    }
     rerun_completes(&db, &conn).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_with_two_jobs_postgres() {
     run_case(
-        ota_seed_tests::Backend::Postgres,
+        Backend::Postgres,
         ctrl_c_with_two_jobs_rolls_back_both_open_tenants,
     )
     .await;
@@ -184,7 +231,7 @@ async fn ctrl_c_with_two_jobs_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_with_two_jobs_mysql() {
     run_case(
-        ota_seed_tests::Backend::MySql,
+        Backend::MySql,
         ctrl_c_with_two_jobs_rolls_back_both_open_tenants,
     )
     .await;

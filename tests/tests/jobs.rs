@@ -1,13 +1,21 @@
 //! `--jobs N` / `Seeder::jobs(n)` (issue 11): up to N tenants seeded at
-//! once, each in its own transaction on its own connection. The rows are
-//! those of one job (same digest), the report lists tenants in dataset
-//! order with the same counts, a rerun inserts nothing, and the invariants
-//! hold. SQLite, which writes one transaction at a time, seeds one tenant
-//! after another through the library and refuses `--jobs 2` on the command
-//! line.
+//! once, each in its own transaction on its own connection. With tenant-a
+//! held up by the test, `--jobs 2` commits tenant-b meanwhile and `--jobs
+//! 1` does not start it. The rows are those of one job (same digest), the
+//! report lists tenants in dataset order with the same counts, a rerun
+//! inserts nothing, and the invariants hold. SQLite, which writes one
+//! transaction at a time, seeds one tenant after another through the
+//! library and refuses `--jobs 2` on the command line.
 
+use std::time::{Duration, Instant};
+
+use ota_seed_tests::seeded::number;
 use ota_seed_tests::snapshot::{DigestScope, dataset_digest};
-use ota_seed_tests::{TestDb, assert_clean_error, backend_tests, json_summary};
+use ota_seed_tests::{
+    Backend, SEEDER_LIMIT, Spawned, TestDb, assert_clean_error, assert_verified, backend_tests,
+    json_summary, run_case,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use seeder::{Dataset, DatasetSpec, Seeder, Table};
 
 fn fleet() -> Dataset {
@@ -112,6 +120,170 @@ async fn jobs_on_the_command_line(db: TestDb) -> anyhow::Result<()> {
 }
 
 backend_tests!(jobs_seed_what_one_job_seeds, jobs_on_the_command_line);
+
+/// Three tenants of 50 devices (the demo's shape scaled: 2 firmware builds
+/// and 1 campaign per tenant, one status row per device).
+const SMALL_FLEET: [&str; 6] = [
+    "--tenants",
+    "3",
+    "--sites-per-tenant",
+    "2",
+    "--devices-per-site",
+    "25",
+];
+const DEVICES_PER_TENANT: i64 = 2 * 25;
+
+/// Bound of every wait for a state of the server: failing it means the
+/// state never came.
+const READY: Duration = Duration::from_secs(60);
+
+/// The tenant row the test inserts in its own open transaction: the
+/// seeder's insert of tenant-a waits on its key until that transaction
+/// ends, however long. Other tenants' rows do not wait on it.
+const HOLD_TENANT_A: &str = "INSERT INTO tenants (tenant_id, name, status, created_at) \
+     VALUES ('tenant-a', 'held by the test', 'ACTIVE', CURRENT_TIMESTAMP)";
+
+/// Whether the seeder's insert of tenant-a waits on the test's row.
+/// PostgreSQL says so (a session waiting on a lock: the test's own never
+/// do); MariaDB lists no such wait in INNODB_TRX, so there it is the
+/// insert of tenant-a's row running (it is over in a moment otherwise).
+async fn tenant_a_waits(conn: &DatabaseConnection, backend: Backend) -> anyhow::Result<bool> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT COUNT(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        }
+        _ => {
+            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
+             WHERE DB = DATABASE() AND ID <> CONNECTION_ID() \
+             AND INFO LIKE 'INSERT INTO `tenants`%''tenant-a''%'"
+        }
+    };
+    Ok(number(conn, sql).await? > 0)
+}
+
+/// tenant-b's committed rows: (tenants, devices, status rows).
+async fn tenant_b(conn: &DatabaseConnection) -> anyhow::Result<[i64; 3]> {
+    let mut out = [0; 3];
+    for (slot, table) in out
+        .iter_mut()
+        .zip(["tenants", "device_registry", "ota_device_status"])
+    {
+        *slot = number(
+            conn,
+            &format!("SELECT COUNT(*) AS n FROM {table} WHERE tenant_id = 'tenant-b'"),
+        )
+        .await?;
+    }
+    Ok(out)
+}
+
+/// Polls `probe` until it holds, while `seeder` runs; fails if the seeder
+/// ends first or the state does not come within [`READY`].
+async fn while_running<Fut>(
+    seeder: &mut Spawned,
+    what: &str,
+    mut probe: impl FnMut() -> Fut,
+) -> anyhow::Result<()>
+where
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + READY;
+    while !probe().await? {
+        anyhow::ensure!(
+            seeder.running(),
+            "the seeder ended before {what}:\n{}",
+            seeder.stderr_so_far()
+        );
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{what}: not within {READY:?}:\n{}",
+            seeder.stderr_so_far()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// tenant-a held up by the test's uncommitted row with its key, the seeder
+/// run with `--jobs jobs`. With 2 jobs, tenant-b's rows are committed
+/// (visible to another session) while tenant-a still waits; with 1,
+/// tenant-b is not started while tenant-a waits. Either way the run
+/// completes once the test lets tenant-a go.
+async fn tenant_b_while_tenant_a_waits(db: TestDb, jobs: &str) -> anyhow::Result<()> {
+    let backend = db.backend;
+    let conn = db.migrate().await?;
+    let holder = conn.begin().await?;
+    holder.execute_unprepared(HOLD_TENANT_A).await?;
+    let mut seeder = db.start_seeder(&[&SMALL_FLEET[..], &["--jobs", jobs, "--json"]].concat())?;
+    let complete = [1, DEVICES_PER_TENANT, DEVICES_PER_TENANT];
+    // Released whatever came of the checks: a failure must not leave the
+    // row to the cleanup (which would wait on it).
+    let checked = async {
+        while_running(&mut seeder, "tenant-a waiting on the test's row", || {
+            tenant_a_waits(&conn, backend)
+        })
+        .await?;
+        if jobs == "1" {
+            // tenant-b waits its turn: nothing of it, not even its first line.
+            let rows = tenant_b(&conn).await?;
+            anyhow::ensure!(rows == [0; 3], "tenant-b's rows: {rows:?}");
+            let stderr = seeder.stderr_so_far();
+            anyhow::ensure!(!stderr.contains("tenant-b"), "tenant-b started:\n{stderr}");
+        } else {
+            while_running(&mut seeder, "tenant-b committed", || async {
+                Ok(tenant_b(&conn).await? == complete)
+            })
+            .await?;
+            anyhow::ensure!(
+                tenant_a_waits(&conn, backend).await?,
+                "tenant-a no longer waits on the test's row"
+            );
+        }
+        anyhow::ensure!(seeder.running(), "{}", seeder.stderr_so_far());
+        anyhow::Ok(())
+    }
+    .await;
+    holder.rollback().await?;
+    checked?;
+    let summary = json_summary(&seeder.wait(SEEDER_LIMIT), 0);
+    assert_eq!(
+        summary["tenants"],
+        serde_json::json!(["tenant-a", "tenant-b", "tenant-0003"])
+    );
+    assert_eq!(summary["retries"], 0, "{summary:#}");
+    let devices = 3 * DEVICES_PER_TENANT;
+    assert_verified(&summary, [3, devices, 6, 3, devices]);
+    assert_eq!(tenant_b(&conn).await?, complete);
+    conn.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_jobs_commit_tenant_b_while_tenant_a_waits_postgres() {
+    run_case(Backend::Postgres, |db| {
+        tenant_b_while_tenant_a_waits(db, "2")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_jobs_commit_tenant_b_while_tenant_a_waits_mysql() {
+    run_case(Backend::MySql, |db| tenant_b_while_tenant_a_waits(db, "2")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_does_not_start_tenant_b_while_tenant_a_waits_postgres() {
+    run_case(Backend::Postgres, |db| {
+        tenant_b_while_tenant_a_waits(db, "1")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_does_not_start_tenant_b_while_tenant_a_waits_mysql() {
+    run_case(Backend::MySql, |db| tenant_b_while_tenant_a_waits(db, "1")).await;
+}
 
 #[test]
 fn jobs_must_be_between_1_and_64() {

@@ -719,148 +719,223 @@ async fn alter_database(db: &TestDb, setting: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Seeds a fleet, verifies it, and checks the row counts.
-async fn fleet_seeds_and_verifies(db: &TestDb, fleet: &[&str], devices: i64) -> anyhow::Result<()> {
-    let out = db.seeder(&[&["--json"], fleet].concat());
-    let summary = json(&out);
-    assert_eq!(
-        summary["tables"]["ota_device_status"]["inserted"], devices,
-        "{summary}"
-    );
-    assert_verified(
-        &json(&db.seeder(&[&["verify", "--json"], fleet].concat())),
-        [2, devices, 4, 2, devices],
-    );
-    let conn = db.connect().await?;
-    assert_eq!(counts(&conn, "").await?, [2, devices, 4, 2, devices]);
-    Ok(())
-}
-
-/// `statement_timeout = 1s` on the database, 200,000 devices: the seeder's
-/// own statements and its verification outlast it. Then 100ms, well under
-/// the verification's slowest query over this fleet (about 0.7 s on the
-/// 2-core CI machine): verify and --dry-run still finish.
-#[tokio::test]
-async fn postgres_database_statement_timeout_1s_with_200k_devices() {
-    run_case(Backend::Postgres, |db: TestDb| async move {
-        let fleet = [
-            "--tenants",
-            "2",
-            "--sites-per-tenant",
-            "100",
-            "--devices-per-site",
-            "1000",
-        ];
-        alter_database(&db, "statement_timeout = '1s'").await?;
-        fleet_seeds_and_verifies(&db, &fleet, 200_000).await?;
-
-        alter_database(&db, "statement_timeout = '100ms'").await?;
-        assert_verified(
-            &json(&db.seeder(&[&["verify", "--json"], &fleet[..]].concat())),
-            [2, 200_000, 4, 2, 200_000],
-        );
-        let preview = json(&db.seeder(&[&["--dry-run", "--json"], &fleet[..]].concat()));
-        assert_eq!(preview["rows_inserted"], 0, "{preview:#}");
-        assert_eq!(
-            present(&preview),
-            [2, 200_000, 4, 2, 200_000],
-            "{preview:#}"
-        );
-        Ok(())
-    })
-    .await;
-}
-
-/// `statement_timeout = 300ms` with a smaller fleet.
-#[tokio::test]
-async fn postgres_database_statement_timeout_300ms() {
-    run_case(Backend::Postgres, |db: TestDb| async move {
-        alter_database(&db, "statement_timeout = '300ms'").await?;
-        fleet_seeds_and_verifies(
-            &db,
-            &[
-                "--tenants",
-                "2",
-                "--sites-per-tenant",
-                "20",
-                "--devices-per-site",
-                "1000",
-            ],
-            40_000,
-        )
-        .await
-    })
-    .await;
-}
-
 /// A login role of this test that owns the test's database (and so, on
-/// PostgreSQL 15, may create in public) but is no superuser, with
-/// `settings` in this database. The guard drops it however the test ends:
-/// roles belong to the whole server.
-async fn owner_role(db: &TestDb, suffix: &str, settings: &[&str]) -> anyhow::Result<PgRole> {
-    let name = db_name(db);
+/// PostgreSQL 15, may create in public) but is no superuser. The guard
+/// drops it however the test ends: roles belong to the whole server.
+async fn owner_role(db: &TestDb, suffix: &str) -> anyhow::Result<PgRole> {
     let role = PgRole::guard(db, suffix);
-    let mut sql = format!(
-        "CREATE ROLE {0} LOGIN; ALTER DATABASE {name} OWNER TO {0};",
-        role.name
-    );
-    for setting in settings {
-        sql.push_str(&format!(
-            "ALTER ROLE {} IN DATABASE {name} SET {setting};",
-            role.name
-        ));
-    }
     let conn = db.connect().await?;
-    conn.execute_unprepared(&sql).await?;
+    conn.execute_unprepared(&format!(
+        "CREATE ROLE {0} LOGIN; ALTER DATABASE {1} OWNER TO {0};",
+        role.name,
+        db_name(db)
+    ))
+    .await?;
     conn.close().await?;
     Ok(role)
 }
 
-/// An application role with `statement_timeout = 150ms` (and the other two
-/// limits low) creates the schema, seeds and verifies 40,000 devices through
-/// its own transactions (a 10,000-row batch, or the verification's slowest
-/// query, takes longer than 150 ms here).
-#[tokio::test]
+/// The role's limits in the timeout tests: far below every wait the test
+/// imposes on the seeder.
+const ROLE_LIMITS: [&str; 2] = ["statement_timeout = '200ms'", "lock_timeout = '200ms'"];
+
+/// How long a seeder session must have waited on the test's lock before
+/// the test lets it go: 5 x the role's limits, which would have cancelled
+/// it by then had the seeder not overridden them.
+const PAST_THE_LIMIT: &str = "1 second";
+
+/// Bound of every wait for a state of the server: failing it means the
+/// state never came.
+const READY: Duration = Duration::from_secs(60);
+
+/// The tenant row the test inserts in its own open transaction: the
+/// seeder's insert of tenant-a waits on its key until that transaction
+/// ends, however long.
+const HOLD_TENANT_A: &str = "INSERT INTO tenants (tenant_id, name, status, created_at) \
+     VALUES ('tenant-a', 'held by the test', 'ACTIVE', CURRENT_TIMESTAMP)";
+
+/// Waits until a session of `role` in this database has been waiting on a
+/// lock for [`PAST_THE_LIMIT`]; fails if `seeder` ends first.
+async fn seeder_waits_past_the_limit(
+    conn: &DatabaseConnection,
+    role: &str,
+    seeder: &mut ota_seed_tests::Spawned,
+) -> anyhow::Result<()> {
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND usename = '{role}' AND wait_event_type = 'Lock' \
+         AND now() - query_start > interval '{PAST_THE_LIMIT}'"
+    );
+    let deadline = Instant::now() + READY;
+    while number(conn, &sql).await? == 0 {
+        anyhow::ensure!(
+            seeder.running(),
+            "the seeder ended while the test held its lock, before waiting {PAST_THE_LIMIT} \
+             (the role's limits cut it short?):\n{}",
+            seeder.stderr_so_far()
+        );
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no seeder session waited {PAST_THE_LIMIT} on the test's lock within {READY:?}:\n{}",
+            seeder.stderr_so_far()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// A statement of `conn` (a session of the limited role) blocked by the
+/// test's lock, in a transaction that first runs `setup`: it must fail
+/// with `error`. The role's limit really applies outside the seeder.
+async fn cancelled_by_the_role(
+    conn: &DatabaseConnection,
+    setup: &str,
+    blocked: &str,
+    error: &str,
+) -> anyhow::Result<()> {
+    let txn = conn.begin().await?;
+    txn.execute_unprepared(setup).await?;
+    let started = Instant::now();
+    let outcome = txn.execute_unprepared(blocked).await;
+    let took = started.elapsed();
+    txn.rollback().await?;
+    match outcome {
+        Err(e) => assert!(
+            e.to_string().contains(error),
+            "{blocked} after {setup}: {e}"
+        ),
+        Ok(_) => panic!("{blocked} after {setup} was not cancelled (took {took:?})"),
+    }
+    Ok(())
+}
+
+/// An application role with `statement_timeout` and `lock_timeout` of
+/// 200 ms (in this database), and a lock the test holds on what the
+/// seeder needs, for far longer: a session of the role outside the seeder
+/// is cancelled (by each limit, the other switched off), while the
+/// seeder's own transactions wait (`--statement-timeout`, 30 min by
+/// default, and 0, none) and complete once the lock is released, with no
+/// retry; so do `verify` and `--dry-run` behind a lock on a table they
+/// read. With `--statement-timeout 1`, the seeder's own limit ends the
+/// wait after 1 s, not the role's after 200 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
     run_case(Backend::Postgres, |db: TestDb| async move {
-        let role = owner_role(
-            &db,
-            "slow",
-            &[
-                "statement_timeout = '150ms'",
-                "lock_timeout = '100ms'",
-                "idle_in_transaction_session_timeout = '500ms'",
-            ],
+        let role = owner_role(&db, "slow").await?;
+        let url = role.url(&db);
+        {
+            use migration::MigratorTrait as _;
+            let conn = ota_seed_tests::connect(&url).await?;
+            migration::Migrator::up(&conn, None).await?;
+            conn.close().await?;
+        }
+        let conn = db.connect().await?;
+        for setting in ROLE_LIMITS {
+            conn.execute_unprepared(&format!(
+                "ALTER ROLE {} IN DATABASE {} SET {setting}",
+                role.name,
+                db_name(&db)
+            ))
+            .await?;
+        }
+        let holder = conn.begin().await?;
+        holder.execute_unprepared(HOLD_TENANT_A).await?;
+
+        // The role's limits cancel its own sessions.
+        let as_role = ota_seed_tests::connect(&url).await?;
+        let blocked = format!("{HOLD_TENANT_A} ON CONFLICT DO NOTHING");
+        cancelled_by_the_role(
+            &as_role,
+            "SET LOCAL lock_timeout = 0",
+            &blocked,
+            "canceling statement due to statement timeout",
         )
         .await?;
-        let url = role.url(&db);
-        let fleet = [
-            "--tenants",
-            "2",
-            "--sites-per-tenant",
-            "20",
-            "--devices-per-site",
-            "1000",
-        ];
-        let out = seeder_at(&db, &url, &[&fleet[..], &["--json"]].concat());
-        let summary = json(&out);
-        assert_eq!(
-            summary["migrations_applied"],
-            ota_seed_tests::migration_count(),
-            "{summary}"
+        cancelled_by_the_role(
+            &as_role,
+            "SET LOCAL statement_timeout = 0",
+            &blocked,
+            "canceling statement due to lock timeout",
+        )
+        .await?;
+        as_role.close().await?;
+
+        // The seeder's insert of tenant-a waits on the test's row.
+        let mut seeder =
+            ota_seed_tests::start_seeder(&["--json"], &[("DATABASE_URL", &url)], db.dir.path())?;
+        // Released whatever came of the wait: a failure must not leave
+        // the lock to the cleanup (which would wait on it).
+        let waited = seeder_waits_past_the_limit(&conn, &role.name, &mut seeder).await;
+        holder.rollback().await?;
+        waited?;
+        let out = seeder.wait(SEEDER_LIMIT);
+        let summary = assert_fresh_seed(&out);
+        assert_eq!(summary["retries"], 0, "{summary:#}");
+        assert_demo_dataset(&conn, "").await?;
+
+        // A rerun locks tenant-a's row: with no limit at all too.
+        let lock_tenant_a = "SELECT tenant_id FROM tenants WHERE tenant_id = 'tenant-a' FOR UPDATE";
+        for args in [&["--json"][..], &["--json", "--statement-timeout", "0"][..]] {
+            let holder = conn.begin().await?;
+            holder.execute_unprepared(lock_tenant_a).await?;
+            let mut seeder =
+                ota_seed_tests::start_seeder(args, &[("DATABASE_URL", &url)], db.dir.path())?;
+            // Released whatever came of the wait: a failure must not leave
+            // the lock to the cleanup (which would wait on it).
+            let waited = seeder_waits_past_the_limit(&conn, &role.name, &mut seeder).await;
+            holder.rollback().await?;
+            waited?;
+            let summary = json(&seeder.wait(SEEDER_LIMIT));
+            assert_eq!(summary["rows_inserted"], 0, "{args:?}: {summary:#}");
+            assert_eq!(summary["retries"], 0, "{args:?}: {summary:#}");
+        }
+
+        // Readers wait too, behind a lock that keeps them off a table.
+        for args in [&["verify", "--json"][..], &["--dry-run", "--json"][..]] {
+            let holder = conn.begin().await?;
+            holder
+                .execute_unprepared("LOCK TABLE device_registry IN ACCESS EXCLUSIVE MODE")
+                .await?;
+            let mut seeder =
+                ota_seed_tests::start_seeder(args, &[("DATABASE_URL", &url)], db.dir.path())?;
+            // Released whatever came of the wait: a failure must not leave
+            // the lock to the cleanup (which would wait on it).
+            let waited = seeder_waits_past_the_limit(&conn, &role.name, &mut seeder).await;
+            holder.rollback().await?;
+            waited?;
+            let summary = json(&seeder.wait(SEEDER_LIMIT));
+            if args[0] == "verify" {
+                assert_verified(&summary, DEMO_COUNTS);
+            } else {
+                assert_eq!(summary["rows_inserted"], 0, "{summary:#}");
+                assert_eq!(
+                    present(&summary),
+                    DEMO_COUNTS.map(|n| n as u64),
+                    "{summary:#}"
+                );
+            }
+        }
+
+        // The seeder's own limit, 1 s, ends the wait: the lock is held
+        // until the seeder has ended.
+        let holder = conn.begin().await?;
+        holder.execute_unprepared(lock_tenant_a).await?;
+        let started = Instant::now();
+        let out = seeder_at(&db, &url, &["--statement-timeout", "1"]);
+        let took = started.elapsed();
+        holder.rollback().await?;
+        let line = assert_clean_error(&out);
+        assert!(
+            line.contains("canceling statement due to statement timeout")
+                || line.contains("canceling statement due to lock timeout"),
+            "{line}"
         );
-        assert_eq!(summary["tables"]["device_registry"]["inserted"], 40_000);
-        assert_verified(&summary, [2, 40_000, 4, 2, 40_000]);
-        assert_verified(
-            &json(&seeder_at(
-                &db,
-                &url,
-                &[&fleet[..], &["verify", "--json"]].concat(),
-            )),
-            [2, 40_000, 4, 2, 40_000],
+        assert!(line.contains("tenant tenant-a"), "{line}");
+        assert!(
+            took >= Duration::from_secs(1),
+            "ended after {took:?}, before its own limit of 1 s: {line}"
         );
-        let conn = db.connect().await?;
-        assert_eq!(counts(&conn, "").await?, [2, 40_000, 4, 2, 40_000]);
+        assert_demo_dataset(&conn, "").await?;
         Ok(())
     })
     .await;
@@ -936,7 +1011,7 @@ async fn postgres_database_idle_in_transaction_timeout_does_not_end_the_session(
             "--devices-per-site",
             "500",
         ];
-        let mut seeder = db.start_seeder(&fleet)?;
+        let mut seeder = db.start_seeder(&[&fleet[..], &["--json"]].concat())?;
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut survived = false;
         // A seeder session idle inside its transaction (this connection
@@ -984,9 +1059,10 @@ async fn postgres_database_idle_in_transaction_timeout_does_not_end_the_session(
             "no seeder transaction stayed open past idle_in_transaction_session_timeout:\n{}",
             describe(&out)
         );
-        let text = assert_ok(&out);
-        assert!(
-            !text.contains("retried") && !String::from_utf8_lossy(&out.stderr).contains("retried"),
+        let summary = json(&out);
+        assert_eq!(
+            summary["retries"],
+            0,
             "no retry was needed:\n{}",
             describe(&out)
         );

@@ -41,8 +41,8 @@ use sea_orm::{
 /// Bound of every wait for a state: failing it means the state never came.
 const READY: Duration = Duration::from_secs(60);
 
-/// The retry line of the human report: the only place a run reports its
-/// retries (`--json` has no field for them).
+/// The retry line of the human report (`--json` reports the same count as
+/// its `retries` field).
 const RETRIED_ONCE: &str = "retried 1 tenant transaction(s) after transient errors (deadlock, serialization failure, cluster write conflict, lost connection)";
 
 async fn number(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<i64> {

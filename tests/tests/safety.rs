@@ -8,8 +8,8 @@ use entity::prelude::*;
 use ota_seed_tests::snapshot::table_contents;
 use ota_seed_tests::{
     Backend, DEMO_COUNTS, SilentServer, TestDb, assert_clean_error, assert_ok, assert_verified,
-    backend_tests, describe, output_within, run_case, run_seeder, seeder_command,
-    this_machine_by_name,
+    backend_tests, backends_required, describe, output_within, run_case, run_seeder,
+    seeder_command, skips, this_machine_by_name,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
@@ -19,33 +19,85 @@ use serde_json::Value;
 /// more than it needs, so only a seeder that ignores the option fails.
 const GIVES_UP: Duration = Duration::from_secs(60);
 
+/// This machine's own name and the address it resolves to (see
+/// [`this_machine_by_name`]), or `None` when it does not resolve: then the
+/// test is skipped, recorded for the end-of-run summary, except under
+/// `CI=true` (or `OTA_SEED_REQUIRE_BACKENDS=1`), where that fails it.
+fn this_machine_or_skip() -> Option<(String, std::net::IpAddr)> {
+    if let Some(found) = this_machine_by_name() {
+        return Some(found);
+    }
+    let why = "this machine's name (/proc/sys/kernel/hostname) does not resolve to an address";
+    assert!(
+        !backends_required(),
+        "{why}: the remote guard cannot be tested, and CI=true requires it"
+    );
+    skips::record(&skips::Skip::of_this_test("a resolvable host name", why));
+    eprintln!(
+        "SKIPPED {}: {why} (set CI=true to make this a failure)",
+        std::thread::current().name().unwrap_or("a test")
+    );
+    None
+}
+
+/// A URL on this machine's own name: the guard counts it as remote (only
+/// loopback names and addresses, sockets and files are local), yet a
+/// connection to it reaches the test's port, which accepts and never
+/// answers. So the test sees whether the seeder tried to connect, and a
+/// connection attempt behaves the same on every machine. Returns the
+/// server, the URL and the URL as the seeder shows it.
+fn remote_silent_server() -> Option<(SilentServer, String, String)> {
+    let (host, ip) = this_machine_or_skip()?;
+    let server = SilentServer::bind(ip);
+    let url = format!("postgres://app:hunter2@{host}:{}/pulse", server.port());
+    let shown = format!("postgres://app:***@{host}:{}/pulse", server.port());
+    Some((server, url, shown))
+}
+
+/// Runs the seeder with `args` against `url` (a server that never
+/// answers), expects it to connect and give up after `--connect-timeout`.
+fn connects_and_gives_up(
+    server: &mut SilentServer,
+    url: &str,
+    shown: &str,
+    dir: &std::path::Path,
+    args: &[&str],
+) {
+    let before = server.connections();
+    let out = output_within(
+        &mut seeder_command(args, &[("DATABASE_URL", url)], dir),
+        &format!("seeder {args:?} against a server that never answers"),
+        GIVES_UP,
+    );
+    let line = assert_clean_error(&out);
+    assert!(
+        line.starts_with(&format!("error: cannot open database {shown}")),
+        "{args:?}: {line}"
+    );
+    assert!(
+        server.connections() > before,
+        "{args:?}: it did not connect"
+    );
+    assert!(!describe(&out).contains("hunter2"));
+}
+
+/// The guard's refusal of `url` (shown as `shown`).
+fn refusal(shown: &str) -> String {
+    format!(
+        "error: refusing to write to {shown}: it is not on this \
+         machine, and seeding is meant for development and staging databases; pass --allow-remote \
+         if this is the database you mean (--dry-run and `verify` only read, and need no flag)"
+    )
+}
+
 #[test]
 fn a_remote_database_is_not_written_without_allow_remote() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // This machine's own name: the guard counts it as remote (only loopback
-    // names and addresses, sockets and files are local), yet a connection
-    // to it reaches the test's port, which accepts and never answers. So
-    // the test sees whether the seeder tried to connect, and a connection
-    // attempt behaves the same on every machine.
-    let Some((host, ip)) = this_machine_by_name() else {
-        eprintln!(
-            "SKIPPED a_remote_database_is_not_written_without_allow_remote: this machine's name does not resolve"
-        );
+    let Some((mut server, url, shown)) = remote_silent_server() else {
         return;
     };
-    let mut server = SilentServer::bind(ip);
-    let url = format!("postgres://app:hunter2@{host}:{}/pulse", server.port());
-    let shown = format!("postgres://app:***@{host}:{}/pulse", server.port());
     let out = run_seeder(&[], &[("DATABASE_URL", &url)], dir.path());
-    let line = assert_clean_error(&out);
-    assert_eq!(
-        line,
-        format!(
-            "error: refusing to write to {shown}: it is not on this \
-             machine, and seeding is meant for development and staging databases; pass --allow-remote \
-             if this is the database you mean (--dry-run and `verify` only read, and need no flag)"
-        )
-    );
+    assert_eq!(assert_clean_error(&out), refusal(&shown));
     assert_eq!(
         server.connections(),
         0,
@@ -58,22 +110,37 @@ fn a_remote_database_is_not_written_without_allow_remote() {
         &["verify", "--connect-timeout", "1"][..],
         &["--dry-run", "--connect-timeout", "1"][..],
     ] {
-        let before = server.connections();
-        let out = output_within(
-            &mut seeder_command(args, &[("DATABASE_URL", &url)], dir.path()),
-            &format!("seeder {args:?} against a server that never answers"),
-            GIVES_UP,
+        connects_and_gives_up(&mut server, &url, &shown, dir.path(), args);
+    }
+}
+
+/// `reset` deletes: on a remote database it is refused before any
+/// connection, with `--yes` or without; `reset --dry-run` (it only reads)
+/// and `reset --allow-remote` go on to connect.
+#[test]
+fn a_remote_database_is_not_reset_without_allow_remote() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((mut server, url, shown)) = remote_silent_server() else {
+        return;
+    };
+    for args in [&["reset"][..], &["reset", "--yes"][..]] {
+        let out = run_seeder(
+            &[args, &["--connect-timeout", "1"]].concat(),
+            &[("DATABASE_URL", &url)],
+            dir.path(),
         );
-        let line = assert_clean_error(&out);
-        assert!(
-            line.starts_with(&format!("error: cannot open database {shown}")),
-            "{args:?}: {line}"
+        assert_eq!(assert_clean_error(&out), refusal(&shown), "{args:?}");
+        assert_eq!(
+            server.connections(),
+            0,
+            "{args:?}: refused before any connection attempt"
         );
-        assert!(
-            server.connections() > before,
-            "{args:?}: it did not connect"
-        );
-        assert!(!describe(&out).contains("hunter2"));
+    }
+    for args in [
+        &["reset", "--dry-run", "--connect-timeout", "1"][..],
+        &["reset", "--allow-remote", "--yes", "--connect-timeout", "1"][..],
+    ] {
+        connects_and_gives_up(&mut server, &url, &shown, dir.path(), args);
     }
 }
 

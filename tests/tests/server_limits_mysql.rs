@@ -1,7 +1,7 @@
 //! MariaDB server limits that need a server of their own (issue 9, case 6):
-//! `max_allowed_packet` is a global setting, so each case starts a private
-//! MariaDB (`ota_seed_tests::mariadb_server`) instead of touching the shared
-//! one.
+//! `max_allowed_packet`, `max_statement_time` and `innodb_lock_wait_timeout`
+//! are global settings, so each case starts a private MariaDB
+//! (`ota_seed_tests::mariadb_server`) instead of touching the shared one.
 //!
 //! On a server with `max_allowed_packet = 1M`, batches sized by bind count
 //! alone (65,535 values, over 1 MB for devices) were rejected with error
@@ -61,12 +61,13 @@ async fn seeds_within_the_packet(
     let env = [("DATABASE_URL", url.as_str())];
 
     let started = Instant::now();
-    let out = run_seeder(fleet, &env, &server.dir());
+    let out = run_seeder(&[fleet, &["--json"]].concat(), &env, &server.dir());
     let seconds = started.elapsed().as_secs_f64();
-    let stdout = assert_ok(&out);
-    assert!(
-        !stdout.contains("retried") && !String::from_utf8_lossy(&out.stderr).contains("retried"),
-        "{}",
+    let summary = json_summary(&out, 0);
+    assert_eq!(
+        summary["retries"],
+        0,
+        "no try was repeated:\n{}",
         describe(&out)
     );
     // One status row per device (one campaign per tenant), two firmware
@@ -182,8 +183,12 @@ async fn a_statement_over_the_packet_is_not_retried() -> anyhow::Result<()> {
         "{}",
         describe(&out)
     );
-    // Tenant transactions say how often they were tried.
-    assert!(!line.contains(" tries)"), "retried: {}", describe(&out));
+    // Tenant transactions say how often they were tried: once.
+    assert!(
+        line.contains("(nothing of this tenant was written; 1 try)"),
+        "tried once: {}",
+        describe(&out)
+    );
     // The tenant transaction was rolled back whole.
     let conn = server.connect().await?;
     assert_eq!(counts(&conn).await?, [2, 0, 0, 0, 0]);
@@ -238,6 +243,186 @@ async fn literals_read_the_same_under_an_ansi_sql_mode() -> anyhow::Result<()> {
     assert_eq!(
         dataset_digest(&conn, DigestScope::Everything).await?,
         dataset_digest(&reference, DigestScope::Everything).await?,
+    );
+    Ok(())
+}
+
+/// The tenant row the test inserts in its own open transaction: the
+/// seeder's insert of tenant-a waits on its key until that transaction
+/// ends, however long.
+const HOLD_TENANT_A: &str = "INSERT INTO tenants (tenant_id, name, status, created_at) \
+     VALUES ('tenant-a', 'held by the test', 'ACTIVE', CURRENT_TIMESTAMP)";
+
+/// A statement blocked by the test's lock, in a transaction of a fresh
+/// session that first runs `setup`: it must fail with error `number`. The
+/// server's limits really apply outside the seeder.
+async fn cancelled_by_the_server(
+    server: &PrivateMariaDb,
+    setup: &str,
+    number: u16,
+) -> anyhow::Result<()> {
+    use sea_orm::TransactionTrait as _;
+    let conn = server.connect().await?;
+    let txn = conn.begin().await?;
+    txn.execute_unprepared(setup).await?;
+    let outcome = txn.execute_unprepared(HOLD_TENANT_A).await;
+    txn.rollback().await?;
+    conn.close().await?;
+    let err = outcome
+        .err()
+        .unwrap_or_else(|| panic!("{HOLD_TENANT_A} after {setup} was not cancelled"));
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))) = &err
+    else {
+        panic!("not a driver error: {err:?}");
+    };
+    let sqlx::Error::Database(db_err) = sqlx_err.as_ref() else {
+        panic!("not a database error: {err:?}");
+    };
+    let mysql = db_err
+        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+        .unwrap_or_else(|| panic!("not a MySQL error: {err:?}"));
+    assert_eq!(mysql.number(), number, "after {setup}: {err}");
+    Ok(())
+}
+
+/// Waits until a seeder statement has waited on the test's lock for 2 s
+/// (10 x `max_statement_time`, 2 x `innodb_lock_wait_timeout`); fails if
+/// `seeder` ends first.
+async fn seeder_waits_past_the_limits(
+    conn: &DatabaseConnection,
+    seeder: &mut ota_seed_tests::Spawned,
+) -> anyhow::Result<()> {
+    // A statement of another session running for 2 s: only the seeder's
+    // can (the test's lock holder sleeps), and only one waiting on that
+    // lock. (INNODB_TRX does not list a transaction waiting to insert a
+    // duplicate key, and its wait start is in the server's time zone.)
+    let sql = "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+               WHERE ID <> CONNECTION_ID() AND COMMAND IN ('Query', 'Execute') \
+               AND TIME_MS >= 2000";
+    let deadline = Instant::now() + READY;
+    loop {
+        let row = conn
+            .query_one_raw(Statement::from_string(DbBackend::MySql, sql))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no row"))?;
+        if row.try_get_by_index::<i64>(0)? > 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            seeder.running(),
+            "the seeder ended while the test held its lock, before waiting 2 s (the server's \
+             limits cut it short?):\n{}",
+            seeder.stderr_so_far()
+        );
+        if Instant::now() >= deadline {
+            let sessions = conn
+                .query_all_raw(Statement::from_string(
+                    DbBackend::MySql,
+                    "SELECT CONCAT_WS(' | ', ID, USER, DB, COMMAND, TIME, STATE, INFO) AS s \
+                     FROM information_schema.PROCESSLIST",
+                ))
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String>("", "s").unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n");
+            anyhow::bail!(
+                "no transaction waited 2 s on the test's lock within {READY:?}; the server's \
+                 sessions:\n{sessions}\nthe seeder's stderr:\n{}",
+                seeder.stderr_so_far()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Bound of every wait for a state of the server.
+const READY: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The server's `max_statement_time` (0.2 s) and `innodb_lock_wait_timeout`
+/// (1 s), and a row the test holds for far longer: a session outside the
+/// seeder is cancelled by each (the other switched off), while the
+/// seeder's transactions wait (`--statement-timeout`, 30 min by default,
+/// and 0, none) and complete once the row is released, with no retry.
+/// With `--statement-timeout 1`, its own limit ends the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_timeouts_do_not_cancel_the_seeder() -> anyhow::Result<()> {
+    use sea_orm::TransactionTrait as _;
+    let Some(server) = PrivateMariaDb::start(&[]).await? else {
+        return Ok(());
+    };
+    let url = server.database_url();
+    let env = [("DATABASE_URL", url.as_str())];
+    let conn = server.connect().await?;
+    {
+        use migration::MigratorTrait as _;
+        migration::Migrator::up(&conn, None).await?;
+    }
+    // Global settings of our own server: for connections opened from now on.
+    server
+        .admin()
+        .await?
+        .execute_unprepared("SET GLOBAL max_statement_time = 0.2, innodb_lock_wait_timeout = 1")
+        .await?;
+    // The test's lock is held on a pool of its own; `conn` watches.
+    let conn = server.connect().await?;
+    let holding = server.connect().await?;
+    let holder = holding.begin().await?;
+    holder.execute_unprepared(HOLD_TENANT_A).await?;
+
+    // 1969: max_statement_time exceeded; 1205: lock wait timeout exceeded.
+    cancelled_by_the_server(&server, "SET SESSION innodb_lock_wait_timeout = 1000", 1969).await?;
+    cancelled_by_the_server(&server, "SET SESSION max_statement_time = 0", 1205).await?;
+
+    let mut seeder = ota_seed_tests::start_seeder(&["--json"], &env, &server.dir())?;
+    // Released whatever came of the wait: a failure must not leave
+    // the lock to the cleanup (which would wait on it).
+    let waited = seeder_waits_past_the_limits(&conn, &mut seeder).await;
+    holder.rollback().await?;
+    waited?;
+    let summary = json_summary(&seeder.wait(ota_seed_tests::SEEDER_LIMIT), 0);
+    assert_eq!(summary["retries"], 0, "{summary:#}");
+    assert_verified(&summary, ota_seed_tests::DEMO_COUNTS);
+
+    // A rerun locks tenant-a's row: with no limit at all too.
+    let lock_tenant_a = "SELECT tenant_id FROM tenants WHERE tenant_id = 'tenant-a' FOR UPDATE";
+    for args in [&["--json"][..], &["--json", "--statement-timeout", "0"][..]] {
+        let holder = holding.begin().await?;
+        holder.execute_unprepared(lock_tenant_a).await?;
+        let mut seeder = ota_seed_tests::start_seeder(args, &env, &server.dir())?;
+        // Released whatever came of the wait: a failure must not leave
+        // the lock to the cleanup (which would wait on it).
+        let waited = seeder_waits_past_the_limits(&conn, &mut seeder).await;
+        holder.rollback().await?;
+        waited?;
+        let summary = json_summary(&seeder.wait(ota_seed_tests::SEEDER_LIMIT), 0);
+        assert_eq!(summary["rows_inserted"], 0, "{args:?}: {summary:#}");
+        assert_eq!(summary["retries"], 0, "{args:?}: {summary:#}");
+    }
+
+    // The seeder's own limit, 1 s, ends the wait: the row is held until
+    // the seeder has ended.
+    let holder = holding.begin().await?;
+    holder.execute_unprepared(lock_tenant_a).await?;
+    let started = Instant::now();
+    let out = run_seeder(&["--statement-timeout", "1"], &env, &server.dir());
+    let took = started.elapsed();
+    holder.rollback().await?;
+    let line = assert_clean_error(&out);
+    assert!(
+        line.contains("max_statement_time exceeded") || line.contains("Lock wait timeout"),
+        "{line}"
+    );
+    assert!(line.contains("tenant tenant-a"), "{line}");
+    assert!(
+        took >= std::time::Duration::from_secs(1),
+        "ended after {took:?}, before its own limit of 1 s: {line}"
+    );
+    assert_eq!(
+        counts(&conn).await?,
+        [2, 30, 4, 2, 30],
+        "the demo, unchanged"
     );
     Ok(())
 }
