@@ -27,6 +27,7 @@ pub mod certs;
 pub mod cleanup;
 pub mod galera;
 pub mod gate;
+pub mod held;
 pub mod mariadb_server;
 pub mod pgbouncer;
 pub mod platform_schema;

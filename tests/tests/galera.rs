@@ -48,14 +48,7 @@ const SIX_TENANTS: &[&str] = &[
 ];
 
 /// BENCHMARKS.md's 100k fleet: 10 tenants of 100 sites of 100 devices.
-const FLEET_100K: &[&str] = &[
-    "--scenario",
-    "fleet",
-    "--sites-per-tenant",
-    "100",
-    "--devices-per-site",
-    "100",
-];
+const FLEET_100K: &[&str] = ota_seed_tests::BENCHMARK_FLEET_100K;
 
 /// Five tenants of 20,000 devices: a tenant takes a few seconds through
 /// one node, so node 2 is killed while a later tenant is being written.

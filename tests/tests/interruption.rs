@@ -8,12 +8,13 @@ use std::time::Duration;
 use entity::prelude::*;
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status, tenants};
 use ota_seed_tests::Backend;
+use ota_seed_tests::held::{HOLD_TENANT_A, tenant_a_waits};
 use ota_seed_tests::{
     SilentServer, Spawned, TestDb, assert_verified, backend_tests, run_case, start_seeder,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Statement, TransactionTrait,
+    TransactionTrait,
 };
 
 /// 20,000 devices per tenant, 3 tenants. The signal is sent when tenant-b's
@@ -138,35 +139,6 @@ backend_tests!(
     ctrl_c_stops_at_a_batch_boundary_and_rolls_back,
     sigkill_mid_fleet_then_rerun_completes
 );
-
-/// The tenant row the test inserts in its own open transaction: the
-/// seeder's insert of tenant-a waits on its key until that transaction
-/// ends, however long.
-const HOLD_TENANT_A: &str = "INSERT INTO tenants (tenant_id, name, status, created_at) \
-     VALUES ('tenant-a', 'held by the test', 'ACTIVE', CURRENT_TIMESTAMP)";
-
-/// Whether the seeder's insert of tenant-a waits on the test's row.
-/// PostgreSQL says so (a session waiting on a lock: the test's own never
-/// do); MariaDB lists no such wait in INNODB_TRX, so there it is the
-/// insert of tenant-a's row running (it is over in a moment otherwise).
-async fn tenant_a_waits(conn: &DatabaseConnection, backend: Backend) -> anyhow::Result<bool> {
-    let sql = match backend {
-        Backend::Postgres => {
-            "SELECT COUNT(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        }
-        _ => {
-            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
-             WHERE DB = DATABASE() AND ID <> CONNECTION_ID() \
-             AND INFO LIKE 'INSERT INTO `tenants`%''tenant-a''%'"
-        }
-    };
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row for {sql}"))?;
-    Ok(row.try_get::<i64>("", "n")? > 0)
-}
 
 /// With `--jobs 2`, tenant-a and tenant-b are both open when the signal
 /// comes, for certain: tenant-a's transaction waits on a row the test

@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use ota_seed_tests::held::{HOLD_TENANT_A, tenant_a_waits};
 use ota_seed_tests::seeded::number;
 use ota_seed_tests::snapshot::{DigestScope, dataset_digest};
 use ota_seed_tests::{
@@ -136,31 +137,6 @@ const DEVICES_PER_TENANT: i64 = 2 * 25;
 /// Bound of every wait for a state of the server: failing it means the
 /// state never came.
 const READY: Duration = Duration::from_secs(60);
-
-/// The tenant row the test inserts in its own open transaction: the
-/// seeder's insert of tenant-a waits on its key until that transaction
-/// ends, however long. Other tenants' rows do not wait on it.
-const HOLD_TENANT_A: &str = "INSERT INTO tenants (tenant_id, name, status, created_at) \
-     VALUES ('tenant-a', 'held by the test', 'ACTIVE', CURRENT_TIMESTAMP)";
-
-/// Whether the seeder's insert of tenant-a waits on the test's row.
-/// PostgreSQL says so (a session waiting on a lock: the test's own never
-/// do); MariaDB lists no such wait in INNODB_TRX, so there it is the
-/// insert of tenant-a's row running (it is over in a moment otherwise).
-async fn tenant_a_waits(conn: &DatabaseConnection, backend: Backend) -> anyhow::Result<bool> {
-    let sql = match backend {
-        Backend::Postgres => {
-            "SELECT COUNT(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        }
-        _ => {
-            "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
-             WHERE DB = DATABASE() AND ID <> CONNECTION_ID() \
-             AND INFO LIKE 'INSERT INTO `tenants`%''tenant-a''%'"
-        }
-    };
-    Ok(number(conn, sql).await? > 0)
-}
 
 /// tenant-b's committed rows: (tenants, devices, status rows).
 async fn tenant_b(conn: &DatabaseConnection) -> anyhow::Result<[i64; 3]> {

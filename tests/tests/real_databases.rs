@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use entity::{device_registry, firmware_versions, ota_campaigns, ota_device_status, tenants};
 use ota_seed_tests::cleanup::{MySqlUser, PgRole};
 use ota_seed_tests::gate::seeders_at_once;
+use ota_seed_tests::held::HOLD_TENANT_A;
 use ota_seed_tests::pgbouncer::{self, Options, PgBouncer, PoolMode};
 use ota_seed_tests::platform_schema::{self, TABLES, edit_table, table_names};
 use ota_seed_tests::seeded::{
@@ -747,12 +748,6 @@ const PAST_THE_LIMIT: &str = "1 second";
 /// Bound of every wait for a state of the server: failing it means the
 /// state never came.
 const READY: Duration = Duration::from_secs(60);
-
-/// The tenant row the test inserts in its own open transaction: the
-/// seeder's insert of tenant-a waits on its key until that transaction
-/// ends, however long.
-const HOLD_TENANT_A: &str = "INSERT INTO tenants (tenant_id, name, status, created_at) \
-     VALUES ('tenant-a', 'held by the test', 'ACTIVE', CURRENT_TIMESTAMP)";
 
 /// Waits until a session of `role` in this database has been waiting on a
 /// lock for [`PAST_THE_LIMIT`]; fails if `seeder` ends first.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use entity::firmware_versions;
 use entity::prelude::*;
+use ota_seed_tests::seeded::json;
 use ota_seed_tests::snapshot::table_contents;
 use ota_seed_tests::{
     Backend, DEMO_COUNTS, SilentServer, TestDb, assert_clean_error, assert_ok, assert_verified,
@@ -188,11 +189,6 @@ fn the_guard_judges_the_host_the_driver_will_use() {
         line.contains("unknown parameter \"host\"; MySQL/MariaDB URLs take"),
         "{line}"
     );
-}
-
-fn json(out: &std::process::Output) -> Value {
-    let text = assert_ok(out);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
 
 /// The per-table `inserted` counts of a `--json` summary.

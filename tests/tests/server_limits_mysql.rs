@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use entity::prelude::*;
+use ota_seed_tests::held::HOLD_TENANT_A;
 use ota_seed_tests::mariadb_server::PrivateMariaDb;
 use ota_seed_tests::{
     assert_clean_error, assert_ok, assert_verified, describe, json_summary, run_seeder,
@@ -246,12 +247,6 @@ async fn literals_read_the_same_under_an_ansi_sql_mode() -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-/// The tenant row the test inserts in its own open transaction: the
-/// seeder's insert of tenant-a waits on its key until that transaction
-/// ends, however long.
-const HOLD_TENANT_A: &str = "INSERT INTO tenants (tenant_id, name, status, created_at) \
-     VALUES ('tenant-a', 'held by the test', 'ACTIVE', CURRENT_TIMESTAMP)";
 
 /// A statement blocked by the test's lock, in a transaction of a fresh
 /// session that first runs `setup`: it must fail with error `number`. The
