@@ -79,6 +79,52 @@ async fn policies_that_require_the_tenant_setting_are_only_read_in_a_tenants_sco
     .await;
 }
 
+/// A platform whose policies fail otherwise outside a tenant's scope: a
+/// function of its own raises (not PostgreSQL's undefined_object, 42704).
+/// Only 42704 means "none visible" to verify's unscoped count of other
+/// tenants' rows; any other error of that read fails verify, so that a
+/// breakdown is never short of rows because a query failed.
+#[tokio::test]
+async fn another_error_outside_a_tenants_scope_fails_verify() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let owner = db.migrate().await?;
+        owner
+            .execute_unprepared(
+                "CREATE FUNCTION scoped_tenant() RETURNS text LANGUAGE plpgsql STABLE AS $$
+                 BEGIN
+                     IF COALESCE(current_setting('app.tenant_id', true), '') = '' THEN
+                         RAISE EXCEPTION 'no tenant in scope';
+                     END IF;
+                     RETURN current_setting('app.tenant_id', true);
+                 END $$;",
+            )
+            .await?;
+        let role = PgRole::guard(&db, "raising");
+        create_role(
+            &db,
+            &owner,
+            &role,
+            "DROP POLICY tenant_isolation ON {table};
+             CREATE POLICY tenant_isolation ON {table}
+                 USING (tenant_id = scoped_tenant())
+                 WITH CHECK (tenant_id = scoped_tenant());",
+        )
+        .await?;
+        // Seeded by the owner; the role's reads in a tenant's scope work.
+        assert_verified(&db.seeder_json(&[], 0), DEMO_COUNTS);
+        let out = run_seeder(
+            &["verify", "--tenant", "tenant-a"],
+            &[("DATABASE_URL", &role.url(&db))],
+            db.dir.path(),
+        );
+        let line = ota_seed_tests::assert_clean_error(&out);
+        assert!(line.contains("no tenant in scope"), "{line}");
+        owner.close().await?;
+        Ok(())
+    })
+    .await;
+}
+
 /// A support role whose policy lets it see every tenant's rows: verify
 /// finds what the owner finds, a status row moved into another tenant's
 /// campaign included (it counts in that campaign's breakdown).

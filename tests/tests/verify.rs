@@ -127,6 +127,50 @@ async fn a_cross_tenant_reference_is_named(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A FAILED row moved into another tenant's campaign counts there as a
+/// row and as a failure (the SUCCESS row of the case above counts as a
+/// success).
+async fn a_failed_row_in_another_tenants_campaign_counts_there(db: TestDb) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    let b = campaign(&conn, "tenant-b").await?;
+    let failed = OtaDeviceStatus::find()
+        .filter(ota_device_status::Column::Status.eq("FAILED"))
+        .filter(ota_device_status::Column::TenantId.eq("tenant-a"))
+        .one(&conn)
+        .await?
+        .expect("the failed row");
+    let mut moved = failed.clone().into_active_model();
+    moved.campaign_id = Set(b.id);
+    let moved = moved.update(&conn).await?;
+    let a = campaign(&conn, "tenant-a").await?;
+    let out = verify_fails(&conn).await?;
+    let expected = sorted(vec![
+        violation(
+            ViolationKind::CampaignOfAnotherTenant,
+            status_row(&moved),
+            "its campaign belongs to another tenant",
+        ),
+        violation(
+            ViolationKind::CountersDiffer,
+            format!(
+                "ota_campaigns id={} (tenant-a, \"Fleet Update to v1.1.0\")",
+                a.id
+            ),
+            "counters say 15 total / 14 succeeded / 1 failed, its status rows say 14 / 14 / 0",
+        ),
+        violation(
+            ViolationKind::CountersDiffer,
+            format!(
+                "ota_campaigns id={} (tenant-b, \"Fleet Update to v1.1.0\")",
+                b.id
+            ),
+            "counters say 15 total / 14 succeeded / 1 failed, its status rows say 16 / 14 / 2",
+        ),
+    ]);
+    assert_eq!(out, expected);
+    Ok(())
+}
+
 async fn a_broken_status_error_pair_is_named(db: TestDb) -> anyhow::Result<()> {
     let conn = seeded(&db).await?;
     let failed = OtaDeviceStatus::find()
@@ -428,6 +472,62 @@ async fn a_device_in_two_unfinished_campaigns_is_named(db: TestDb) -> anyhow::Re
     Ok(())
 }
 
+/// 8 across tenants: a device in its tenant's one unfinished campaign gets
+/// a row in another tenant's unfinished campaign. With one unfinished
+/// campaign of its own no two device ranges of its tenant overlap, yet the
+/// device is in two unfinished campaigns.
+async fn a_device_also_in_another_tenants_unfinished_campaign_is_named(
+    db: TestDb,
+) -> anyhow::Result<()> {
+    let conn = seeded(&db).await?;
+    // Both demo campaigns unfinished (RUNNING asks nothing of its rows).
+    for tenant in ["tenant-a", "tenant-b"] {
+        let mut running = campaign(&conn, tenant).await?.into_active_model();
+        running.status = Set("RUNNING".to_owned());
+        running.completed_at = Set(None);
+        running.update(&conn).await?;
+    }
+    assert_passes(&conn).await?;
+    let a = campaign(&conn, "tenant-a").await?;
+    let b = campaign(&conn, "tenant-b").await?;
+    let mine = demo_row(&conn, "tenant-a", "warehouse-west-sensor-03").await?;
+    let row = ota_device_status::ActiveModel {
+        id: NotSet,
+        campaign_id: Set(b.id),
+        status: Set("PENDING".to_owned()),
+        progress_pct: Set(0),
+        error_message: Set(None),
+        started_at: Set(None),
+        completed_at: Set(None),
+        ..mine.into_active_model()
+    }
+    .insert(&conn)
+    .await?;
+    // tenant-b's counters count the row, as every row naming the campaign.
+    let mut counted = b.clone().into_active_model();
+    counted.total_devices = Set(b.total_devices + 1);
+    counted.update(&conn).await?;
+    let out = verify_fails(&conn).await?;
+    let (first, second) = (a.id.min(b.id), a.id.max(b.id));
+    let expected = sorted(vec![
+        violation(
+            ViolationKind::CampaignOfAnotherTenant,
+            status_row(&row),
+            "its campaign belongs to another tenant",
+        ),
+        violation(
+            ViolationKind::SeveralUnfinishedCampaigns,
+            "device_registry (tenant-a, warehouse-west-sensor-03)".to_owned(),
+            &format!(
+                "in more than one unfinished (CREATED, RUNNING or PAUSED) campaign: \
+                 id={first} (\"Fleet Update to v1.1.0\"), id={second} (\"Fleet Update to v1.1.0\")"
+            ),
+        ),
+    ]);
+    assert_eq!(out, expected);
+    Ok(())
+}
+
 async fn set_metadata(
     conn: &DatabaseConnection,
     tenant: &str,
@@ -606,6 +706,7 @@ backend_tests!(
     clean_database_passes,
     a_wrong_counter_is_named,
     a_cross_tenant_reference_is_named,
+    a_failed_row_in_another_tenants_campaign_counts_there,
     a_broken_status_error_pair_is_named,
     a_device_on_the_wrong_firmware_is_named,
     an_earlier_success_to_other_firmware_is_not_named,
@@ -613,6 +714,7 @@ backend_tests!(
     a_start_before_provisioning_is_named,
     a_start_before_the_firmware_is_named,
     a_device_in_two_unfinished_campaigns_is_named,
+    a_device_also_in_another_tenants_unfinished_campaign_is_named,
     a_device_of_another_type_is_named,
     a_device_off_its_provisioned_firmware_is_named,
     a_device_off_its_latest_success_is_named,
