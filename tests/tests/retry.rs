@@ -45,21 +45,13 @@ const READY: Duration = Duration::from_secs(60);
 /// its `retries` field).
 const RETRIED_ONCE: &str = "retried 1 tenant transaction(s) after transient errors (deadlock, serialization failure, cluster write conflict, lost connection)";
 
-async fn number(conn: &impl ConnectionTrait, sql: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row for {sql}"))?;
-    Ok(row.try_get_by_index::<i64>(0)?)
-}
-
 /// The server's id of the session `conn` runs on.
 async fn session_id(conn: &impl ConnectionTrait, backend: Backend) -> anyhow::Result<i64> {
     let sql = match backend {
-        Backend::Postgres => "SELECT pg_backend_pid()::int8",
-        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+        Backend::Postgres => "SELECT pg_backend_pid()::int8 AS n",
+        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED) AS n",
     };
-    number(conn, sql).await
+    ota_seed_tests::sql::number(conn, sql).await
 }
 
 /// Ids of this database's sessions, other than `ours`, that wait for a
@@ -107,10 +99,10 @@ async fn session_exists(
     id: i64,
 ) -> anyhow::Result<bool> {
     let sql = match backend {
-        Backend::Postgres => format!("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = {id}"),
-        _ => format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}"),
+        Backend::Postgres => format!("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE pid = {id}"),
+        _ => format!("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = {id}"),
     };
-    Ok(number(observer, &sql).await? > 0)
+    Ok(ota_seed_tests::sql::number(observer, &sql).await? > 0)
 }
 
 fn device(tenant: &str, device_id: &str) -> device_registry::ActiveModel {

@@ -9,15 +9,13 @@
 
 use std::time::Instant;
 
-use entity::prelude::*;
 use ota_seed_tests::held::HOLD_TENANT_A;
 use ota_seed_tests::mariadb_server::PrivateMariaDb;
 use ota_seed_tests::{
     assert_clean_error, assert_ok, assert_verified, describe, json_summary, run_seeder,
 };
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, PaginatorTrait, RuntimeErr,
-    Statement, Value, sqlx,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement, Value, sqlx,
 };
 
 /// The hint the seeder adds to a packet error (seeder/src/error.rs).
@@ -34,24 +32,13 @@ async fn max_allowed_packet(conn: &DatabaseConnection) -> anyhow::Result<u64> {
     Ok(row.try_get::<u64>("", "m")?)
 }
 
-/// Rows per table: tenants, devices, firmware, campaigns, status rows.
-async fn counts(conn: &DatabaseConnection) -> anyhow::Result<[u64; 5]> {
-    Ok([
-        Tenants::find().count(conn).await?,
-        DeviceRegistry::find().count(conn).await?,
-        FirmwareVersions::find().count(conn).await?,
-        OtaCampaigns::find().count(conn).await?,
-        OtaDeviceStatus::find().count(conn).await?,
-    ])
-}
-
 /// Seeds `fleet` on a server started with `server_args`, then verifies,
 /// and checks that no try was repeated and every row is there.
 async fn seeds_within_the_packet(
     server_args: &[&str],
     packet: u64,
     fleet: &[&str],
-    devices: u64,
+    devices: i64,
 ) -> anyhow::Result<()> {
     let Some(server) = PrivateMariaDb::start(server_args).await? else {
         return Ok(());
@@ -73,14 +60,17 @@ async fn seeds_within_the_packet(
     );
     // One status row per device (one campaign per tenant), two firmware
     // versions and one campaign per tenant.
-    assert_eq!(counts(&conn).await?, [2, devices, 4, 2, devices]);
+    assert_eq!(
+        ota_seed_tests::sql::counts(&conn, "").await?,
+        [2, devices, 4, 2, devices]
+    );
 
     let verify = run_seeder(
         &[&["verify", "--json"], fleet].concat(),
         &env,
         &server.dir(),
     );
-    let n = devices as i64;
+    let n = devices;
     assert_verified(&json_summary(&verify, 0), [2, n, 4, 2, n]);
     eprintln!("seeded {devices} devices under max_allowed_packet = {packet} in {seconds:.1} s");
     Ok(())
@@ -192,7 +182,10 @@ async fn a_statement_over_the_packet_is_not_retried() -> anyhow::Result<()> {
     );
     // The tenant transaction was rolled back whole.
     let conn = server.connect().await?;
-    assert_eq!(counts(&conn).await?, [2, 0, 0, 0, 0]);
+    assert_eq!(
+        ota_seed_tests::sql::counts(&conn, "").await?,
+        [2, 0, 0, 0, 0]
+    );
     Ok(())
 }
 
@@ -415,7 +408,7 @@ async fn server_timeouts_do_not_cancel_the_seeder() -> anyhow::Result<()> {
         "ended after {took:?}, before its own limit of 1 s: {line}"
     );
     assert_eq!(
-        counts(&conn).await?,
+        ota_seed_tests::sql::counts(&conn, "").await?,
         [2, 30, 4, 2, 30],
         "the demo, unchanged"
     );

@@ -17,7 +17,7 @@ use ota_seed_tests::{
     Backend, SEEDER_LIMIT, Spawned, TestDb, assert_clean_error, assert_verified, dataset_counts,
     describe, json_summary, run_case, run_seeder, start_seeder, wait_until,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 
 /// Paused after the first of its five tenants committed.
 const FLEET: &[&str] = ota_seed_tests::FLEET_100K;
@@ -32,20 +32,6 @@ const ANSWER_BOUND: Duration = Duration::from_secs(15);
 /// the answer bound.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Tenants committed so far, read through `conn` (not through the paused
-/// process).
-async fn tenants(conn: &DatabaseConnection) -> anyhow::Result<i64> {
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT COUNT(*) AS n FROM tenants",
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("COUNT(*) returned no row"))?;
-    Ok(row.try_get::<i64>("", "n")?)
-}
-
 /// Waits until the seeder has committed a tenant, pauses the process with
 /// `pause`, and returns the seeder's output and how long after the pause
 /// it ended. The process is resumed (`resume`) before returning.
@@ -56,7 +42,10 @@ async fn stall_mid_run(
     resume: impl Fn() -> anyhow::Result<()>,
 ) -> anyhow::Result<(std::process::Output, Duration)> {
     wait_until("the seeder committed a tenant", SEEDER_LIMIT, || async {
-        Ok(tenants(watch).await.unwrap_or(0) >= 1)
+        Ok(ota_seed_tests::sql::table_rows(watch, "tenants")
+            .await
+            .unwrap_or(0)
+            >= 1)
     })
     .await?;
     pause()?;
