@@ -252,38 +252,48 @@ async fn postgres_sslmode_require_connects() {
     .await;
 }
 
-/// verify-ca checks the chain and not the name: 127.0.0.1 (not in the
-/// certificate) connects with the right CA, and the wrong CA is refused.
+/// With `sslmode` and a root certificate, 127.0.0.1 (not a name of the
+/// certificate: the chain is checked, not the name) is refused with the
+/// wrong CA, saying each of `refusal`, and seeds with the right one.
+async fn takes_the_right_ca_only(
+    db: TestDb,
+    pg: Running<PgTls>,
+    sslmode: &str,
+    refusal: &[&str],
+) -> anyhow::Result<()> {
+    let url = |ca: &str| {
+        pg.url(
+            &db,
+            "app",
+            Some(PASSWORD),
+            "127.0.0.1",
+            &format!("sslmode={sslmode}&sslrootcert={ca}"),
+        )
+    };
+    let wrong = url(&path(&pg.certs.wrong_ca));
+    assert_refused(&seeder(&db, &wrong, &[]), refusal, &[PASSWORD]);
+    let right = url(&pg.ca());
+    assert_seeded(
+        &db,
+        &seeder(&db, &right, &[]),
+        &[PASSWORD],
+        "ota_device_status",
+    )
+    .await;
+    Ok(())
+}
+
+/// verify-ca checks the chain and not the name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_verify_ca_takes_the_right_ca_only() {
     pg_case("app", |db, pg| async move {
-        let wrong = pg.url(
-            &db,
-            "app",
-            Some(PASSWORD),
-            "127.0.0.1",
-            &format!("sslmode=verify-ca&sslrootcert={}", path(&pg.certs.wrong_ca)),
-        );
-        assert_refused(
-            &seeder(&db, &wrong, &[]),
+        takes_the_right_ca_only(
+            db,
+            pg,
+            "verify-ca",
             &["invalid peer certificate: UnknownIssuer"],
-            &[PASSWORD],
-        );
-        let right = pg.url(
-            &db,
-            "app",
-            Some(PASSWORD),
-            "127.0.0.1",
-            &format!("sslmode=verify-ca&sslrootcert={}", pg.ca()),
-        );
-        assert_seeded(
-            &db,
-            &seeder(&db, &right, &[]),
-            &[PASSWORD],
-            "ota_device_status",
         )
-        .await;
-        Ok(())
+        .await
     })
     .await;
 }
@@ -726,36 +736,16 @@ async fn mysql_socket_parameter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_require_with_a_root_certificate_checks_the_chain() {
     pg_case("app", |db, pg| async move {
-        let wrong = pg.url(
-            &db,
-            "app",
-            Some(PASSWORD),
-            "127.0.0.1",
-            &format!("sslmode=require&sslrootcert={}", path(&pg.certs.wrong_ca)),
-        );
-        assert_refused(
-            &seeder(&db, &wrong, &[]),
+        takes_the_right_ca_only(
+            db,
+            pg,
+            "require",
             &[
                 "invalid peer certificate: UnknownIssuer",
                 "not signed by the root certificate given",
             ],
-            &[PASSWORD],
-        );
-        let right = pg.url(
-            &db,
-            "app",
-            Some(PASSWORD),
-            "127.0.0.1",
-            &format!("sslmode=require&sslrootcert={}", pg.ca()),
-        );
-        assert_seeded(
-            &db,
-            &seeder(&db, &right, &[]),
-            &[PASSWORD],
-            "ota_device_status",
         )
-        .await;
-        Ok(())
+        .await
     })
     .await;
 }
