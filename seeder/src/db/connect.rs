@@ -160,7 +160,7 @@ impl Db {
         match &self.conn.inner {
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
                 let options = (*self.conn.get_postgres_connection_pool().connect_options()).clone();
-                first_connection(timeout, PgConnection::connect_with(&options)).await?;
+                first_connection(timeout, || PgConnection::connect_with(&options)).await?;
                 let pool = without_maintenance(PgPoolOptions::new())
                     .max_connections(1)
                     .acquire_timeout(timeout)
@@ -171,7 +171,7 @@ impl Db {
             }
             DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
                 let options = (*self.conn.get_mysql_connection_pool().connect_options()).clone();
-                first_connection(timeout, MySqlConnection::connect_with(&options)).await?;
+                first_connection(timeout, || MySqlConnection::connect_with(&options)).await?;
                 let pool = without_maintenance(MySqlPoolOptions::new())
                     .max_connections(1)
                     .acquire_timeout(timeout)
@@ -188,19 +188,52 @@ impl Db {
 /// Opens and closes one connection outside any pool, so that a refusal is
 /// reported at once in the server's words: sqlx's pool retries "too many
 /// connections" (a role's CONNECTION LIMIT) and a refused port until its
-/// acquire timeout, then says only that it timed out.
-async fn first_connection<C: sea_orm::sqlx::Connection>(
+/// acquire timeout, then says only that it timed out. A connection limit
+/// reached is tried again for up to 2 s: the run's own connection, just
+/// closed, may still count on the server for a moment.
+async fn first_connection<C: sea_orm::sqlx::Connection, F>(
     timeout: Duration,
-    connect: impl Future<Output = Result<C, sea_orm::sqlx::Error>>,
-) -> Result<(), DbErr> {
+    connect: impl Fn() -> F,
+) -> Result<(), DbErr>
+where
+    F: Future<Output = Result<C, sea_orm::sqlx::Error>>,
+{
     let conn_err = |e: sea_orm::sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into()));
-    match tokio::time::timeout(timeout, connect).await {
+    let started = std::time::Instant::now();
+    let attempt = async {
+        loop {
+            match connect().await {
+                Err(e) if over_limit(&e) && started.elapsed() < LIMIT_GRACE => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(conn)) => {
             let _ = tokio::time::timeout(timeout, conn.close()).await;
             Ok(())
         }
         Ok(Err(e)) => Err(conn_err(e)),
         Err(_) => Err(conn_err(sea_orm::sqlx::Error::PoolTimedOut)),
+    }
+}
+
+/// How long [`first_connection`] tries again when a limit is reached.
+const LIMIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Whether the server refused a connection for a connection limit:
+/// PostgreSQL 53300, MySQL/MariaDB 1040, 1203 and 1226.
+fn over_limit(error: &sea_orm::sqlx::Error) -> bool {
+    match error {
+        sea_orm::sqlx::Error::Database(db) => {
+            db.code().is_some_and(|c| c == "53300")
+                || db
+                    .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| matches!(e.number(), 1040 | 1203 | 1226))
+        }
+        _ => false,
     }
 }
 

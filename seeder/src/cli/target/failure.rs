@@ -30,6 +30,35 @@ pub fn describe(error: &sqlx::Error, server: &str) -> String {
     with_hint(text)
 }
 
+/// Whether the server refused the connection for a connection limit:
+/// PostgreSQL 53300 (role, database or server), MySQL/MariaDB 1040
+/// (server), 1203 and 1226 (account).
+pub fn over_limit(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|c| c == "53300")
+                || db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| matches!(e.number(), 1040 | 1203 | 1226))
+        }
+        _ => false,
+    }
+}
+
+/// [`over_limit`] for an error already turned into text (SeaORM's).
+pub fn over_limit_text(text: &str) -> bool {
+    [
+        "(53300)",
+        "1040 (",
+        "1203 (",
+        "1226 (",
+        "too many connections",
+        "Too many connections",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign))
+}
+
 /// Adds what to do to the messages a user is likeliest to meet.
 pub fn with_hint(mut reason: String) -> String {
     const LIMIT: &str = "the server refused another connection: the role's, the database's or \

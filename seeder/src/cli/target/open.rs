@@ -31,6 +31,11 @@ struct Room {
     limit: String,
 }
 
+/// How long a connection limit reached is tried again: a connection just
+/// closed may still count on the server for a moment (MySQL's "too many
+/// connections" is not retried by sqlx's pool; PostgreSQL's is).
+const LIMIT_GRACE: Duration = Duration::from_secs(2);
+
 /// How long closing the first connection may take.
 const CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
@@ -122,9 +127,25 @@ impl DatabaseTarget {
             DbBackend::Sqlite => 1,
             _ => pool_size(&opened.db),
         };
-        let warm = futures_util::future::try_join_all(
-            (0..connections).map(|_| opened.db.execute_unprepared("SELECT 1")),
-        );
+        let started = std::time::Instant::now();
+        let warm = async {
+            loop {
+                let all = futures_util::future::try_join_all(
+                    (0..connections).map(|_| opened.db.execute_unprepared("SELECT 1")),
+                )
+                .await;
+                match all {
+                    // The first connection, just closed, may still count.
+                    Err(e)
+                        if failure::over_limit_text(&e.to_string())
+                            && started.elapsed() < LIMIT_GRACE =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => return other,
+                }
+            }
+        };
         match tokio::time::timeout(timeout + Duration::from_secs(1), warm).await {
             Ok(Ok(_)) => Ok(opened),
             Ok(Err(e)) => Err(self.failed(&failure::with_hint(
@@ -146,7 +167,7 @@ impl DatabaseTarget {
         let options = options.disable_statement_logging();
         let server = server_of_pg(&options);
         let mut first = self
-            .first_connection(timeout, &server, PgConnection::connect_with(&options))
+            .first_connection(timeout, &server, || PgConnection::connect_with(&options))
             .await?;
         let room = if want.connections > 1 {
             pg_room(&mut first, &options).await
@@ -173,7 +194,7 @@ impl DatabaseTarget {
             None => host_port(options.get_host(), options.get_port()),
         };
         let mut first = self
-            .first_connection(timeout, &server, MySqlConnection::connect_with(&options))
+            .first_connection(timeout, &server, || MySqlConnection::connect_with(&options))
             .await?;
         let room = if want.connections > 1 {
             mysql_room(&mut first).await
@@ -218,14 +239,32 @@ impl DatabaseTarget {
         }
     }
 
-    /// Awaits a first connection, bounded by `timeout`.
-    async fn first_connection<C>(
+    /// Opens a first connection, bounded by `timeout`.
+    ///
+    /// A connection limit reached is tried again for up to
+    /// [`LIMIT_GRACE`]: the server may still count a connection that was
+    /// just closed (this run's own, or a previous run's).
+    async fn first_connection<C, F>(
         &self,
         timeout: Duration,
         server: &str,
-        connect: impl Future<Output = Result<C, sqlx::Error>>,
-    ) -> Result<C, CliError> {
-        match tokio::time::timeout(timeout, connect).await {
+        connect: impl Fn() -> F,
+    ) -> Result<C, CliError>
+    where
+        F: Future<Output = Result<C, sqlx::Error>>,
+    {
+        let started = std::time::Instant::now();
+        let attempt = async {
+            loop {
+                match connect().await {
+                    Err(e) if failure::over_limit(&e) && started.elapsed() < LIMIT_GRACE => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    other => return other,
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(self.failed(&failure::describe(&e, server))),
             Err(_) => Err(self.failed(&format!(
