@@ -626,36 +626,40 @@ async fn mysql_ssl_mode_required_connects() {
     .await;
 }
 
-/// VERIFY_CA with `ssl-ca=`: the right CA connects (to 127.0.0.1, not a
-/// name of the certificate), the wrong one is refused.
+/// With `ssl-mode` and `ssl-ca=`, 127.0.0.1 (not a name of the
+/// certificate: the chain is checked, not the name) is refused with the
+/// wrong CA and seeds with the right one.
+async fn mysql_takes_the_right_ca_only(
+    db: TestDb,
+    my: Running<MyTls>,
+    ssl_mode: &str,
+) -> anyhow::Result<()> {
+    let url = |ca: &Path| {
+        my.url(
+            &db,
+            "127.0.0.1",
+            &format!("ssl-mode={ssl_mode}&ssl-ca={}", path(ca)),
+        )
+    };
+    assert_refused(
+        &seeder(&db, &url(&my.certs.wrong_ca), &[]),
+        &["invalid peer certificate: UnknownIssuer"],
+        &[PASSWORD],
+    );
+    assert_seeded(
+        &db,
+        &seeder(&db, &url(&my.certs.ca), &[]),
+        &[PASSWORD],
+        "ota_device_status",
+    )
+    .await;
+    Ok(())
+}
+
+/// VERIFY_CA checks the chain and not the name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_verify_ca_takes_the_right_ca_only() {
-    mysql_case(|db, my| async move {
-        let wrong = my.url(
-            &db,
-            "127.0.0.1",
-            &format!("ssl-mode=VERIFY_CA&ssl-ca={}", path(&my.certs.wrong_ca)),
-        );
-        assert_refused(
-            &seeder(&db, &wrong, &[]),
-            &["invalid peer certificate: UnknownIssuer"],
-            &[PASSWORD],
-        );
-        let right = my.url(
-            &db,
-            "127.0.0.1",
-            &format!("ssl-mode=VERIFY_CA&ssl-ca={}", path(&my.certs.ca)),
-        );
-        assert_seeded(
-            &db,
-            &seeder(&db, &right, &[]),
-            &[PASSWORD],
-            "ota_device_status",
-        )
-        .await;
-        Ok(())
-    })
-    .await;
+    mysql_case(|db, my| mysql_takes_the_right_ca_only(db, my, "VERIFY_CA")).await;
 }
 
 /// VERIFY_IDENTITY checks the name: `localhost` connects, `127.0.0.1` is
@@ -754,18 +758,5 @@ async fn postgres_require_with_a_root_certificate_checks_the_chain() {
 /// `ssl-mode=REQUIRED` checks the chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_required_with_a_ca_checks_the_chain() {
-    mysql_case(|db, my| async move {
-        let wrong = my.url(
-            &db,
-            "127.0.0.1",
-            &format!("ssl-mode=REQUIRED&ssl-ca={}", path(&my.certs.wrong_ca)),
-        );
-        assert_refused(
-            &seeder(&db, &wrong, &[]),
-            &["invalid peer certificate: UnknownIssuer"],
-            &[PASSWORD],
-        );
-        Ok(())
-    })
-    .await;
+    mysql_case(|db, my| mysql_takes_the_right_ca_only(db, my, "REQUIRED")).await;
 }
