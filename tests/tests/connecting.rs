@@ -338,7 +338,14 @@ async fn a_url_without_user_follows_libpq(db: TestDb) -> anyhow::Result<()> {
     // As the OS user `postgres`, without PGUSER: libpq connects as
     // postgres. (Root runs the tests here; runuser switches user.)
     if user == "postgres" && ota_seed_tests::running_as_root() {
-        let bin = ota_seed_tests::seeder_bin();
+        // A copy of the binary postgres may run: the checkout (and the
+        // target directory in it) may sit where only root can enter.
+        use std::os::unix::fs::PermissionsExt as _;
+        let shared = tempfile::tempdir()?;
+        std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o755))?;
+        let bin = shared.path().join("seeder");
+        std::fs::copy(ota_seed_tests::seeder_bin(), &bin)?;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
         let out = ota_seed_tests::process::output_within(
             std::process::Command::new("runuser")
                 .args(["-u", "postgres", "--"])
