@@ -173,6 +173,23 @@ pub enum SeedError {
         source: Box<DbErr>,
     },
 
+    /// The database stored fewer rows than the seeder sent and said nothing
+    /// of the rest: a trigger (a BEFORE INSERT trigger returning NULL) or a
+    /// rule dropped them. What it stored is committed and the report says,
+    /// per table, how many rows were declined; the data is not complete.
+    #[error(
+        "the database declined {} without an error: a trigger or a rule on the table dropped \
+         them, so the data is not complete. What it stored is committed (tenants {})",
+        declined_list(.declined),
+        .report.tenants.join(", ")
+    )]
+    Declined {
+        /// Rows declined per table.
+        declined: Vec<(Table, u64)>,
+        /// What the run did, declined rows included.
+        report: Box<crate::report::SeedReport>,
+    },
+
     /// A database error, with what the seeder was doing, and for which
     /// tenant and table where it was seeding one.
     #[error("database error while {doing}: {}", with_hint(database_text(source)))]
@@ -423,4 +440,19 @@ mod tests {
             "a Galera node's message names the cluster's stall: {commit}"
         );
     }
+}
+
+/// `3 rows of device_registry, 1 row of ota_device_status`.
+fn declined_list(declined: &[(Table, u64)]) -> String {
+    declined
+        .iter()
+        .map(|(table, n)| {
+            format!(
+                "{n} {} of {}",
+                if *n == 1 { "row" } else { "rows" },
+                table.table_name()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -30,7 +30,6 @@ mod cancel;
 mod dataset;
 mod db;
 mod driver_message;
-mod dry_run;
 mod error;
 mod progress;
 mod queries;

@@ -83,6 +83,12 @@ impl Progress {
 }
 
 impl Progress {
+    /// Told once, before the first batch: how many tenants the run covers.
+    pub(crate) fn run_started(&self, _tenants: usize) {}
+
+    /// Told after each batch commits, with the number of its tenants.
+    pub(crate) fn tenants_done(&self, _tenants: usize) {}
+
     /// Says that a tenant's transaction was rolled back for a reason a
     /// retry cures and is being tried again: the lines its steps printed
     /// before were of a transaction that did not commit.

@@ -195,9 +195,27 @@ impl<'a> Seeder<'a> {
             )
             .await?;
         refuse_unreplicated_tables(&db, &self.database_name, &schema.tables).await?;
-        refuse_other_world(&db, self.dataset, &tenants).await?;
+        refuse_other_world(
+            &db,
+            self.dataset,
+            &tenants,
+            &schema.tables,
+            &self.progress,
+            &self.cancel,
+        )
+        .await?;
         let _seeding = self.cancel.enter(Phase::Seeding);
-        let mut report = seed_tenants(&db, self, &tenants, now()).await?;
+        let mut report = match seed_tenants(&db, self, &tenants, &schema.tables, now()).await {
+            Ok(report) => report,
+            Err(SeedError::Declined {
+                declined,
+                mut report,
+            }) => {
+                report.schema = Some(schema);
+                return Err(SeedError::Declined { declined, report });
+            }
+            Err(e) => return Err(e),
+        };
         report.schema = Some(schema);
         Ok(report)
     }
@@ -216,15 +234,7 @@ impl<'a> Seeder<'a> {
                 },
             )
             .await?;
-        let mut report = crate::dry_run::dry_run(
-            &db,
-            &schema.tables,
-            self.dataset,
-            &self.selection(),
-            &tenants,
-            now(),
-        )
-        .await?;
+        let mut report = preview(&db, &schema.tables, self, &tenants).await?;
         report.schema = Some(schema);
         Ok(report)
     }
@@ -329,58 +339,172 @@ pub async fn reset(conn: &DatabaseConnection, dataset: &Dataset) -> Result<Reset
     Seeder::new(dataset).reset(conn, false).await
 }
 
-/// Tenants looked at before the run for another world (see
-/// [`refuse_other_world`]).
-const WORLD_PRECHECK_TENANTS: usize = 16;
+/// Rows a batch aims at: small tenants go many to a batch, a tenant of
+/// this many rows or more alone (its own transaction, as big as it is).
+const BATCH_ROWS: u64 = 20_000;
+/// Most tenants in one batch (their ids travel in `IN` lists).
+const BATCH_TENANTS: usize = 1_000;
 
-/// Compares the first selected tenant that is already there with the
-/// dataset before any tenant is written. Each tenant is compared again in
-/// its own transaction before its first write; this earlier look makes a
-/// run over another world stop with nothing written at all, also with
-/// `--jobs`, where another tenant could otherwise commit first. Only the
-/// first few tenants are looked at: a fresh run of many new tenants does
-/// not pay a transaction per tenant for it.
+/// The selected tenants' plans in dataset order, cut into batches of about
+/// [`BATCH_ROWS`] planned rows and at most [`BATCH_TENANTS`] tenants. With
+/// several jobs, batches are cut smaller so that every job has some: at
+/// least four batches per job where there are tenants enough.
+pub(crate) fn batches<'d>(
+    dataset: &'d Dataset,
+    tenants: &[String],
+    jobs: usize,
+) -> Vec<Vec<&'d TenantPlan>> {
+    let plans: Vec<&TenantPlan> = dataset
+        .tenants
+        .iter()
+        .filter(|p| tenants.contains(&p.tenant.tenant_id))
+        .collect();
+    let most = if jobs > 1 {
+        plans.len().div_ceil(jobs * 4).clamp(1, BATCH_TENANTS)
+    } else {
+        BATCH_TENANTS
+    };
+    let mut out: Vec<Vec<&TenantPlan>> = Vec::new();
+    let mut rows = 0;
+    for plan in plans {
+        let planned = planned_rows(plan);
+        let full = out
+            .last()
+            .is_none_or(|b| b.len() >= most || rows + planned > BATCH_ROWS);
+        if full {
+            out.push(Vec::new());
+            rows = 0;
+        }
+        rows += planned;
+        if let Some(last) = out.last_mut() {
+            last.push(plan);
+        }
+    }
+    out
+}
+
+/// The rows a tenant's plan holds: its row, devices, firmware, campaigns
+/// and about one status row per device.
+fn planned_rows(plan: &TenantPlan) -> u64 {
+    let devices = plan.fleet.len() as u64;
+    let status = if plan.campaigns.is_empty() {
+        0
+    } else {
+        devices
+    };
+    1 + devices + plan.firmware.len() as u64 + plan.campaigns.len() as u64 + status
+}
+
+/// Compares every selected tenant that is already there with the dataset
+/// before any is written (one read per table per batch), so that a run
+/// over another world stops with nothing written at all, also with
+/// `--jobs`, where another batch could otherwise commit first.
 async fn refuse_other_world(
     db: &Db,
     dataset: &Dataset,
     tenants: &[String],
+    tables: &[&'static str],
+    progress: &Progress,
+    cancel: &Cancel,
 ) -> Result<(), SeedError> {
-    use sea_orm::EntityTrait as _;
     let reading = |e| SeedError::database("comparing the existing rows with the dataset", e);
-    let plans = dataset
-        .tenants
-        .iter()
-        .filter(|p| tenants.contains(&p.tenant.tenant_id))
-        .take(WORLD_PRECHECK_TENANTS);
-    for plan in plans {
-        let id = &plan.tenant.tenant_id;
-        let txn = db.begin(Access::Read, Some(id)).await.map_err(reading)?;
-        let there = entity::tenants::Entity::find_by_id(id.clone())
-            .one(&txn)
+    let selection = Selection::default();
+    let now = now();
+    for plans in batches(dataset, tenants, 1) {
+        let batch = steps::Batch::new(plans, now, &selection);
+        let txn = db.begin(Access::Read, None).await.map_err(reading)?;
+        let sink = read_sink(&txn, db, tables, progress, cancel, batch.label())
             .await
-            .map_err(reading)?
-            .is_some();
-        let differences = if there {
-            steps::world_differences(&txn, plan)
-                .await
-                .map_err(reading)?
-        } else {
-            Vec::new()
-        };
+            .map_err(reading)?;
+        match steps::refuse_other_world(&sink, &batch, dataset.scenario_name(), dataset.seed())
+            .await
+        {
+            Ok(()) => {}
+            Err(StepError::Refused(refusal)) => return Err(refusal),
+            Err(StepError::Database { source, .. }) => return Err(reading(source)),
+            Err(StepError::RolledBackByCluster { doing }) => {
+                return Err(reading(DbErr::Custom(doing)));
+            }
+        }
         txn.commit().await.map_err(reading)?;
-        if !differences.is_empty() {
-            return Err(SeedError::OtherWorld {
-                tenant: id.clone(),
-                scenario: dataset.scenario_name().to_owned(),
-                seed: dataset.seed(),
-                differences,
-            });
-        }
-        if there {
-            return Ok(());
-        }
     }
     Ok(())
+}
+
+/// A sink over `txn` for reading: the tables that exist, and which are
+/// under row level security.
+async fn read_sink<'a>(
+    txn: &'a crate::db::Txn,
+    db: &Db,
+    tables: &[&'static str],
+    progress: &'a Progress,
+    cancel: &'a Cancel,
+    label: String,
+) -> Result<steps::Sink<'a>, DbErr> {
+    Ok(steps::Sink {
+        txn,
+        backend: db.backend(),
+        galera: db.is_galera(),
+        guards: steps::Guards::read(txn).await?,
+        tables: Table::ALL
+            .into_iter()
+            .filter(|t| tables.contains(&t.table_name()))
+            .collect(),
+        progress,
+        interrupt: cancel,
+        label,
+    })
+}
+
+/// What a dry run reports: the batches' plans, read in read-only
+/// transactions, nothing written.
+pub(crate) async fn preview(
+    db: &Db,
+    tables: &[&'static str],
+    seeder: &Seeder<'_>,
+    tenants: &[String],
+) -> Result<SeedReport, SeedError> {
+    let reading = |e| SeedError::database("reading the existing rows", e);
+    if tables.len() == Table::ALL.len() {
+        refuse_other_world(
+            db,
+            seeder.dataset,
+            tenants,
+            tables,
+            &seeder.progress,
+            &seeder.cancel,
+        )
+        .await?;
+    }
+    let selection = seeder.selection();
+    let now = now();
+    let mut report = SeedReport::default();
+    for plans in batches(seeder.dataset, tenants, 1) {
+        let batch = steps::Batch::new(plans, now, &selection);
+        let txn = db.begin(Access::Read, None).await.map_err(reading)?;
+        let sink = read_sink(
+            &txn,
+            db,
+            tables,
+            &seeder.progress,
+            &seeder.cancel,
+            batch.label(),
+        )
+        .await
+        .map_err(reading)?;
+        let one = steps::preview_batch(&sink, &batch).await.map_err(reading)?;
+        txn.commit().await.map_err(reading)?;
+        merge(&mut report, one);
+    }
+    Ok(report)
+}
+
+fn merge(report: &mut SeedReport, one: SeedReport) {
+    for (table, counts) in one.tables {
+        report.add(table, counts);
+    }
+    report.tenants.extend(one.tenants);
+    report.differing.extend(one.differing);
 }
 
 /// The run's moment, at the microsecond precision every backend stores.
@@ -388,129 +512,239 @@ fn now() -> DateTime<FixedOffset> {
     Utc::now().trunc_subsecs(6).fixed_offset()
 }
 
-/// Seeds each of the tenants in its own transaction, in dataset order,
-/// retrying a transaction the database aborted for a reason a retry cures.
+/// Seeds the tenants batch by batch, each batch in its own transaction,
+/// retrying a transaction the database aborted for a reason a retry
+/// cures; then refreshes the planner's statistics of the tables loaded.
 async fn seed_tenants(
     db: &Db,
     seeder: &Seeder<'_>,
     tenants: &[String],
+    tables: &[&'static str],
     now: DateTime<FixedOffset>,
 ) -> Result<SeedReport, SeedError> {
     let selection = seeder.selection();
     let cancel = &seeder.cancel;
     let mut report = SeedReport::default();
     let started = std::time::Instant::now();
-    let result = seed_each(db, seeder, tenants, now, &selection, cancel, &mut report).await;
+    seeder.progress.run_started(tenants.len());
+    let result = seed_each(
+        db,
+        seeder,
+        tenants,
+        tables,
+        now,
+        &selection,
+        cancel,
+        &mut report,
+    )
+    .await;
+    if result.is_ok() && report.inserted_total() > 0 && report.stopped.is_none() {
+        analyze(db, &loaded_tables(&report)).await;
+    }
     report.seconds = started.elapsed().as_secs_f64();
-    result.map(|()| report)
+    result?;
+    let declined: Vec<(Table, u64)> = report
+        .tables
+        .iter()
+        .filter(|(_, c)| c.declined > 0)
+        .map(|(t, c)| (*t, c.declined))
+        .collect();
+    if !declined.is_empty() {
+        return Err(SeedError::Declined {
+            declined,
+            report: Box::new(report),
+        });
+    }
+    Ok(report)
 }
 
+/// The tables that received rows, by name.
+fn loaded_tables(report: &SeedReport) -> Vec<&'static str> {
+    report
+        .tables
+        .iter()
+        .filter(|(_, c)| c.inserted > 0)
+        .map(|(t, _)| t.table_name())
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn seed_each(
     db: &Db,
     seeder: &Seeder<'_>,
     tenants: &[String],
+    tables: &[&'static str],
     now: DateTime<FixedOffset>,
     selection: &Selection,
     cancel: &Cancel,
     report: &mut SeedReport,
 ) -> Result<(), SeedError> {
-    let plans = seeder
-        .dataset
-        .tenants
-        .iter()
-        .filter(|p| tenants.contains(&p.tenant.tenant_id));
-    // `buffered` runs up to `jobs` tenants at once and yields their
-    // outcomes in dataset order, so the report reads as with one job.
-    // Never more than the pool serves at once (a tenant waiting for a
+    // Never more than the pool serves at once (a batch waiting for a
     // connection would run into the acquire timeout); SQLite, which writes
     // one transaction at a time, counts as one.
     let jobs = seeder.jobs.min(db.concurrent_transactions());
-    let mut outcomes = futures_util::stream::iter(plans)
-        .map(|plan| seed_one(db, seeder, plan, now, selection, cancel))
+    let batches = batches(seeder.dataset, tenants, jobs);
+    // `buffered` runs up to `jobs` batches at once and yields their
+    // outcomes in dataset order, so the report reads as with one job.
+    let mut outcomes = futures_util::stream::iter(batches)
+        .map(|plans| {
+            let batch = steps::Batch::new(plans, now, selection);
+            seed_one(db, seeder, batch, tables, cancel)
+        })
         .buffered(jobs);
     while let Some(outcome) = outcomes.next().await {
         match outcome? {
-            TenantOutcome::Seeded { tenant, retries } => {
-                for (table, counts) in tenant.tables {
+            BatchOutcome::Seeded { batch, retries } => {
+                seeder.progress.tenants_done(batch.tenants.len());
+                for (table, counts) in batch.tables {
                     report.add(table, counts);
                 }
-                report.tenants.extend(tenant.tenants);
-                report.differing.extend(tenant.differing);
+                report.tenants.extend(batch.tenants);
+                report.differing.extend(batch.differing);
                 report.retries += retries;
             }
-            TenantOutcome::NotStarted => {
+            BatchOutcome::NotStarted => {
                 report.stopped.get_or_insert_with(Stopped::default);
             }
-            TenantOutcome::RolledBack { tenant, retries } => {
+            BatchOutcome::RolledBack { tenants, retries } => {
                 report.retries += retries;
                 report
                     .stopped
                     .get_or_insert_with(Stopped::default)
                     .rolled_back
-                    .push(tenant);
+                    .extend(tenants);
             }
         }
     }
     Ok(())
 }
 
-/// How one tenant's seeding ended, short of an error.
-enum TenantOutcome {
+/// How one batch's seeding ended, short of an error.
+enum BatchOutcome {
     Seeded {
-        tenant: SeedReport,
+        batch: SeedReport,
         retries: u64,
     },
     /// A stop was requested before its transaction began.
     NotStarted,
     /// A stop was requested while its transaction was open.
     RolledBack {
-        tenant: String,
+        tenants: Vec<String>,
         retries: u64,
     },
 }
 
-/// Seeds one tenant in its own transaction, retrying the transaction when
+/// Plans and applies one batch in its own transaction.
+async fn seed_batch_once(
+    db: &Db,
+    batch: &steps::Batch<'_>,
+    tables: &[&'static str],
+    progress: &Progress,
+    cancel: &Cancel,
+) -> Result<SeedReport, StepError> {
+    let txn = steps::begin(db).await.map_err(|e| StepError::Database {
+        doing: "starting the batch's transaction".to_owned(),
+        table: None,
+        source: e,
+    })?;
+    let sink = match read_sink(&txn, db, tables, progress, cancel, batch.label()).await {
+        Ok(sink) => sink,
+        Err(e) => {
+            let _ = txn.rollback().await;
+            return Err(StepError::Database {
+                doing: "reading the tables' row level security".to_owned(),
+                table: None,
+                source: e,
+            });
+        }
+    };
+    let galera = sink.galera;
+    let outcome = steps::seed_batch(&sink, batch).await;
+    drop(sink);
+    let report = match outcome {
+        // A statement that failed because the transaction had already been
+        // rolled back by the cluster (a foreign key to a campaign inserted
+        // before the rollback, seen in tests) says so, not its own error.
+        // Not asked over a connection that failed or stopped answering: the
+        // question would fail too, after as long a wait.
+        Err(StepError::Database { doing, source, .. })
+            if galera
+                && !crate::retry::is_connection_failure(&source)
+                && crate::db::rolled_back_by_cluster(&txn).await =>
+        {
+            return Err(StepError::RolledBackByCluster { doing });
+        }
+        Ok(_) if galera && crate::db::rolled_back_by_cluster(&txn).await => {
+            return Err(StepError::RolledBackByCluster {
+                doing: "committing the batch's transaction".to_owned(),
+            });
+        }
+        Ok(report) => report,
+        Err(e) => {
+            // Said explicitly rather than left to the drop, so that the
+            // rollback has happened when the error is reported; but not to
+            // a server that stopped answering, which would keep the error
+            // waiting as long again: the drop queues the ROLLBACK, and the
+            // server rolls the transaction back when the process exits and
+            // the connection closes, if it ever answers.
+            let stalled = matches!(&e, StepError::Database { source, .. }
+                if crate::retry::no_answer(source).is_some());
+            if !stalled {
+                let _ = txn.rollback().await;
+            }
+            return Err(e);
+        }
+    };
+    txn.commit().await.map_err(|e| StepError::Database {
+        doing: "committing the batch's transaction".to_owned(),
+        table: None,
+        source: e,
+    })?;
+    Ok(report)
+}
+
+/// Seeds one batch in its own transaction, retrying the transaction when
 /// the database aborted it for a reason a retry cures.
 async fn seed_one(
     db: &Db,
     seeder: &Seeder<'_>,
-    plan: &TenantPlan,
-    now: DateTime<FixedOffset>,
-    selection: &Selection,
+    batch: steps::Batch<'_>,
+    tables: &[&'static str],
     cancel: &Cancel,
-) -> Result<TenantOutcome, SeedError> {
+) -> Result<BatchOutcome, SeedError> {
     if cancel.is_cancelled() {
-        return Ok(TenantOutcome::NotStarted);
+        return Ok(BatchOutcome::NotStarted);
     }
+    let label = batch.label();
+    let (one, these) = if batch.ids.len() == 1 {
+        ("tenant", "this tenant")
+    } else {
+        ("tenants", "these tenants")
+    };
     let started = std::time::Instant::now();
     let mut attempt = 0;
     let mut retries = 0;
-    // What the tenant's transaction was doing when its connection last
+    // What the batch's transaction was doing when its connection last
     // failed (for the message should the server not come back).
     let mut connection_lost: Option<String> = None;
     loop {
         attempt += 1;
-        match steps::seed_tenant(
-            db,
-            seeder.dataset,
-            plan,
-            selection,
-            now,
-            &seeder.progress,
-            cancel,
-        )
-        .await
-        {
-            Ok(tenant) => return Ok(TenantOutcome::Seeded { tenant, retries }),
+        match seed_batch_once(db, &batch, tables, &seeder.progress, cancel).await {
+            Ok(report) => {
+                return Ok(BatchOutcome::Seeded {
+                    batch: report,
+                    retries,
+                });
+            }
             // First, even when a stop was requested meanwhile (someone whose
-            // run seems hung presses Ctrl-C): the tenant was not rolled
+            // run seems hung presses Ctrl-C): the batch was not rolled
             // back for certain, its COMMIT may be pending on the server.
             Err(StepError::Database { source, doing, .. })
                 if let Some(no_answer) = retry::no_answer(&source) =>
             {
                 return Err(SeedError::NoAnswer {
                     server: db.server_address(),
-                    tenant: plan.tenant.tenant_id.clone(),
+                    tenant: label,
                     waiting_while: doing,
                     waited: no_answer.waited,
                     galera: db.is_galera(),
@@ -519,15 +753,15 @@ async fn seed_one(
             }
             // Whatever the error, a requested stop explains it.
             Err(_) if cancel.is_cancelled() => {
-                return Ok(TenantOutcome::RolledBack {
-                    tenant: plan.tenant.tenant_id.clone(),
+                return Ok(BatchOutcome::RolledBack {
+                    tenants: batch.ids.clone(),
                     retries,
                 });
             }
             Err(StepError::Database { source, doing, .. }) if retry::is_unreachable(&source) => {
                 return Err(SeedError::ServerLost {
                     server: db.server_address(),
-                    tenant: plan.tenant.tenant_id.clone(),
+                    tenant: label,
                     lost_while: connection_lost.unwrap_or(doing),
                     source: Box::new(source),
                 });
@@ -542,11 +776,9 @@ async fn seed_one(
                     connection_lost = Some(doing);
                 }
                 retries += 1;
-                seeder.progress.retrying(
-                    &plan.tenant.tenant_id,
-                    attempt + 1,
-                    retry::reason(&source),
-                );
+                seeder
+                    .progress
+                    .retrying(&label, attempt + 1, retry::reason(&source));
                 tokio::time::sleep(retry::backoff(attempt)).await;
             }
             Err(StepError::Database {
@@ -556,11 +788,10 @@ async fn seed_one(
             }) => {
                 return Err(SeedError::Database {
                     doing: format!(
-                        "{doing} for tenant {} (nothing of this tenant was written; {attempt} {})",
-                        plan.tenant.tenant_id,
+                        "{doing} for {one} {label} (nothing of {these} was written; {attempt} {})",
                         if attempt == 1 { "try" } else { "tries" }
                     ),
-                    tenant: Some(plan.tenant.tenant_id.clone()),
+                    tenant: Some(label),
                     table,
                     source,
                 });
@@ -570,7 +801,7 @@ async fn seed_one(
             {
                 retries += 1;
                 seeder.progress.retrying(
-                    &plan.tenant.tenant_id,
+                    &label,
                     attempt + 1,
                     "the cluster rolled it back for another node's commit",
                 );
@@ -578,18 +809,43 @@ async fn seed_one(
             }
             Err(StepError::RolledBackByCluster { doing }) => {
                 return Err(SeedError::database(
-                    format!(
-                        "{doing} for tenant {} ({attempt} tries)",
-                        plan.tenant.tenant_id
-                    ),
+                    format!("{doing} for {one} {label} ({attempt} tries)"),
                     DbErr::Custom(
-                        "the Galera cluster rolled back the tenant's transaction on every try, \
+                        "the Galera cluster rolled back the batch's transaction on every try, \
                          for other nodes' conflicting commits"
                             .to_owned(),
                     ),
                 ));
             }
             Err(StepError::Refused(refusal)) => return Err(refusal),
+        }
+    }
+}
+
+/// Refreshes the planner's statistics of the tables the run loaded
+/// (PostgreSQL `ANALYZE`, MySQL/MariaDB `ANALYZE TABLE`): rows loaded in
+/// bulk leave them stale, and verify's and the next run's queries are
+/// planned on them. Only where the role may (PostgreSQL analyzes only
+/// tables it owns, and warns for the others); a failure is no error of
+/// the run, whose rows are committed.
+async fn analyze(db: &Db, tables: &[&'static str]) {
+    use sea_orm::ConnectionTrait as _;
+    if tables.is_empty() || db.backend() == sea_orm::DbBackend::Sqlite {
+        return;
+    }
+    let Ok(txn) = db.begin(Access::Write, None).await else {
+        return;
+    };
+    let sql = match db.backend() {
+        sea_orm::DbBackend::MySql => format!("ANALYZE TABLE {}", tables.join(", ")),
+        _ => format!("ANALYZE {}", tables.join(", ")),
+    };
+    match txn.execute_unprepared(&sql).await {
+        Ok(_) => {
+            let _ = txn.commit().await;
+        }
+        Err(_) => {
+            let _ = txn.rollback().await;
         }
     }
 }

@@ -14,13 +14,17 @@ mod random;
 #[cfg(test)]
 mod scenario_tests;
 mod summary;
+mod targets;
 mod tenants;
 
-pub use campaigns::{CampaignSeed, Target};
+pub use campaigns::{CampaignSeed, DeviceStatusSeed, Target};
 pub use firmware::{FirmwareSeed, manifest, manifest_digest};
 pub(crate) use fleet::IdKind;
 pub use fleet::{DeviceSeed, Fleet};
 pub use moment::Moment;
+pub use targets::{
+    DeviceList, campaign_slices, campaign_target_count, campaign_targets, fleet_is_planned,
+};
 pub use tenants::TenantSeed;
 
 pub(crate) use firmware::line_releases;

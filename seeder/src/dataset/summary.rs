@@ -15,8 +15,8 @@ use entity::status::DeviceUpdateStatus;
 use serde::Serialize;
 
 use super::{CampaignSeed, Dataset, Moment, TenantPlan};
+use super::{DeviceList, campaign_targets};
 use crate::scenario::When;
-use crate::steps::{DeviceList, campaign_targets};
 
 /// What a dataset holds, tenant by tenant. Its `Display` is the human
 /// preview; it serializes to the same as JSON.

@@ -49,10 +49,17 @@ pub(super) async fn is_node<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr>
 /// again. An `UPDATE` that sets a column to its own value changes no row,
 /// so it would not be certified. The session's time zone is UTC (sqlx sets
 /// it on connect), so the second statement restores the exact value.
-pub(crate) fn certified_lock_sql() -> [&'static str; 2] {
+/// `placeholders`: the tenant ids' `?, ?, ...`.
+pub(crate) fn certified_lock_sql(placeholders: &str) -> [String; 2] {
     [
-        "UPDATE tenants SET created_at = created_at - INTERVAL 1 SECOND WHERE tenant_id = ?",
-        "UPDATE tenants SET created_at = created_at + INTERVAL 1 SECOND WHERE tenant_id = ?",
+        format!(
+            "UPDATE tenants SET created_at = created_at - INTERVAL 1 SECOND \
+             WHERE tenant_id IN ({placeholders})"
+        ),
+        format!(
+            "UPDATE tenants SET created_at = created_at + INTERVAL 1 SECOND \
+             WHERE tenant_id IN ({placeholders})"
+        ),
     ]
 }
 

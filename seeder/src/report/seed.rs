@@ -14,6 +14,9 @@ pub struct TableCounts {
     pub inserted: u64,
     pub present: u64,
     pub updated: u64,
+    /// Rows sent that the database neither stored nor refused with an
+    /// error (a trigger or a rule dropped them).
+    pub declined: u64,
 }
 
 impl std::ops::AddAssign for TableCounts {
@@ -21,6 +24,7 @@ impl std::ops::AddAssign for TableCounts {
         self.inserted += other.inserted;
         self.present += other.present;
         self.updated += other.updated;
+        self.declined += other.declined;
     }
 }
 
@@ -131,6 +135,9 @@ impl fmt::Display for SeedSummary<'_> {
                 c.inserted,
                 c.present
             )?;
+            if c.declined > 0 {
+                write!(f, ", declined by the database {}", c.declined)?;
+            }
             if c.updated > 0 {
                 let what = match table {
                     Table::Campaigns => "counters recomputed",

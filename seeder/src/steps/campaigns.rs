@@ -1,37 +1,80 @@
-use std::collections::HashSet;
+//! `ota_campaigns`: each tenant's campaigns, identified by name (the
+//! platform's schema has no key for them; the tenant lock keeps a
+//! concurrent seeder from inserting the same one). Counters start at zero
+//! and are counted from the status rows afterwards (`campaign_counters`).
 
-use entity::{firmware_versions, ota_campaigns};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use entity::ota_campaigns;
+use sea_orm::{ActiveValue::Set, DbErr};
 
-use super::TenantScope;
 use super::batch::{Conflicts, insert_rows};
-use crate::dataset::CampaignSeed;
+use super::found::{Found, read_campaigns};
+use super::sink::{Batch, Sink};
 use crate::report::TableCounts;
 use crate::table::Table;
 
-/// `ota_campaigns`: the tenant's campaigns, identified by name. Counters
-/// start at zero here and are computed from the status rows afterwards
-/// (`CampaignCountersStep`).
-pub struct CampaignStep;
+pub struct CampaignsPlan {
+    /// Per tenant of the batch, the indexes of its missing campaigns.
+    pub missing: Vec<Vec<usize>>,
+}
 
-impl CampaignStep {
-    pub async fn run(&self, scope: &TenantScope<'_>) -> Result<TableCounts, DbErr> {
-        let existing: HashSet<String> = ota_campaigns::Entity::find()
-            .select_only()
-            .column(ota_campaigns::Column::Name)
-            .filter(ota_campaigns::Column::TenantId.eq(scope.tenant_id()))
-            .into_tuple::<String>()
-            .all(scope.txn)
-            .await?
-            .into_iter()
-            .collect();
-        let wanted = &scope.plan.campaigns;
-        let created_by = scope.plan.created_by();
-        let mut rows = Vec::new();
-        for c in missing(wanted, |name| existing.contains(name)) {
-            let firmware = firmware_id(scope, &c.firmware_version, &c.device_type).await?;
+impl CampaignsPlan {
+    pub fn counts(&self, batch: &Batch<'_>) -> TableCounts {
+        let wanted: u64 = batch.plans.iter().map(|p| p.campaigns.len() as u64).sum();
+        let missing: u64 = self.missing.iter().map(|m| m.len() as u64).sum();
+        TableCounts {
+            inserted: missing,
+            present: wanted - missing,
+            ..TableCounts::default()
+        }
+    }
+}
+
+pub fn plan(batch: &Batch<'_>, found: &Found) -> CampaignsPlan {
+    let missing = batch
+        .plans
+        .iter()
+        .map(|p| {
+            let there = found.campaigns.get(&p.tenant.tenant_id);
+            p.campaigns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| there.is_none_or(|t| !t.iter().any(|s| s.name == c.name)))
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    CampaignsPlan { missing }
+}
+
+/// Inserts the missing campaigns (their firmware found by natural key in
+/// `found`, never assumed), then reads the campaigns back for their ids.
+pub async fn apply(
+    sink: &Sink<'_>,
+    batch: &Batch<'_>,
+    plan: &CampaignsPlan,
+    found: &mut Found,
+) -> Result<TableCounts, DbErr> {
+    let wanted: u64 = batch.plans.iter().map(|p| p.campaigns.len() as u64).sum();
+    let progress = sink.step(Table::Campaigns, wanted);
+    let mut rows = Vec::new();
+    for (p, lacks) in batch.plans.iter().zip(&plan.missing) {
+        let tenant = &p.tenant.tenant_id;
+        let created_by = p.created_by();
+        for &i in lacks {
+            let c = &p.campaigns[i];
+            let firmware = found
+                .firmware
+                .get(tenant)
+                .and_then(|f| f.get(&(c.firmware_version.clone(), Some(c.device_type.clone()))))
+                .map(|f| f.id)
+                .ok_or_else(|| {
+                    DbErr::RecordNotFound(format!(
+                        "firmware {} for {} of tenant {tenant} (needed by a campaign; include `firmware` in --only)",
+                        c.firmware_version, c.device_type
+                    ))
+                })?;
             rows.push(ota_campaigns::ActiveModel {
-                tenant_id: Set(scope.tenant_id().to_owned()),
+                tenant_id: Set(tenant.clone()),
                 name: Set(c.name.clone()),
                 firmware_version_id: Set(firmware),
                 target_group_id: Set(c.target_group_id.clone()),
@@ -39,65 +82,43 @@ impl CampaignStep {
                 rollout_rate: Set(c.rollout_rate),
                 abort_threshold: Set(c.abort_threshold),
                 status: Set(c.status.into()),
-                started_at: Set(c.started_at(scope.now)),
-                completed_at: Set(c.completed_at(scope.now)),
+                started_at: Set(c.started_at(batch.now)),
+                completed_at: Set(c.completed_at(batch.now)),
                 created_by: Set(Some(created_by.clone())),
-                created_at: Set(c.created_at(scope.now)),
+                created_at: Set(c.created_at(batch.now)),
                 ..Default::default()
             });
         }
-        // No natural key to conflict on: the tenant lock is what keeps a
-        // concurrent seeder from inserting the same campaign.
-        let progress =
-            scope
-                .progress
-                .step(scope.tenant_id(), Table::Campaigns, wanted.len() as u64);
-        let inserted = insert_rows(
-            scope.txn,
-            rows,
-            Conflicts::SkipOn(&[]),
-            &progress,
-            scope.interrupt,
-        )
-        .await?;
-        let counts = TableCounts {
-            inserted,
-            present: wanted.len() as u64 - inserted,
-            updated: 0,
-        };
-        progress.finish(counts);
-        Ok(counts)
     }
-}
-
-/// The id of the tenant's firmware by natural key; ids are never assumed.
-async fn firmware_id(
-    scope: &TenantScope<'_>,
-    version: &str,
-    device_type: &str,
-) -> Result<i32, DbErr> {
-    firmware_versions::Entity::find()
-        .select_only()
-        .column(firmware_versions::Column::Id)
-        .filter(firmware_versions::Column::TenantId.eq(scope.tenant_id()))
-        .filter(firmware_versions::Column::Version.eq(version))
-        .filter(firmware_versions::Column::DeviceType.eq(device_type))
-        .into_tuple::<i32>()
-        .one(scope.txn)
-        .await?
-        .ok_or_else(|| {
-            DbErr::RecordNotFound(format!(
-                "firmware {version} for {device_type} of tenant {} (needed by a campaign; include `firmware` in --only)",
-                scope.tenant_id()
-            ))
-        })
-}
-
-/// The step's rule, which the dry run asks too: campaigns are identified by
-/// name within the tenant (the platform's schema has no key for them).
-pub(crate) fn missing(
-    wanted: &[CampaignSeed],
-    exists: impl Fn(&str) -> bool,
-) -> impl Iterator<Item = &CampaignSeed> {
-    wanted.iter().filter(move |c| !exists(&c.name))
+    let sent = rows.len() as u64;
+    let inserted = insert_rows(
+        sink.txn,
+        rows,
+        Conflicts::SkipOn(&[]),
+        &progress,
+        sink.interrupt,
+    )
+    .await?;
+    let mut declined = 0;
+    if sent > 0 {
+        found.campaigns = read_campaigns(sink, &batch.ids).await?;
+        if inserted < sent {
+            for p in &batch.plans {
+                let there = found.campaigns.get(&p.tenant.tenant_id);
+                declined += p
+                    .campaigns
+                    .iter()
+                    .filter(|c| there.is_none_or(|t| !t.iter().any(|s| s.name == c.name)))
+                    .count() as u64;
+            }
+        }
+    }
+    let counts = TableCounts {
+        inserted,
+        present: wanted - inserted - declined,
+        declined,
+        ..TableCounts::default()
+    };
+    progress.finish(counts);
+    Ok(counts)
 }

@@ -8,7 +8,7 @@
 //! to the table's owner: the application role may not, and `setval` is not
 //! transactional, so a concurrent writer could be handed an id twice.
 //!
-//! Each selected table is checked for every tenant, whether or not rows
+//! Each selected table is checked for every batch, whether or not rows
 //! will be inserted into it: a cheap look (the largest id through the
 //! primary key, and the sequence's position).
 //!
@@ -19,7 +19,9 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
-use super::{StepError, TenantScope};
+use super::StepError;
+use super::scoped;
+use super::sink::{Batch, Sink};
 use crate::error::SeedError;
 use crate::selection::Selection;
 use crate::table::Table;
@@ -28,7 +30,8 @@ use crate::table::Table;
 const SERIAL_TABLES: [Table; 3] = [Table::Firmware, Table::Campaigns, Table::DeviceStatus];
 
 pub async fn refuse_lagging(
-    scope: &TenantScope<'_>,
+    sink: &Sink<'_>,
+    batch: &Batch<'_>,
     selection: &Selection,
 ) -> Result<(), StepError> {
     for table in SERIAL_TABLES.into_iter().filter(|t| selection.includes(*t)) {
@@ -38,12 +41,12 @@ pub async fn refuse_lagging(
             table: Some(table),
             source,
         };
-        let Some(state) = sequence_state(scope, name).await.map_err(reading)? else {
+        let Some(state) = sequence_state(sink, batch, table).await.map_err(reading)? else {
             continue;
         };
         if state.max_id >= state.next {
             return Err(StepError::Refused(SeedError::SequenceBehind {
-                tenant: scope.tenant_id().to_owned(),
+                tenant: batch.label(),
                 table: name.to_owned(),
                 qualified_table: state.qualified_table,
                 sequence: state.sequence,
@@ -67,15 +70,34 @@ struct SequenceState {
 /// `None` when the table's id has no ascending sequence, the table is
 /// empty (to this role), or the sequence's position cannot be known.
 async fn sequence_state(
-    scope: &TenantScope<'_>,
-    table: &str,
+    sink: &Sink<'_>,
+    batch: &Batch<'_>,
+    table: Table,
 ) -> Result<Option<SequenceState>, DbErr> {
+    let name = table.table_name();
+    // The largest id the batch's tenants' rows hold as the role sees them
+    // (under row level security, each tenant's in its own scope).
+    let mut max_id: Option<i64> = None;
+    for row in scoped::rows(
+        sink.txn,
+        sink.guards.applies(table),
+        &batch.ids,
+        "t",
+        &format!("SELECT max(t.id)::int8 AS max_id FROM {name} t WHERE {{tenants:t}} OR true"),
+    )
+    .await?
+    {
+        if let Some(n) = row.try_get::<Option<i64>>("", "max_id")? {
+            max_id = Some(max_id.map_or(n, |m| m.max(n)));
+        }
+    }
+    let table = name;
     let pg = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
     // `table` is one of our own table names.
-    let Some(row) = scope
+    let Some(row) = sink
         .txn
         .query_one_raw(pg(format!(
-            "SELECT q.seq, (SELECT max(id) FROM {table})::int8 AS max_id, \
+            "SELECT q.seq, \
                     format('%I.%I', n.nspname, c.relname) AS qualified_table, \
                     has_sequence_privilege(q.seq, 'SELECT') AS readable, \
                     ps.last_value::int8 AS last_value, ps.increment_by::int8 AS increment \
@@ -90,7 +112,6 @@ async fn sequence_state(
         return Ok(None);
     };
     let sequence: String = row.try_get("", "seq")?;
-    let max_id: Option<i64> = row.try_get("", "max_id")?;
     let increment: i64 = row.try_get("", "increment")?;
     let (Some(max_id), 1..) = (max_id, increment) else {
         return Ok(None);
@@ -99,7 +120,7 @@ async fn sequence_state(
     // pg_sequences shows NULL both for "not yet" (after a RESTART, or a
     // setval(.., false)) and for a role that may not read it.
     let next = if row.try_get::<bool>("", "readable")? {
-        let state = scope
+        let state = sink
             .txn
             .query_one_raw(pg(format!("SELECT last_value, is_called FROM {sequence}")))
             .await?

@@ -1,10 +1,14 @@
-//! Ordered seeding steps, one per table, run for one tenant at a time inside
-//! that tenant's transaction (see [`seed_tenant`]).
+//! Seeding steps, one file per table, each with its *plan* (what the table
+//! lacks for a batch of tenants, decided from rows read by key, reading
+//! nothing more) and its *apply* (the batch's bulk statements). A batch is
+//! planned and applied in one transaction ([`seed_batch`]): all of it
+//! commits, or none of it, so each tenant is whole or absent. A dry run
+//! asks the same plans ([`preview_batch`]) and applies none.
 //!
-//! Every step reads which of its rows exist (by natural key, for this tenant)
-//! and inserts only the missing ones, in bind-limited batches through the
-//! entity crate. So a rerun sends no rows at all and burns no ids, and a
-//! half-seeded tenant is completed.
+//! Figures are read, never inferred: "already present" is what a plan
+//! found by key, "inserted" what the database said it stored, and a row
+//! sent but neither stored nor refused with an error (a trigger, a rule)
+//! is counted as declined.
 
 mod batch;
 mod campaign_counters;
@@ -15,155 +19,34 @@ mod device_status;
 mod devices;
 pub mod differing;
 mod firmware;
+mod found;
 mod id_sequences;
 mod json_rows;
 mod mysql_rows;
-mod tenant_lock;
+mod scoped;
+mod sink;
 mod tenants;
 mod world;
 
-use chrono::{DateTime, FixedOffset};
+use std::collections::HashMap;
+
 use sea_orm::{DbBackend, DbErr};
 
-use crate::db::{Db, Txn};
+use crate::db::Txn;
 use crate::error::SeedError;
-
-use crate::cancel::Cancel;
-use crate::dataset::{Dataset, TenantPlan};
-use crate::progress::Progress;
 use crate::report::{SeedReport, TableCounts};
-use crate::selection::Selection;
 use crate::table::Table;
 
-pub use campaign_counters::CampaignCountersStep;
-pub use campaigns::CampaignStep;
-pub use device_firmware::DeviceFirmwareStep;
-pub use device_status::DeviceStatusStep;
-pub use devices::DeviceStep;
-pub use firmware::FirmwareStep;
-pub use tenants::TenantStep;
+pub use found::Found;
+pub use scoped::Guards;
+pub use sink::{Batch, Sink};
 
-// The steps' rules for what is missing, which the dry run asks as well.
-pub(crate) use campaigns::missing as missing_campaigns;
-pub(crate) use device_status::{
-    CampaignSlice, DeviceList, campaign_slices, campaign_target_count, campaign_targets,
-    fleet_is_planned,
-};
-pub(crate) use firmware::compare as compare_firmware;
-pub(crate) use world::differences as world_differences;
-
-/// What one tenant's steps work with.
-pub struct TenantScope<'a> {
-    pub txn: &'a Txn,
-    pub backend: DbBackend,
-    /// A MariaDB Galera node: the tenant lock is certified (`tenant_lock`).
-    pub galera: bool,
-    pub plan: &'a TenantPlan,
-    /// The run's moment; every relative time of the dataset hangs off it.
-    pub now: DateTime<FixedOffset>,
-    pub progress: &'a Progress,
-    /// Checked between batches: a stop request rolls the tenant back.
-    pub interrupt: &'a Cancel,
-    /// The tenant's rows as found once its lock was held.
-    pub found: ExistingRows,
-    /// The tenant's devices once the devices step has run: those it found
-    /// and those it inserted (see `device_status::fleet_is_planned`);
-    /// `None` when the step is not part of the run.
-    pub devices_after_step: Option<u64>,
-    /// The dataset's scenario and seed, for messages.
-    pub scenario: &'a str,
-    pub seed: u64,
-}
-
-/// How many devices the tenant held when its lock was taken: counted by
-/// the devices step when it runs (it reads their ids anyway), else when
-/// the lock is taken. (Status rows are counted per campaign by their own
-/// step.)
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExistingRows {
-    pub devices: u64,
-}
-
-impl TenantScope<'_> {
-    pub fn tenant_id(&self) -> &str {
-        &self.plan.tenant.tenant_id
-    }
-}
-
-/// Seeds one tenant in one transaction: all of it commits, or none of it.
-#[allow(clippy::too_many_arguments)]
-pub async fn seed_tenant(
-    db: &Db,
-    dataset: &Dataset,
-    plan: &TenantPlan,
-    selection: &Selection,
-    now: DateTime<FixedOffset>,
-    progress: &Progress,
-    interrupt: &Cancel,
-) -> Result<SeedReport, StepError> {
-    let txn = tenant_lock::begin(db, &plan.tenant.tenant_id)
-        .await
-        .map_err(|e| StepError::new("starting the tenant's transaction", e))?;
-    let mut scope = TenantScope {
-        txn: &txn,
-        backend: db.backend(),
-        galera: db.is_galera(),
-        plan,
-        now,
-        progress,
-        interrupt,
-        found: ExistingRows::default(),
-        devices_after_step: None,
-        scenario: dataset.scenario_name(),
-        seed: dataset.seed(),
-    };
-    let galera = scope.galera;
-    let report = match run_steps(&mut scope, selection).await {
-        // A statement that failed because the transaction had already been
-        // rolled back by the cluster (a foreign key to a campaign inserted
-        // before the rollback, seen in tests) says so, not its own error.
-        // Not asked over a connection that failed or stopped answering: the
-        // question would fail too, after as long a wait.
-        Err(StepError::Database { doing, source, .. })
-            if galera
-                && !crate::retry::is_connection_failure(&source)
-                && crate::db::rolled_back_by_cluster(&txn).await =>
-        {
-            return Err(StepError::RolledBackByCluster { doing });
-        }
-        Ok(_) if galera && crate::db::rolled_back_by_cluster(&txn).await => {
-            return Err(StepError::RolledBackByCluster {
-                doing: "committing the tenant's transaction".to_owned(),
-            });
-        }
-        Ok(report) => report,
-        Err(e) => {
-            // Said explicitly rather than left to the drop, so that the
-            // rollback has happened when the error is reported; but not to
-            // a server that stopped answering, which would keep the error
-            // waiting as long again: the drop queues the ROLLBACK, and the
-            // server rolls the transaction back when the process exits and
-            // the connection closes, if it ever answers.
-            let stalled = matches!(&e, StepError::Database { source, .. }
-                if crate::retry::no_answer(source).is_some());
-            if !stalled {
-                let _ = txn.rollback().await;
-            }
-            return Err(e);
-        }
-    };
-    txn.commit()
-        .await
-        .map_err(|e| StepError::new("committing the tenant's transaction", e))?;
-    Ok(report)
-}
-
-/// Galera: fails with [`StepError::RolledBackByCluster`] when the
-/// tenant's transaction is no longer open, checked after each step, so
-/// that few statements run outside it before the seeder notices (they
-/// would be committed one by one).
-async fn still_open(scope: &TenantScope<'_>, step: Table) -> Result<(), StepError> {
-    if scope.galera && crate::db::rolled_back_by_cluster(scope.txn).await {
+/// Galera: fails with [`StepError::RolledBackByCluster`] when the batch's
+/// transaction is no longer open, checked after each step, so that few
+/// statements run outside it before the seeder notices (they would be
+/// committed one by one).
+async fn still_open(sink: &Sink<'_>, step: Table) -> Result<(), StepError> {
+    if sink.galera && crate::db::rolled_back_by_cluster(sink.txn).await {
         return Err(StepError::RolledBackByCluster {
             doing: format!("seeding {}", step.table_name()),
         });
@@ -171,95 +54,133 @@ async fn still_open(scope: &TenantScope<'_>, step: Table) -> Result<(), StepErro
     Ok(())
 }
 
-async fn run_steps(
-    scope: &mut TenantScope<'_>,
-    selection: &Selection,
-) -> Result<SeedReport, StepError> {
-    let mut report = SeedReport {
-        tenants: vec![scope.tenant_id().to_owned()],
-        ..SeedReport::default()
-    };
-    // Before anything is written, even the tenant row: a lagging id
-    // sequence is refused (PostgreSQL only: MySQL's AUTO_INCREMENT and
-    // SQLite's rowid follow explicit ids).
-    if scope.backend == DbBackend::Postgres {
-        id_sequences::refuse_lagging(scope, selection).await?;
-    }
-    // The tenant row comes first: the lock that serialises concurrent
-    // seeders of this tenant is taken on it.
-    let (counts, differing) = TenantStep
-        .run(scope)
+/// Checks every tenant of the batch for another world (issue 12), with one
+/// read per table for the batch, before anything is written.
+pub async fn refuse_other_world(
+    sink: &Sink<'_>,
+    batch: &Batch<'_>,
+    scenario: &str,
+    seed: u64,
+) -> Result<(), StepError> {
+    let rows = world::read(sink, &batch.plans)
         .await
-        .map_err(StepError::at(Table::Tenants))?;
-    report.add(Table::Tenants, counts);
-    report.differing.extend(differing);
-    still_open(scope, Table::Tenants).await?;
-    tenant_lock::lock_tenant(scope)
-        .await
-        .map_err(|e| StepError::new("locking the tenant row", e))?;
-    // A tenant that was there may hold another world: refused before its
-    // first write (its row, if new, cannot have any).
-    if counts.present > 0 {
-        let differences = world::differences(scope.txn, scope.plan)
-            .await
-            .map_err(|e| StepError::new("comparing the tenant's rows with the dataset", e))?;
+        .map_err(|e| StepError::new("comparing the existing rows with the dataset", e))?;
+    for plan in &batch.plans {
+        let Some(there) = rows.get(&plan.tenant.tenant_id) else {
+            continue;
+        };
+        let differences = world::differences(plan, there);
         if !differences.is_empty() {
             return Err(StepError::Refused(SeedError::OtherWorld {
-                tenant: scope.tenant_id().to_owned(),
-                scenario: scope.scenario.to_owned(),
-                seed: scope.seed,
+                tenant: plan.tenant.tenant_id.clone(),
+                scenario: scenario.to_owned(),
+                seed,
                 differences,
             }));
         }
     }
-    let devices_step = selection.includes(Table::Devices);
-    scope.found = tenant_lock::existing_rows(scope, !devices_step)
+    Ok(())
+}
+
+/// Plans and applies one batch inside `sink`'s transaction (the caller
+/// begins and commits it).
+pub async fn seed_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport, StepError> {
+    let selection = batch.selection;
+    let mut report = SeedReport {
+        tenants: batch.ids.clone(),
+        ..SeedReport::default()
+    };
+    // Before anything is written, even the tenant rows: a lagging id
+    // sequence is refused (PostgreSQL only: MySQL's AUTO_INCREMENT and
+    // SQLite's rowid follow explicit ids).
+    if sink.backend == DbBackend::Postgres {
+        id_sequences::refuse_lagging(sink, batch, selection).await?;
+    }
+    let reading = |what: &'static str| move |e| StepError::new(what, e);
+    let mut found = Found {
+        tenants: found::read_tenants(sink, &batch.ids)
+            .await
+            .map_err(reading("reading the tenants' rows"))?,
+        ..Found::default()
+    };
+    // The tenant rows come first: the lock that serialises concurrent
+    // seeders of a tenant is taken on them.
+    let tenants_plan = tenants::plan(batch, &found);
+    let counts = tenants::apply(sink, batch, &tenants_plan)
         .await
-        .map_err(|e| StepError::new("counting the tenant's rows", e))?;
-    if devices_step {
-        let outcome = DeviceStep
-            .run(scope)
+        .map_err(StepError::at(Table::Tenants))?;
+    report.add(Table::Tenants, counts);
+    report.differing.extend(tenants_plan.differing);
+    still_open(sink, Table::Tenants).await?;
+    tenants::lock(sink, batch)
+        .await
+        .map_err(|e| StepError::new("locking the tenant rows", e))?;
+    // Under the lock, the batch's rows by key.
+    let ids = &batch.ids;
+    found.devices = found::read_devices(sink, ids)
+        .await
+        .map_err(reading("reading the tenants' devices"))?;
+    if selection.includes(Table::Firmware) || selection.includes(Table::Campaigns) {
+        found.firmware = found::read_firmware(sink, ids)
+            .await
+            .map_err(reading("reading the tenants' firmware"))?;
+    }
+    if selection.includes(Table::Campaigns) || selection.includes(Table::DeviceStatus) {
+        found.campaigns = found::read_campaigns(sink, ids)
+            .await
+            .map_err(reading("reading the tenants' campaigns"))?;
+    }
+    if selection.includes(Table::DeviceStatus) || selection.includes(Table::Campaigns) {
+        found.status = found::read_status_counts(sink, ids)
+            .await
+            .map_err(reading("counting the tenants' status rows"))?;
+    }
+
+    let mut devices_after: HashMap<String, u64> = batch
+        .ids
+        .iter()
+        .map(|id| (id.clone(), found.devices_of(id)))
+        .collect();
+    if selection.includes(Table::Devices) {
+        let plan = devices::plan(batch, &found);
+        let applied = devices::apply(sink, batch, &plan, &found)
             .await
             .map_err(StepError::at(Table::Devices))?;
-        scope.found.devices = outcome.found;
-        scope.devices_after_step = Some(outcome.found + outcome.counts.inserted);
-        report.add(Table::Devices, outcome.counts);
-        still_open(scope, Table::Devices).await?;
+        report.add(Table::Devices, applied.counts);
+        devices_after = applied.devices_after;
+        still_open(sink, Table::Devices).await?;
     }
-    let scope: &TenantScope<'_> = scope;
-
     if selection.includes(Table::Firmware) {
-        let (counts, differing) = FirmwareStep
-            .run(scope)
+        let plan = firmware::plan(batch, &found);
+        report.differing.extend(plan.differing.iter().cloned());
+        let counts = firmware::apply(sink, batch, &plan, &mut found)
             .await
             .map_err(StepError::at(Table::Firmware))?;
         report.add(Table::Firmware, counts);
-        report.differing.extend(differing);
-        still_open(scope, Table::Firmware).await?;
+        still_open(sink, Table::Firmware).await?;
     }
+    let mut campaigns_inserted = 0;
     if selection.includes(Table::Campaigns) {
-        report.add(
-            Table::Campaigns,
-            CampaignStep
-                .run(scope)
-                .await
-                .map_err(StepError::at(Table::Campaigns))?,
-        );
-        still_open(scope, Table::Campaigns).await?;
+        let plan = campaigns::plan(batch, &found);
+        let counts = campaigns::apply(sink, batch, &plan, &mut found)
+            .await
+            .map_err(StepError::at(Table::Campaigns))?;
+        campaigns_inserted = counts.inserted;
+        report.add(Table::Campaigns, counts);
+        still_open(sink, Table::Campaigns).await?;
     }
-    let mut current_counts = None;
+    let mut status_inserted = 0;
     if selection.includes(Table::DeviceStatus) {
-        let outcome = DeviceStatusStep
-            .run(scope)
+        let plan = device_status::plan(sink, batch, &found, &devices_after)
             .await
             .map_err(StepError::at(Table::DeviceStatus))?;
-        report.add(Table::DeviceStatus, outcome.counts);
-        still_open(scope, Table::DeviceStatus).await?;
-        if outcome.counts.inserted == 0 {
-            current_counts = Some(outcome.counted_before);
-        }
-        let updated = DeviceFirmwareStep
-            .run(scope, &outcome.devices_with_new_rows)
+        let applied = device_status::apply(sink, batch, &plan)
+            .await
+            .map_err(StepError::at(Table::DeviceStatus))?;
+        status_inserted = applied.counts.inserted;
+        report.add(Table::DeviceStatus, applied.counts);
+        still_open(sink, Table::DeviceStatus).await?;
+        let updated = device_firmware::apply(sink, &applied.devices_with_new_rows)
             .await
             .map_err(StepError::at(Table::Devices))?;
         report.add(
@@ -271,8 +192,15 @@ async fn run_steps(
         );
     }
     if selection.includes(Table::Campaigns) {
-        let updated = CampaignCountersStep
-            .run(scope, current_counts)
+        // Counted from the rows as they are now; the count read before
+        // still holds when nothing was inserted since.
+        if status_inserted > 0 || campaigns_inserted > 0 || !sink.has(Table::DeviceStatus) {
+            found.status = found::read_status_counts(sink, ids)
+                .await
+                .map_err(reading("counting the tenants' status rows"))?;
+        }
+        let updates = campaign_counters::plan(batch, &found.campaigns, &found.status);
+        let updated = campaign_counters::apply(sink, &updates)
             .await
             .map_err(StepError::at(Table::Campaigns))?;
         report.add(
@@ -286,7 +214,84 @@ async fn run_steps(
     Ok(report)
 }
 
-/// Why a tenant's seeding stopped; its transaction was rolled back.
+/// What [`seed_batch`] would do, from the same plans, reading only: the
+/// report a run would give, with `inserted` meaning "would be inserted"
+/// and `updated` for campaigns the counters it would set. A device's
+/// fw_version updates are not previewed.
+pub async fn preview_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport, DbErr> {
+    let selection = batch.selection;
+    let ids = &batch.ids;
+    let mut report = SeedReport {
+        tenants: batch.ids.clone(),
+        ..SeedReport::default()
+    };
+    let mut found = Found {
+        tenants: found::read_tenants(sink, ids).await?,
+        devices: found::read_devices(sink, ids).await?,
+        ..Found::default()
+    };
+    let tenants_plan = tenants::plan(batch, &found);
+    report.add(Table::Tenants, tenants_plan.counts(batch));
+    report.differing.extend(tenants_plan.differing);
+    let mut devices_after: HashMap<String, u64> = batch
+        .ids
+        .iter()
+        .map(|id| (id.clone(), found.devices_of(id)))
+        .collect();
+    if selection.includes(Table::Devices) {
+        let plan = devices::plan(batch, &found);
+        report.add(Table::Devices, plan.counts(batch));
+        devices_after = plan.devices_after(batch);
+    }
+    found.firmware = found::read_firmware(sink, ids).await?;
+    if selection.includes(Table::Firmware) {
+        let plan = firmware::plan(batch, &found);
+        report.add(Table::Firmware, plan.counts(batch));
+        report.differing.extend(plan.differing);
+    }
+    if selection.includes(Table::Campaigns) || selection.includes(Table::DeviceStatus) {
+        found.campaigns = found::read_campaigns(sink, ids).await?;
+        found.status = found::read_status_counts(sink, ids).await?;
+    }
+    if selection.includes(Table::Campaigns) {
+        report.add(
+            Table::Campaigns,
+            campaigns::plan(batch, &found).counts(batch),
+        );
+    }
+    if selection.includes(Table::DeviceStatus) {
+        let plan = device_status::plan(sink, batch, &found, &devices_after).await?;
+        report.add(Table::DeviceStatus, plan.counts());
+        if selection.includes(Table::Campaigns) {
+            let predicted = device_status::predicted_counters(&plan, batch, &found);
+            report.add(
+                Table::Campaigns,
+                TableCounts {
+                    updated: campaign_counters::predicted_updates(batch, &found, &predicted),
+                    ..TableCounts::default()
+                },
+            );
+        }
+    } else if selection.includes(Table::Campaigns) {
+        let updates = campaign_counters::plan(batch, &found.campaigns, &found.status);
+        report.add(
+            Table::Campaigns,
+            TableCounts {
+                updated: updates.len() as u64,
+                ..TableCounts::default()
+            },
+        );
+    }
+    Ok(report)
+}
+
+/// Begins a batch's write transaction. Not scoped to a tenant: statements
+/// on tables under row level security scope themselves (see `scoped`).
+pub async fn begin(db: &crate::db::Db) -> Result<Txn, DbErr> {
+    db.begin(crate::db::Access::Write, None).await
+}
+
+/// Why a batch's seeding stopped; its transaction was rolled back.
 #[derive(Debug)]
 pub enum StepError {
     /// A database error, with what the step was doing, and in which table.
@@ -296,9 +301,9 @@ pub enum StepError {
         source: DbErr,
     },
     /// A condition found before writing under which the seeder will not
-    /// write (see `id_sequences`).
+    /// write (see `id_sequences`, `world`).
     Refused(SeedError),
-    /// Galera: the tenant's transaction was no longer open when checked
+    /// Galera: the batch's transaction was no longer open when checked
     /// (after a failed statement, or before COMMIT): the cluster rolled it
     /// back to apply another node's conflicting commit, and statements
     /// ran outside it since (see `db::galera::rolled_back_by_cluster`).

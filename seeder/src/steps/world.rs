@@ -1,43 +1,170 @@
-//! Never two worlds in one database: before a tenant's first write, what
-//! the seeder already put there (its campaigns and firmware, marked by
-//! `created_by`, and a sample of its devices) is compared with the plan.
-//! A plan that only adds to it (new releases, campaigns, devices, tenants)
-//! goes ahead; anything else is refused, saying what differs.
+//! Never two worlds in one database: before anything is written, what the
+//! seeder already put there for every selected tenant (its campaigns and
+//! firmware, marked by `created_by`, and a sample of its devices) is
+//! compared with the plan. A plan that only adds to it (new releases,
+//! campaigns, devices, tenants) goes ahead; anything else is refused,
+//! saying what differs.
 //!
 //! Rows the seeder did not create (another `created_by`, devices whose ids
 //! are not the plan's) are the platform's own and never compared.
+//!
+//! The rows are read for a batch of tenants at once, one read per table
+//! ([`read`]); the comparison itself ([`differences`]) reads nothing.
 
 use std::collections::HashMap;
 
 use entity::{device_registry, firmware_versions, ota_campaigns};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
+use super::found::{read_campaigns, read_firmware, read_tenants};
+use super::scoped;
+use super::sink::Sink;
 use crate::dataset::{IdKind, Target, TenantPlan};
+use crate::table::Table;
 
 /// Planned devices whose metadata is compared (the first ones in id
-/// order): a different `--seed` draws other models for about two in
-/// three of them, so some of 64 always differ.
+/// order): a different `--seed` draws other models for about two in three
+/// of them, so some of 64 always differ. Also the number of device ids
+/// looked at for another numbering.
 const SAMPLE: usize = 64;
+
+/// One tenant's rows as the check needs them.
+#[derive(Debug, Default)]
+pub struct TenantRows {
+    pub firmware: Vec<firmware_versions::Model>,
+    pub campaigns: Vec<ota_campaigns::Model>,
+    /// The tenant's devices (`None`: not counted).
+    pub devices: Option<u64>,
+    /// Up to [`SAMPLE`] of the tenant's device ids, the smallest.
+    pub device_ids: Vec<String>,
+    /// Stored metadata of the first planned devices that are there.
+    pub metadata: HashMap<String, serde_json::Value>,
+}
+
+/// The rows of the batch's tenants that are there (a tenant without its
+/// row has none: the seeder writes the tenant row first), by tenant id.
+pub async fn read(
+    sink: &Sink<'_>,
+    plans: &[&TenantPlan],
+) -> Result<HashMap<String, TenantRows>, DbErr> {
+    let ids: Vec<String> = plans.iter().map(|p| p.tenant.tenant_id.clone()).collect();
+    let there = read_tenants(sink, &ids).await?;
+    let ids: Vec<String> = ids
+        .into_iter()
+        .filter(|id| there.contains_key(id))
+        .collect();
+    let mut out: HashMap<String, TenantRows> = ids
+        .iter()
+        .map(|id| (id.clone(), TenantRows::default()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    for (tenant, by_key) in read_firmware(sink, &ids).await? {
+        if let Some(rows) = out.get_mut(&tenant) {
+            rows.firmware = by_key.into_values().collect();
+        }
+    }
+    for (tenant, campaigns) in read_campaigns(sink, &ids).await? {
+        if let Some(rows) = out.get_mut(&tenant) {
+            rows.campaigns = campaigns;
+        }
+    }
+    if !sink.has(Table::Devices) {
+        return Ok(out);
+    }
+    let guarded = sink.guards.applies(Table::Devices);
+    // Counts and the smallest ids per tenant, in one read each.
+    for row in scoped::rows(
+        sink.txn,
+        guarded,
+        &ids,
+        "d",
+        "SELECT d.tenant_id AS tenant_id, COUNT(*) AS n FROM device_registry d \
+         WHERE {tenants:d} GROUP BY d.tenant_id",
+    )
+    .await?
+    {
+        let tenant: String = row.try_get("", "tenant_id")?;
+        let n = crate::queries::sql::int(&row, "n")?;
+        if let Some(rows) = out.get_mut(&tenant) {
+            rows.devices = Some(n.max(0) as u64);
+        }
+    }
+    for rows in out.values_mut() {
+        rows.devices.get_or_insert(0);
+    }
+    let sample_sql = if ids.len() == 1 {
+        format!(
+            "SELECT d.tenant_id AS tenant_id, d.device_id AS device_id FROM device_registry d \
+             WHERE {{tenants:d}} ORDER BY d.device_id LIMIT {SAMPLE}"
+        )
+    } else {
+        format!(
+            "SELECT x.tenant_id AS tenant_id, x.device_id AS device_id FROM ( \
+               SELECT d.tenant_id, d.device_id, \
+                      ROW_NUMBER() OVER (PARTITION BY d.tenant_id ORDER BY d.device_id) AS n \
+               FROM device_registry d WHERE {{tenants:d}}) x \
+             WHERE x.n <= {SAMPLE}"
+        )
+    };
+    for row in scoped::rows(sink.txn, guarded, &ids, "d", &sample_sql).await? {
+        let tenant: String = row.try_get("", "tenant_id")?;
+        let device: String = row.try_get("", "device_id")?;
+        if let Some(rows) = out.get_mut(&tenant) {
+            rows.device_ids.push(device);
+        }
+    }
+    // The metadata of each tenant's first planned devices.
+    let mut sample_ids: Vec<String> = plans
+        .iter()
+        .filter(|p| {
+            out.get(&p.tenant.tenant_id)
+                .is_some_and(|r| r.devices > Some(0))
+        })
+        .flat_map(|p| p.fleet.device_ids().take(SAMPLE))
+        .collect();
+    sample_ids.sort();
+    sample_ids.dedup();
+    if !sample_ids.is_empty() {
+        let with_devices: Vec<String> = out
+            .iter()
+            .filter(|(_, r)| r.devices > Some(0))
+            .map(|(t, _)| t.clone())
+            .collect();
+        let stored: Vec<(String, String, serde_json::Value)> = device_registry::Entity::find()
+            .select_only()
+            .column(device_registry::Column::TenantId)
+            .column(device_registry::Column::DeviceId)
+            .column(device_registry::Column::Metadata)
+            .filter(device_registry::Column::TenantId.is_in(with_devices))
+            .filter(device_registry::Column::DeviceId.is_in(sample_ids))
+            .into_tuple()
+            .all(sink.txn)
+            .await?;
+        for (tenant, device, metadata) in stored {
+            if let Some(rows) = out.get_mut(&tenant) {
+                rows.metadata.insert(device, metadata);
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// What differs between the tenant's rows and the plan; empty when the
 /// plan only adds to them.
-pub async fn differences<C: ConnectionTrait>(
-    conn: &C,
-    plan: &TenantPlan,
-) -> Result<Vec<String>, DbErr> {
-    let tenant = plan.tenant.tenant_id.as_str();
+pub fn differences(plan: &TenantPlan, there: &TenantRows) -> Vec<String> {
     let ours = plan.created_by();
+    let mine = |by: &Option<String>| by.as_deref() == Some(ours.as_str());
     let mut found = Vec::new();
 
-    let firmware: Vec<firmware_versions::Model> = firmware_versions::Entity::find()
-        .filter(firmware_versions::Column::TenantId.eq(tenant))
-        .filter(firmware_versions::Column::CreatedBy.eq(ours.as_str()))
-        .all(conn)
-        .await?;
+    let firmware: Vec<&firmware_versions::Model> = there
+        .firmware
+        .iter()
+        .filter(|f| mine(&f.created_by))
+        .collect();
     let by_id: HashMap<i32, &firmware_versions::Model> =
-        firmware.iter().map(|f| (f.id, f)).collect();
+        firmware.iter().map(|f| (f.id, *f)).collect();
     for f in &firmware {
         let planned = plan.firmware.iter().any(|p| {
             p.version == f.version && Some(p.device_type.as_str()) == f.device_type.as_deref()
@@ -50,14 +177,8 @@ pub async fn differences<C: ConnectionTrait>(
             ));
         }
     }
-
-    let campaigns: Vec<ota_campaigns::Model> = ota_campaigns::Entity::find()
-        .filter(ota_campaigns::Column::TenantId.eq(tenant))
-        .filter(ota_campaigns::Column::CreatedBy.eq(ours.as_str()))
-        .all(conn)
-        .await?;
-    let mut devices_there: Option<u64> = None;
-    for c in &campaigns {
+    let devices_there = there.devices.unwrap_or(0);
+    for c in there.campaigns.iter().filter(|c| mine(&c.created_by)) {
         let Some((index, seed)) = plan
             .campaigns
             .iter()
@@ -94,12 +215,8 @@ pub async fn differences<C: ConnectionTrait>(
                 let slice = |devices: u64| {
                     crate::dataset::CampaignSeed::slice(i, of, devices as usize).len() as u64
                 };
-                if rows <= slice(plan.fleet.len() as u64) {
-                    continue;
-                }
                 // Devices added by hand lengthen every slice.
-                let devices = device_count(conn, tenant, &mut devices_there).await?;
-                slice(devices.max(plan.fleet.len() as u64))
+                slice(devices_there.max(plan.fleet.len() as u64))
             }
             Target::Release { .. } => plan.fleet.targets(&plan.campaigns, index).count() as u64,
         };
@@ -111,18 +228,11 @@ pub async fn differences<C: ConnectionTrait>(
         }
     }
 
-    // Some of the devices there: one numbered like the plan's sites and
-    // types but not planned was seeded at another size (the numbers'
-    // width follows the devices per site).
-    let there: Vec<String> = device_registry::Entity::find()
-        .select_only()
-        .column(device_registry::Column::DeviceId)
-        .filter(device_registry::Column::TenantId.eq(tenant))
-        .limit(SAMPLE as u64)
-        .into_tuple()
-        .all(conn)
-        .await?;
+    // A device numbered like the plan's sites and types but not planned
+    // was seeded at another size (the numbers' width follows the devices
+    // per site).
     if let Some(other) = there
+        .device_ids
         .iter()
         .find(|id| plan.fleet.classify_id(id) == IdKind::OtherSize)
     {
@@ -133,29 +243,21 @@ pub async fn differences<C: ConnectionTrait>(
 
     // A sample of the planned devices that are there: their model and type
     // come from the scenario and --seed.
-    let sample: Vec<_> = plan.devices().take(SAMPLE).collect();
-    let ids: Vec<String> = sample.iter().map(|d| d.device_id.clone()).collect();
-    let stored: HashMap<String, serde_json::Value> = device_registry::Entity::find()
-        .select_only()
-        .column(device_registry::Column::DeviceId)
-        .column(device_registry::Column::Metadata)
-        .filter(device_registry::Column::TenantId.eq(tenant))
-        .filter(device_registry::Column::DeviceId.is_in(ids))
-        .into_tuple::<(String, serde_json::Value)>()
-        .all(conn)
-        .await?
-        .into_iter()
-        .collect();
+    let sample: Vec<_> = if there.metadata.is_empty() {
+        Vec::new()
+    } else {
+        plan.devices().take(SAMPLE).collect()
+    };
     let mut differing = sample.iter().filter_map(|d| {
-        let metadata = stored.get(&d.device_id)?;
+        let metadata = there.metadata.get(&d.device_id)?;
         let planned = d.metadata();
         ["type", "model"].into_iter().find_map(|key| {
-            let (there, wanted) = (metadata.get(key), planned.get(key));
-            (there != wanted).then(|| {
+            let (stored, wanted) = (metadata.get(key), planned.get(key));
+            (stored != wanted).then(|| {
                 format!(
                     "device {} has {key} {} there, {} in the scenario",
                     d.device_id,
-                    shown(there),
+                    shown(stored),
                     shown(wanted)
                 )
             })
@@ -168,7 +270,7 @@ pub async fn differences<C: ConnectionTrait>(
     // models are only compared while the fleet has its planned size.
     let grown = first.is_some()
         && plan.fleet.models_follow_order()
-        && device_count(conn, tenant, &mut devices_there).await? != plan.fleet.len() as u64;
+        && devices_there != plan.fleet.len() as u64;
     if let Some(first) = first.filter(|_| !grown) {
         found.push(if more == 0 {
             first
@@ -176,23 +278,7 @@ pub async fn differences<C: ConnectionTrait>(
             format!("{first} (and {more} more of the first {SAMPLE} devices)")
         });
     }
-    Ok(found)
-}
-
-/// The tenant's devices, counted once.
-async fn device_count<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &str,
-    counted: &mut Option<u64>,
-) -> Result<u64, DbErr> {
-    if let Some(n) = counted {
-        return Ok(*n);
-    }
-    let n = device_registry::Entity::find()
-        .filter(device_registry::Column::TenantId.eq(tenant))
-        .count(conn)
-        .await?;
-    Ok(*counted.insert(n))
+    found
 }
 
 fn shown(value: Option<&serde_json::Value>) -> String {
