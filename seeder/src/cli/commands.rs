@@ -66,7 +66,18 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
     } else {
         Progress::quiet()
     };
-    let report = seeder.clone().progress(progress).run(&db).await?;
+    let report = match seeder.clone().progress(progress).run(&db).await {
+        Ok(report) => report,
+        // The rows stored are committed: their report is shown before the
+        // error, which names what was declined.
+        Err(seeder::SeedError::Declined { declined, report }) => {
+            print_seed_report(&mut summary, &report, output, false);
+            close(db).await;
+            output.json(&summary)?;
+            return Err(seeder::SeedError::Declined { declined, report }.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     print_seed_report(&mut summary, &report, output, false);
     // A signal after the last tenant committed: everything is in, but the
     // user asked to stop, so the verification is skipped.

@@ -76,6 +76,28 @@ where
     {
         return Ok(copied);
     }
+    if backend == DbBackend::Postgres && rows.peek().is_some() {
+        let table = sea_orm::EntityName::table_name(&<A::Entity as Default>::default()).to_owned();
+        if super::scoped::row_security_active(conn, &table).await? {
+            return insert_per_tenant(conn, rows, conflicts, progress, interrupt).await;
+        }
+    }
+    insert_plain(conn, rows, conflicts, progress, interrupt).await
+}
+
+/// [`insert_rows`] without COPY, through the current scope as it is.
+async fn insert_plain<A, I>(
+    conn: &Txn,
+    mut rows: std::iter::Peekable<I>,
+    conflicts: Conflicts<'_, <A::Entity as EntityTrait>::Column>,
+    progress: &StepProgress,
+    interrupt: &Cancel,
+) -> Result<u64, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    I: Iterator<Item = A> + Send,
+{
+    let backend = conn.get_database_backend();
     if backend == DbBackend::MySql
         && let Some(inserted) = insert_literals(conn, &mut rows, progress, interrupt).await?
     {
@@ -129,6 +151,60 @@ where
         inserted += done?.rows_affected();
         progress.advance(sent);
         next = built?;
+    }
+    Ok(inserted)
+}
+
+/// Under row level security: the rows of each tenant (they come tenant
+/// by tenant) inserted with that tenant's `app.tenant_id` in force, which
+/// the policy's check asks of every row.
+async fn insert_per_tenant<A, I>(
+    conn: &Txn,
+    rows: std::iter::Peekable<I>,
+    conflicts: Conflicts<'_, <A::Entity as EntityTrait>::Column>,
+    progress: &StepProgress,
+    interrupt: &Cancel,
+) -> Result<u64, DbErr>
+where
+    A: ActiveModelTrait + Send,
+    I: Iterator<Item = A> + Send,
+{
+    let tenant_of = |row: &A| -> Option<String> {
+        let column =
+            <A::Entity as EntityTrait>::Column::iter().find(|c| c.as_str() == "tenant_id")?;
+        match row.get(column).into_value()? {
+            Value::String(Some(s)) => Some(s.to_string()),
+            _ => None,
+        }
+    };
+    let key: Vec<<A::Entity as EntityTrait>::Column> = match &conflicts {
+        Conflicts::SkipOn(key) => key.to_vec(),
+        Conflicts::Impossible => Vec::new(),
+    };
+    let mut rows = rows;
+    let mut inserted = 0;
+    while let Some(first) = rows.next() {
+        let tenant = tenant_of(&first);
+        let mut group = vec![first];
+        while let Some(row) = rows.next_if(|r| tenant_of(r) == tenant) {
+            group.push(row);
+        }
+        if let Some(tenant) = &tenant {
+            entity::tenant_scope::scope_to_tenant(conn, tenant).await?;
+        }
+        let conflicts = if key.is_empty() {
+            Conflicts::SkipOn(&[])
+        } else {
+            Conflicts::SkipOn(&key)
+        };
+        inserted += insert_plain(
+            conn,
+            group.into_iter().peekable(),
+            conflicts,
+            progress,
+            interrupt,
+        )
+        .await?;
     }
     Ok(inserted)
 }

@@ -91,10 +91,12 @@ pub async fn apply(
         }
     }
     let sent = rows.len() as u64;
+    // No key to conflict on: the tenant lock is what keeps a concurrent
+    // seeder from inserting the same campaign, so none can conflict.
     let inserted = insert_rows(
         sink.txn,
         rows,
-        Conflicts::SkipOn(&[]),
+        Conflicts::Impossible,
         &progress,
         sink.interrupt,
     )

@@ -124,16 +124,25 @@ where
     if !guarded {
         return Ok(Some(copied));
     }
-    let moved = txn
-        .execute_raw(Statement::from_string(
+    // The rows may be of several tenants (a batch): each tenant's move
+    // runs with its own `app.tenant_id`, all in one message.
+    let tenants: Vec<String> = txn
+        .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
-            format!(
-                "INSERT INTO {} ({names}) SELECT {names} FROM {staging}",
-                quote(&table)
-            ),
+            format!("SELECT DISTINCT tenant_id FROM {staging} ORDER BY tenant_id"),
         ))
         .await?
-        .rows_affected();
+        .iter()
+        .map(|row| row.try_get::<String>("", "tenant_id"))
+        .collect::<Result<_, _>>()?;
+    let moved = super::scoped::execute_per_tenant(txn, true, &tenants, |tenant| {
+        Some(format!(
+            "INSERT INTO {} ({names}) SELECT {names} FROM {staging} WHERE tenant_id = {}",
+            quote(&table),
+            super::scoped::pg_literal(tenant)
+        ))
+    })
+    .await?;
     Ok(Some(moved))
 }
 

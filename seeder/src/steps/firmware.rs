@@ -97,14 +97,24 @@ pub async fn apply(
         firmware_versions::Column::Version,
         firmware_versions::Column::DeviceType,
     ];
-    let inserted = insert_rows(
-        sink.txn,
-        rows,
-        Conflicts::SkipOn(&key_columns),
-        &progress,
-        sink.interrupt,
-    )
-    .await?;
+    // Tenants without a build under their lock: nothing can conflict.
+    let none_there = batch
+        .plans
+        .iter()
+        .zip(&plan.missing)
+        .filter(|(_, lacks)| !lacks.is_empty())
+        .all(|(p, _)| {
+            found
+                .firmware
+                .get(&p.tenant.tenant_id)
+                .is_none_or(|f| f.is_empty())
+        });
+    let conflicts = if none_there {
+        Conflicts::Impossible
+    } else {
+        Conflicts::SkipOn(&key_columns)
+    };
+    let inserted = insert_rows(sink.txn, rows, conflicts, &progress, sink.interrupt).await?;
     let mut declined = 0;
     if sent > 0 {
         found.firmware = read_firmware(sink, &batch.ids).await?;

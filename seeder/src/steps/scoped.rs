@@ -60,6 +60,21 @@ impl Guards {
     }
 }
 
+/// Whether row level security applies to the role on `table` (PostgreSQL).
+pub async fn row_security_active(txn: &Txn, table: &str) -> Result<bool, DbErr> {
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT row_security_active(to_regclass($1)) AS active",
+            [table.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<Option<bool>>("", "active")?.unwrap_or(false),
+        None => false,
+    })
+}
+
 /// A PostgreSQL string literal for any text, whatever
 /// `standard_conforming_strings` is.
 pub fn pg_literal(value: &str) -> String {
