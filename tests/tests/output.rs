@@ -89,6 +89,7 @@ fn two_thousand_tenants_print_under_fifty_lines_and_json_lists_them_all() {
     assert_eq!(&tenants[..3], ["tenant-a", "tenant-b", "tenant-0003"]);
     assert_eq!(tenants.last(), Some(&"tenant-2000"));
     assert_eq!(summary["tables"]["tenants"]["present"], 2000);
+    assert_eq!(summary["tables"]["tenants"]["declined"], 0);
     assert_eq!(
         summary["verification"]["campaigns"]
             .as_array()

@@ -9,14 +9,19 @@ use crate::table::Table;
 /// Rows left as found that a plain report lists; the rest are counted.
 pub const DIFFERING_SHOWN: usize = 10;
 
-/// Rows of one table: inserted now, wanted and already there, and existing
+/// Rows of one table: inserted now, wanted and already there, existing
 /// rows brought in line with the data (campaign counters, a device's
-/// firmware after a newly recorded successful update).
+/// firmware after a newly recorded successful update), and rows the
+/// database declined.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TableCounts {
     pub inserted: u64,
     pub present: u64,
     pub updated: u64,
+    /// Rows sent that the database neither stored nor refused with an
+    /// error (a `BEFORE INSERT` trigger returning NULL, a rule doing
+    /// instead): wanted, yet not there after the run.
+    pub declined: u64,
 }
 
 impl std::ops::AddAssign for TableCounts {
@@ -24,6 +29,7 @@ impl std::ops::AddAssign for TableCounts {
         self.inserted += other.inserted;
         self.present += other.present;
         self.updated += other.updated;
+        self.declined += other.declined;
     }
 }
 
@@ -150,6 +156,9 @@ impl fmt::Display for SeedSummary<'_> {
                 };
                 write!(f, ", {what} {}", c.updated)?;
             }
+            if c.declined > 0 {
+                write!(f, ", declined by the database {}", c.declined)?;
+            }
             writeln!(f)?;
         }
         for row in report.differing.iter().take(DIFFERING_SHOWN) {
@@ -258,6 +267,32 @@ mod tests {
         assert_eq!(
             lines.last().map(String::as_str),
             Some("… and 1 more row left as found")
+        );
+    }
+
+    #[test]
+    fn declined_rows_are_added_shown_when_some_and_serialized() {
+        let mut report = SeedReport::default();
+        let some = TableCounts {
+            inserted: 3,
+            present: 1,
+            declined: 2,
+            ..TableCounts::default()
+        };
+        report.add(Table::Firmware, some);
+        report.add(Table::Firmware, some);
+        report.add(Table::Tenants, TableCounts::default());
+        assert_eq!(report.table(Table::Firmware).declined, 4);
+        assert_eq!(
+            shown(&report, None)[1..],
+            [
+                "  tenants            inserted 0, already present 0",
+                "  firmware_versions  inserted 6, already present 2, declined by the database 4",
+            ]
+        );
+        assert_eq!(
+            serde_json::to_value(some).expect("JSON"),
+            serde_json::json!({"inserted": 3, "present": 1, "updated": 0, "declined": 2})
         );
     }
 }
