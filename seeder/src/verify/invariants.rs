@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DbErr, RuntimeErr, sqlx};
 
+use super::Finding;
 use super::firmware_lines::firmware_line_violations;
 use super::history::{
     off_latest_success_violations, off_provisioned_firmware, several_unfinished_campaigns,
@@ -304,13 +305,15 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
 
 /// Every invariant over the `tenants`' rows, `campaigns` being their
 /// breakdown; `cross_tenant_rows` whether any status row the role sees
-/// names another tenant's campaign (see [`foreign_status_rows`]).
+/// names another tenant's campaign (see [`foreign_status_rows`]). In the
+/// order of the rules, each rule's findings in row order; every tenant's
+/// share of them is what checking it alone finds, in the same order.
 pub(super) async fn check_all<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
     campaigns: &[CampaignBreakdown],
     cross_tenant_rows: bool,
-) -> Result<Vec<Violation>, DbErr> {
+) -> Result<Vec<Finding>, DbErr> {
     let mut violations = Vec::new();
     for c in campaigns {
         let campaign = campaign_row(c.id, &c.tenant_id, &c.name);
@@ -321,12 +324,15 @@ pub(super) async fn check_all<C: ConnectionTrait>(
             i64::from(c.failed),
         ) != (c.rows, c.rows_success, c.rows_failed)
         {
-            violations.push(Violation::new(
-                ViolationKind::CountersDiffer,
-                campaign.clone(),
-                format!(
-                    "counters say {} total / {} succeeded / {} failed, its status rows say {} / {} / {}",
-                    c.total_devices, c.succeeded, c.failed, c.rows, c.rows_success, c.rows_failed
+            violations.push(Finding::new(
+                &c.tenant_id,
+                Violation::new(
+                    ViolationKind::CountersDiffer,
+                    campaign.clone(),
+                    format!(
+                        "counters say {} total / {} succeeded / {} failed, its status rows say {} / {} / {}",
+                        c.total_devices, c.succeeded, c.failed, c.rows, c.rows_success, c.rows_failed
+                    ),
                 ),
             ));
         }
@@ -338,12 +344,15 @@ pub(super) async fn check_all<C: ConnectionTrait>(
                 c.rows_failed as f64 / c.rows as f64
             };
             if ratio <= c.abort_threshold {
-                violations.push(Violation::new(
-                    ViolationKind::AbortBelowThreshold,
-                    campaign,
-                    format!(
-                        "ABORTED, but its failure ratio {ratio:.3} ({} of {}) does not exceed abort_threshold {}",
-                        c.rows_failed, c.rows, c.abort_threshold
+                violations.push(Finding::new(
+                    &c.tenant_id,
+                    Violation::new(
+                        ViolationKind::AbortBelowThreshold,
+                        campaign,
+                        format!(
+                            "ABORTED, but its failure ratio {ratio:.3} ({} of {}) does not exceed abort_threshold {}",
+                            c.rows_failed, c.rows, c.abort_threshold
+                        ),
                     ),
                 ));
             }
@@ -362,8 +371,13 @@ pub(super) async fn check_all<C: ConnectionTrait>(
         violations.extend(
             found
                 .iter()
-                .filter(|(_, broken)| broken.contains(&i))
-                .map(|(row, _)| Violation::new(check.kind, row.clone(), check.problem)),
+                .filter(|(_, _, broken)| broken.contains(&i))
+                .map(|(tenant, row, _)| {
+                    Finding::new(
+                        tenant,
+                        Violation::new(check.kind, row.clone(), check.problem),
+                    )
+                }),
         );
     }
     // 6, and 10 for devices with a success: a device runs the firmware of
@@ -380,16 +394,16 @@ pub(super) async fn check_all<C: ConnectionTrait>(
     // 11: firmware lines are real.
     violations.extend(firmware_line_violations(conn, tenants).await?);
     // In the order of the rules (stable: each rule's findings keep theirs).
-    violations.sort_by_key(|v| v.invariant);
+    violations.sort_by_key(|f| f.violation.invariant);
     Ok(violations)
 }
 
 /// What the scan of a subject's table found.
 struct Found {
     /// The rows that break at least one of the subject's checks, in id
-    /// order, each named as a violation names it, with the indexes (into
-    /// `CHECKS`) of the checks it breaks.
-    rows: Vec<(String, Vec<usize>)>,
+    /// order: each one's tenant, the row named as a violation names it,
+    /// and the indexes (into `CHECKS`) of the checks it breaks.
+    rows: Vec<(String, String, Vec<usize>)>,
     /// Status rows: whether one of them is `MAYBE_STALE`.
     maybe_stale: bool,
 }
@@ -484,22 +498,22 @@ async fn run_checks<C: ConnectionTrait>(
             // Only `MAYBE_STALE`: no violation of its own.
             continue;
         }
+        let tenant: String = r.try_get("", "tenant_id")?;
         let row = match subject {
             Subject::StatusRow => format!(
-                "ota_device_status id={} ({}, campaign {}, device {}, {})",
+                "ota_device_status id={} ({tenant}, campaign {}, device {}, {})",
                 r.try_get::<i64>("", "id")?,
-                r.try_get::<String>("", "tenant_id")?,
                 r.try_get::<i32>("", "campaign_id")?,
                 r.try_get::<String>("", "device_id")?,
                 r.try_get::<String>("", "status")?,
             ),
             Subject::Campaign => campaign_row(
                 r.try_get("", "id")?,
-                &r.try_get::<String>("", "tenant_id")?,
+                &tenant,
                 &r.try_get::<String>("", "name")?,
             ),
         };
-        found.rows.push((row, broken));
+        found.rows.push((tenant, row, broken));
     }
     Ok(found)
 }
