@@ -28,6 +28,15 @@ const TENANTS_AT_ONCE: usize = 2;
 /// the backends' limits on bound values (SQLite's 32,766).
 const TENANTS_PER_BATCH: usize = 1_000;
 
+/// Most status rows (as the tenants' campaigns count them) one transaction
+/// checks, unless a single tenant has more. The status rows' checks hash
+/// the batch's devices: 100k fit in the `work_mem` verify sets (a tenant
+/// of the 1M fleet, about 14 MB); five such tenants at once spilled to
+/// temporary files and took longer than one at a time. Batching big
+/// tenants gains nothing anyway: their queries cost their rows, not their
+/// number.
+const ROWS_PER_BATCH: u64 = 100_000;
+
 /// A violation and the tenant whose row breaks it (the tenant of the row's
 /// `tenant_id`), so that a batch's findings can be told apart by tenant.
 pub(super) struct Finding {
@@ -84,24 +93,30 @@ pub async fn verify(db: &Db, tenants: &[String]) -> Result<VerifyReport, DbErr> 
     // rows sees none of them here, as in each tenant's transaction; a role
     // they let see every tenant (the owner, a support role) sees them all,
     // as it would there.
-    let (foreign, policies_apply) = {
+    let (foreign, planned) = {
         let txn = db.begin(Access::Read, None).await?;
-        let policies_apply = row_security_applies(&txn).await?;
+        // Under row level security each tenant is checked alone, and the
+        // unscoped role may not see the campaigns the sizes come from.
+        let planned = if row_security_applies(&txn).await? {
+            None
+        } else {
+            Some(planned_rows(&txn).await?)
+        };
         match invariants::foreign_status_rows(&txn).await {
             Ok(foreign) => {
                 txn.commit().await?;
-                (foreign, policies_apply)
+                (foreign, planned)
             }
             // A strict tenant policy, unscoped: the role sees none.
             Err(e) if invariants::is_undefined_setting(&e) => {
                 txn.rollback().await?;
-                (invariants::ForeignRows::new(), policies_apply)
+                (invariants::ForeignRows::new(), planned)
             }
             Err(e) => return Err(e),
         }
     };
     let foreign = &foreign;
-    let batches = batches(tenants, at_once, policies_apply);
+    let batches = batches(tenants, at_once, planned.as_ref());
     let mut checked = futures_util::stream::iter(&batches)
         .map(|batch| async move { (batch, check_batch(db, batch, tenants, foreign).await) })
         .buffered(at_once);
@@ -159,35 +174,85 @@ async fn row_security_applies<C: ConnectionTrait>(conn: &C) -> Result<bool, DbEr
     Ok(n > 0)
 }
 
-/// The transactions' tenants, as places in `tenants`: each tenant alone
-/// when `one_each` (row level security applies); otherwise as few batches
-/// of at most [`TENANTS_PER_BATCH`] as keep `at_once` transactions busy,
-/// of about equal numbers of tenants. A tenant whose id a case-insensitive
-/// collation (MySQL/MariaDB's) could confuse with another's, or that is
-/// not plain ASCII, is checked alone, so that no row can be counted under
-/// two tenants of one batch.
-fn batches(tenants: &[String], at_once: usize, one_each: bool) -> Vec<Vec<usize>> {
+/// Each tenant's status rows as its campaigns' `total_devices` count them:
+/// what sizes the batches (a wrong counter only makes a batch larger or
+/// smaller). One read of the campaigns, which are few beside their rows.
+async fn planned_rows<C: ConnectionTrait>(conn: &C) -> Result<HashMap<String, u64>, DbErr> {
+    // A sum is DECIMAL on MySQL/MariaDB: cast to each backend's integer.
+    let integer = match conn.get_database_backend() {
+        DbBackend::MySql => "SIGNED",
+        DbBackend::Postgres => "BIGINT",
+        _ => "INTEGER",
+    };
+    let rows = Query::new(&format!(
+        "SELECT c.tenant_id, CAST(SUM(c.total_devices) AS {integer}) AS n \
+         FROM ota_campaigns c GROUP BY c.tenant_id"
+    ))
+    .all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let n: Option<i64> = r.try_get("", "n")?;
+            Ok((
+                r.try_get("", "tenant_id")?,
+                u64::try_from(n.unwrap_or(0)).unwrap_or(0),
+            ))
+        })
+        .collect()
+}
+
+/// The transactions' tenants, as places in `tenants`. Without `planned`
+/// rows (row level security applies), each tenant alone. Otherwise
+/// consecutive tenants up to [`TENANTS_PER_BATCH`] and [`ROWS_PER_BATCH`]
+/// planned rows, in batches small enough that `at_once` transactions
+/// share the work. A tenant whose id a case-insensitive collation
+/// (MySQL/MariaDB's) could confuse with another's, or that is not plain
+/// ASCII, is checked alone, so that no row can be counted under two
+/// tenants of one batch.
+fn batches(
+    tenants: &[String],
+    at_once: usize,
+    planned: Option<&HashMap<String, u64>>,
+) -> Vec<Vec<usize>> {
+    let Some(planned) = planned else {
+        return (0..tenants.len()).map(|place| vec![place]).collect();
+    };
     let mut folded: HashMap<String, usize> = HashMap::new();
     for t in tenants {
         *folded.entry(t.to_ascii_lowercase()).or_default() += 1;
     }
     let shares = |t: &String| {
-        !one_each
-            && folded.get(&t.to_ascii_lowercase()) == Some(&1)
+        folded.get(&t.to_ascii_lowercase()) == Some(&1)
             && t.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
     };
     let (shared, alone): (Vec<usize>, Vec<usize>) =
         (0..tenants.len()).partition(|&place| tenants.get(place).is_some_and(shares));
+    let rows_of = |place: usize| {
+        tenants
+            .get(place)
+            .and_then(|t| planned.get(t))
+            .copied()
+            .unwrap_or(0)
+    };
+    let at_once = at_once.max(1);
+    let total: u64 = shared.iter().map(|&place| rows_of(place)).sum();
+    let max_rows = ROWS_PER_BATCH.min(total.div_ceil(at_once as u64).max(1));
+    let max_tenants = TENANTS_PER_BATCH.min(shared.len().div_ceil(at_once).max(1));
     let mut out: Vec<Vec<usize>> = alone.into_iter().map(|place| vec![place]).collect();
-    if !shared.is_empty() {
-        let n_batches = shared
-            .len()
-            .div_ceil(TENANTS_PER_BATCH)
-            .max(at_once.min(shared.len()))
-            .max(1);
-        let size = shared.len().div_ceil(n_batches);
-        out.extend(shared.chunks(size).map(<[usize]>::to_vec));
+    let mut batch: Vec<usize> = Vec::new();
+    let mut rows = 0;
+    for place in shared {
+        let more = rows_of(place);
+        if !batch.is_empty() && (batch.len() == max_tenants || rows + more > max_rows) {
+            out.push(std::mem::take(&mut batch));
+            rows = 0;
+        }
+        batch.push(place);
+        rows += more;
+    }
+    if !batch.is_empty() {
+        out.push(batch);
     }
     // In the order of the tenants' first places: the first tenants'
     // findings are ready first.
@@ -331,6 +396,11 @@ mod tests {
         (0..n).map(|i| format!("tenant-{i}")).collect()
     }
 
+    /// Every tenant planned with `rows` status rows.
+    fn plan(tenants: &[String], rows: u64) -> HashMap<String, u64> {
+        tenants.iter().map(|t| (t.clone(), rows)).collect()
+    }
+
     fn sizes(batches: &[Vec<usize>]) -> Vec<usize> {
         batches.iter().map(Vec::len).collect()
     }
@@ -345,33 +415,48 @@ mod tests {
     }
 
     #[test]
-    fn a_fleet_of_ten_spreads_over_both_connections() {
-        let b = batches(&ids(10), 2, false);
-        assert_eq!(sizes(&b), [5, 5]);
-        assert_partition(&b, 10);
+    fn tenants_of_the_1m_fleet_are_checked_one_at_a_time() {
+        let t = ids(10);
+        let b = batches(&t, 2, Some(&plan(&t, 100_000)));
+        assert_eq!(b, (0..10).map(|i| vec![i]).collect::<Vec<_>>());
     }
 
     #[test]
-    fn many_tenants_go_a_thousand_at_a_time_at_most() {
-        let b = batches(&ids(20_000), 2, false);
+    fn small_tenants_share_batches_over_both_connections() {
+        let t = ids(1_000);
+        let b = batches(&t, 2, Some(&plan(&t, 10)));
+        assert_eq!(sizes(&b), [500, 500]);
+        assert_partition(&b, 1_000);
+        let t = ids(20_000);
+        let b = batches(&t, 2, Some(&plan(&t, 5)));
         assert_eq!(b.len(), 20);
         assert!(b.iter().all(|b| b.len() == 1_000));
         assert_partition(&b, 20_000);
-        let b = batches(&ids(2_500), 2, false);
-        assert_eq!(sizes(&b), [834, 834, 832]);
-        assert_partition(&b, 2_500);
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_its_rows_unless_one_tenant_has_more() {
+        let t = ids(6);
+        let mut p = plan(&t, 30_000);
+        p.insert(t[2].clone(), 250_000);
+        let b = batches(&t, 2, Some(&p));
+        assert_eq!(b, vec![vec![0, 1], vec![2], vec![3, 4, 5]]);
     }
 
     #[test]
     fn one_connection_takes_one_batch() {
-        assert_eq!(sizes(&batches(&ids(300), 1, false)), [300]);
-        assert_eq!(sizes(&batches(&ids(1), 2, false)), [1]);
-        assert!(batches(&[], 2, false).is_empty());
+        let t = ids(300);
+        assert_eq!(sizes(&batches(&t, 1, Some(&plan(&t, 2)))), [300]);
+        // Tenants without campaigns plan no rows.
+        let none = HashMap::new();
+        assert_eq!(sizes(&batches(&ids(300), 2, Some(&none))), [150, 150]);
+        assert_eq!(sizes(&batches(&ids(1), 2, Some(&none))), [1]);
+        assert!(batches(&[], 2, Some(&none)).is_empty());
     }
 
     #[test]
     fn under_row_level_security_each_tenant_is_alone() {
-        let b = batches(&ids(5), 2, true);
+        let b = batches(&ids(5), 2, None);
         assert_eq!(b, [[0], [1], [2], [3], [4]]);
     }
 
@@ -380,7 +465,7 @@ mod tests {
         let tenants: Vec<String> = ["a", "Tenant-B", "tenant-b", "c", "d é", "e"]
             .map(str::to_owned)
             .to_vec();
-        let b = batches(&tenants, 1, false);
+        let b = batches(&tenants, 1, Some(&HashMap::new()));
         assert_eq!(b, vec![vec![0, 3, 5], vec![1], vec![2], vec![4]]);
     }
 }
