@@ -41,13 +41,18 @@ impl Subject {
     /// `{json_text:alias.column.key}` (see `sql::json_text`).
     /// LEFT JOINs, so a missing partner reads as NULLs (which the checks
     /// about missing partners test for, and every other check is false on).
+    /// The devices are the checked tenants' (`{tenants:d}`, true of every
+    /// device the join could find): PostgreSQL carries a single tenant's
+    /// `=` over to the devices through the join, but not an `IN` list of
+    /// several, and without it hashed or scanned all of device_registry.
     fn tables_clause(self) -> &'static str {
         match self {
             Subject::StatusRow => {
                 "FROM ota_device_status s \
                  LEFT JOIN ota_campaigns c ON c.id = s.campaign_id \
                  LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id \
-                 LEFT JOIN device_registry d ON d.tenant_id = s.tenant_id AND d.device_id = s.device_id"
+                 LEFT JOIN device_registry d ON d.tenant_id = s.tenant_id AND d.device_id = s.device_id \
+                     AND {tenants:d}"
             }
             Subject::Campaign => {
                 "FROM ota_campaigns c LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id"
@@ -477,7 +482,14 @@ async fn run_checks<C: ConnectionTrait>(
         subject.tables_clause(),
         any.join(" OR "),
     );
-    let rows = Query::new(&sql).tenants(alias, tenants).all(conn).await?;
+    // `{tenants:d}` (status rows) comes before `{tenants:alias}` in the
+    // text, so its values are bound first. A campaign's clause has none
+    // (and `tenants` binds its values whether or not the text has one).
+    let mut query = Query::new(&sql);
+    if subject == Subject::StatusRow {
+        query = query.tenants("d", tenants);
+    }
+    let rows = query.tenants(alias, tenants).all(conn).await?;
     let stale_bit = 1_i64 << checks.len();
     let mut found = Found {
         rows: Vec::new(),
