@@ -272,18 +272,30 @@ pub(super) async fn campaign_breakdown<C: ConnectionTrait>(
     tenants: Option<&[String]>,
     foreign: &ForeignRows,
 ) -> Result<Vec<CampaignBreakdown>, DbErr> {
+    // The status rows are counted by campaign first, then joined to the
+    // few campaigns: at fleet scale joining each of a tenant's 100k rows
+    // to its campaign before grouping cost a fifth more. The rows counted
+    // are the same: those of a campaign's own tenant (`{tenants:s}` is
+    // true of each, its tenant being the campaign's).
     let rows = Query::new(
         "SELECT c.id, c.tenant_id, c.name, c.status, c.abort_threshold, \
                 c.total_devices, c.succeeded, c.failed, \
-                COUNT(s.id) AS n_rows, \
-                COUNT(CASE WHEN s.status = 'SUCCESS' THEN 1 END) AS n_success, \
-                COUNT(CASE WHEN s.status = 'FAILED' THEN 1 END) AS n_failed \
+                COALESCE(x.n_rows, 0) AS n_rows, \
+                COALESCE(x.n_success, 0) AS n_success, \
+                COALESCE(x.n_failed, 0) AS n_failed \
          FROM ota_campaigns c \
-         LEFT JOIN ota_device_status s ON s.campaign_id = c.id AND s.tenant_id = c.tenant_id \
+         LEFT JOIN (SELECT s.tenant_id, s.campaign_id, COUNT(*) AS n_rows, \
+                           COUNT(CASE WHEN s.status = 'SUCCESS' THEN 1 END) AS n_success, \
+                           COUNT(CASE WHEN s.status = 'FAILED' THEN 1 END) AS n_failed \
+                    FROM ota_device_status s \
+                    WHERE {tenants:s} \
+                    GROUP BY s.tenant_id, s.campaign_id) x \
+           ON x.campaign_id = c.id AND x.tenant_id = c.tenant_id \
          WHERE {tenants:c} \
-         GROUP BY c.id, c.tenant_id, c.name, c.status, c.abort_threshold, c.total_devices, c.succeeded, c.failed \
          ORDER BY c.tenant_id, c.name, c.id",
     )
+    // `{tenants:s}` comes first in the text, so its values are bound first.
+    .tenants("s", tenants)
     .tenants("c", tenants)
     .all(conn)
     .await?;
