@@ -143,12 +143,13 @@ impl<'a> Seeder<'a> {
         self
     }
 
-    /// Seeds up to `jobs` tenants at once (default 1, and at least 1), each
-    /// in its own transaction on its own connection from the caller's
-    /// pool, and never more than the pool has connections (give it
-    /// `jobs + 1`). The report lists tenants in dataset order whatever order
-    /// they finish in. On SQLite, which writes one transaction at a time,
-    /// tenants go one by one.
+    /// Seeds up to `jobs` batches of tenants at once (default 1, and at
+    /// least 1), each in its own transaction on its own connection from the
+    /// caller's pool, and never more than the pool has connections (give it
+    /// `jobs + 1`). With more than one job the tenants are cut into smaller
+    /// batches, at least four per job. The report lists tenants in dataset
+    /// order whatever order they finish in. On SQLite, which writes one
+    /// transaction at a time, batches go one by one.
     pub fn jobs(mut self, jobs: usize) -> Self {
         self.jobs = jobs.max(1);
         self
@@ -169,18 +170,23 @@ impl<'a> Seeder<'a> {
         select_tenants(self.dataset, &self.tenants)
     }
 
-    /// Seeds the selected tenants, each in its own transaction, in dataset
-    /// order, after checking that the database accepts writes and bringing
-    /// its schema up to date (or judging the platform's own tables, see
-    /// docs/schema.md). A failing tenant is rolled back whole and ends the
-    /// run with its error; tenants committed before it stay. A cancelled
+    /// Seeds the selected tenants in batches, in dataset order, after
+    /// checking that the database accepts writes, bringing its schema up to
+    /// date (or judging the platform's own tables, see docs/schema.md) and
+    /// comparing every selected tenant already there with the dataset.
+    /// Small tenants go many to a batch, a big one alone; each batch is
+    /// planned with set-based reads and applied in one transaction, so a
+    /// failing batch is rolled back whole (its tenants absent) and ends the
+    /// run with its error; batches committed before it stay. A cancelled
     /// run returns the report of what was committed, with
     /// [`SeedReport::stopped`] set.
     ///
     /// Errors: an unknown tenant, a read-only database, a schema that
     /// cannot be seeded as it is or that a newer ota-seed migrated, pending
-    /// migrations with [`Seeder::migrate`] `false`, a lagging id sequence,
-    /// or a database error that retries did not cure.
+    /// migrations with [`Seeder::migrate`] `false`, a tenant holding another
+    /// dataset, a lagging id sequence, a database error that retries did not
+    /// cure, or [`SeedError::Declined`] (with the report) when the database
+    /// stored fewer rows than were sent without an error.
     pub async fn run(&self, conn: &DatabaseConnection) -> Result<SeedReport, SeedError> {
         let tenants = select_tenants(self.dataset, &self.tenants)?;
         let mut db = self.open(conn).await?;

@@ -30,26 +30,31 @@ pub struct Guards {
 }
 
 impl Guards {
-    /// Asks the server once per batch (a policy may be added between runs).
+    /// Asks the server once per batch (a policy may be added between runs),
+    /// in one statement for the five tables.
     pub async fn read(txn: &Txn) -> Result<Guards, DbErr> {
         if txn.get_database_backend() != DbBackend::Postgres {
             return Ok(Guards::default());
         }
+        let columns: Vec<String> = (0..Table::ALL.len())
+            .map(|i| format!("row_security_active(to_regclass(${})) AS t{i}", i + 1))
+            .collect();
+        let row = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!("SELECT {}", columns.join(", ")),
+                Table::ALL.map(|t| t.table_name().into()),
+            ))
+            .await?;
         let mut guarded = Vec::new();
-        for table in Table::ALL {
-            let row = txn
-                .query_one_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT row_security_active(to_regclass($1)) AS active",
-                    [table.table_name().into()],
-                ))
-                .await?;
-            let active = match row {
-                Some(row) => row.try_get::<Option<bool>>("", "active")?.unwrap_or(false),
-                None => false,
-            };
-            if active {
-                guarded.push(table);
+        if let Some(row) = row {
+            for (i, table) in Table::ALL.into_iter().enumerate() {
+                if row
+                    .try_get::<Option<bool>>("", &format!("t{i}"))?
+                    .unwrap_or(false)
+                {
+                    guarded.push(table);
+                }
             }
         }
         Ok(Guards { guarded })
