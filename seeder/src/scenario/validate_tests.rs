@@ -2,8 +2,8 @@
 //! per message, each asserting the whole error as a user reads it
 //! (`path:line:column: message`). The position is where `¦` stands in the
 //! case's text (removed before reading): the key the problem is about.
-//! `every_refusal_has_a_case` reads validate.rs itself and fails when one
-//! of its messages matches no case here.
+//! `every_refusal_has_a_case` reads validate.rs and error.rs themselves
+//! and fails when one of their messages matches no case here.
 
 use super::*;
 
