@@ -45,7 +45,7 @@ mod verify;
 
 pub use cancel::{Cancel, Phase};
 pub use dataset::{DEFAULT_SEED, Dataset, DatasetSpec, manifest, manifest_digest};
-pub use db::{NoAnswer, without_pool_maintenance};
+pub use db::without_pool_maintenance;
 pub use driver_message::driver_message;
 pub use error::SeedError;
 pub use progress::Progress;
@@ -53,7 +53,7 @@ pub use report::{
     CampaignBreakdown, DifferingRow, ResetReport, SchemaOrigin, SchemaReport, SeedReport,
     SeedSummary, Stopped, TableCounts, TenantList, VerifyReport, Violation, ViolationKind,
 };
-pub use retry::no_answer;
+pub use retry::{NoAnswer, no_answer};
 pub use run::{DEFAULT_STATEMENT_TIMEOUT, Seeder, migrate, reset, verify};
 pub use scenario::{
     BUILTIN, Builtin, CampaignRef, CampaignsSpec, DeviceTypeSpec, FirmwareLine, FleetSpec,

@@ -14,8 +14,6 @@ use std::time::Duration;
 use rand::RngExt as _;
 use sea_orm::{DbErr, RuntimeErr, sqlx};
 
-use crate::db::NoAnswer;
-
 /// Tries in all, and the time after which no new try starts. Heavy
 /// contention has needed dozens of tries on clustered MariaDB.
 pub const MAX_ATTEMPTS: u32 = 50;
@@ -93,6 +91,23 @@ pub fn is_connection_failure(err: &DbErr) -> bool {
         }
         _ => false,
     }
+}
+
+/// The server sent no answer within the seeder's bound: the statement
+/// timeout plus 10 s of grace, and for BEGIN also the time allowed for
+/// taking a pooled connection (see
+/// [`Seeder::statement_timeout`](crate::Seeder::statement_timeout)).
+/// [`no_answer`](crate::no_answer) finds it in a `DbErr` (it is held as
+/// the inner error of a `std::io::Error` of kind `TimedOut`, which
+/// `Error::source` does not reach); a seeding run reports it as
+/// [`SeedError::NoAnswer`](crate::SeedError::NoAnswer). The connection it
+/// happened on may still be waiting for the answer: close the pool with a
+/// bound of your own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the database server sent no answer within {} s", waited.as_secs())]
+pub struct NoAnswer {
+    /// How long the seeder waited.
+    pub waited: Duration,
 }
 
 /// The seeder's own bound on waiting for the server's answer ran out:

@@ -5,9 +5,10 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use seeder::{Progress, SeedReport, SeedSummary, Stopped, Table, TenantList};
 
 use super::args::{ResetArgs, SeedArgs};
+use super::context::{Context, listen_for_signals};
 use super::error::CliError;
+use super::outcome::Outcome;
 use super::output::{Output, RunSummary};
-use super::{Context, Outcome, listen_for_signals};
 
 /// How long closing the pool may take. A connection whose server stopped
 /// answering (`seeder::NoAnswer`) is still waiting for the answer, and

@@ -3,8 +3,8 @@
 
 use clap::CommandFactory as _;
 
-use super::Outcome;
 use super::args::Cli;
+use super::outcome::Outcome;
 use super::output::say;
 
 /// `seeder completions SHELL`: the completion script on stdout.

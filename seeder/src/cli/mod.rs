@@ -8,9 +8,11 @@
 
 mod args;
 mod commands;
+mod context;
 mod docs;
 mod error;
 mod nodelay;
+mod outcome;
 mod output;
 mod scenarios;
 mod signals;
@@ -20,10 +22,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use seeder::{Cancel, Dataset, Seeder, Table};
+use seeder::{Cancel, Dataset, Seeder};
 
-use args::{Cli, Command, Common, ScenarioCommand};
-use error::CliError;
+use args::{Cli, Command, ScenarioCommand};
+use context::Context;
+use outcome::Outcome;
 use output::Output;
 use signals::EXIT_INTERRUPTED;
 use target::{DatabaseTarget, Secrets};
@@ -32,13 +35,6 @@ use target::{DatabaseTarget, Secrets};
 /// finished (see `main`): its tasks are dropped at once; only blocking
 /// work is waited for.
 const RUNTIME_SHUTDOWN_LIMIT: Duration = Duration::from_secs(2);
-
-/// How a run ends, beyond plain success.
-pub enum Outcome {
-    Ok,
-    InvariantsBroken,
-    Interrupted,
-}
 
 /// Runs the command line with the process's arguments and environment.
 pub fn main() -> ExitCode {
@@ -124,51 +120,6 @@ fn load_dotenv() -> anyhow::Result<()> {
     }
 }
 
-/// What every database command works with, checked before anything is
-/// opened.
-pub struct Context {
-    pub target: DatabaseTarget,
-    pub dataset: Dataset,
-    /// The tenants covered, validated against the dataset.
-    pub tenants: Vec<String>,
-    pub output: Output,
-    pub cancel: Cancel,
-    pub connect_timeout: Duration,
-    common: Common,
-}
-
-impl Context {
-    /// A seeder with the run's settings; `only` as `--only` named them.
-    pub fn seeder(&self, only: &[Table]) -> Seeder<'_> {
-        let mut seeder = Seeder::new(&self.dataset)
-            .tenants(self.tenants.iter().cloned())
-            .cancel(self.cancel.clone())
-            .statement_timeout(
-                (self.common.statement_timeout > 0)
-                    .then(|| Duration::from_secs(self.common.statement_timeout)),
-            )
-            .database_name(self.target.display.clone());
-        if !only.is_empty() {
-            seeder = seeder.only(only.iter().copied());
-        }
-        if let Some(schema) = &self.common.schema {
-            seeder = seeder.pg_schema(schema.clone());
-        }
-        seeder
-    }
-
-    /// Refuses writing to a database on another machine without
-    /// `--allow-remote`.
-    pub fn guard_remote(&self, allow_remote: bool) -> Result<(), CliError> {
-        if !self.target.local && !allow_remote {
-            return Err(CliError::RemoteRefused {
-                target: self.target.display.clone(),
-            });
-        }
-        Ok(())
-    }
-}
-
 async fn run(cli: Cli, secrets: &mut Secrets) -> anyhow::Result<Outcome> {
     let Cli {
         command,
@@ -241,10 +192,4 @@ async fn run(cli: Cli, secrets: &mut Secrets) -> anyhow::Result<Outcome> {
             | Command::Scenario { .. },
         ) => Ok(Outcome::Ok),
     }
-}
-
-/// Listens for Ctrl-C and SIGTERM; the token cancels the run.
-pub fn listen_for_signals(ctx: &mut Context) -> anyhow::Result<()> {
-    ctx.cancel = signals::cancel_on_signals().context("listening for Ctrl-C and SIGTERM")?;
-    Ok(())
 }

@@ -4,8 +4,8 @@
 
 use seeder::{BUILTIN, Dataset, Scenario, Seeder};
 
-use super::Outcome;
 use super::args::{Common, DEFAULT_SCENARIO, ShowArgs};
+use super::outcome::Outcome;
 use super::output::Output;
 
 /// One built-in, as `seeder scenarios --json` lists it.

@@ -5,7 +5,6 @@ use chrono::{DateTime, Duration, FixedOffset};
 use entity::status::{CampaignStatus, DeviceUpdateStatus, RolloutStrategy};
 
 use super::FirmwareSeed;
-use super::fleet::DeviceFacts;
 use super::random::unit_interval;
 use crate::scenario::{NewestState, ReleaseCampaigns};
 
@@ -98,6 +97,19 @@ const STATES: [CampaignStatus; 5] = [
     CampaignStatus::Created,
 ];
 
+/// What a device is, cheaply (no hashing of strings): enough to tell
+/// which campaigns target it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeviceFacts {
+    pub device_type: usize,
+    /// Days before the run it was provisioned (`None`: on a fixed date).
+    pub provisioned_days: Option<f64>,
+    /// Index in its line of the release it was provisioned with.
+    pub provisioned_release: usize,
+    /// Days before the run it was revoked.
+    pub revoked_days: Option<f64>,
+}
+
 impl CampaignSeed {
     pub fn started_at(&self, now: DateTime<FixedOffset>) -> Option<DateTime<FixedOffset>> {
         self.started_offset.map(|o| now + o)
@@ -109,25 +121,6 @@ impl CampaignSeed {
     /// it started.
     pub fn created_at(&self, now: DateTime<FixedOffset>) -> DateTime<FixedOffset> {
         now + self.created_offset
-    }
-
-    /// The status row of a target of this campaign: `rank` among its
-    /// targets, `slice_len` its slice's size (slice campaigns), `ordinal`
-    /// the device's position in `fleet` (release campaigns' random draws).
-    /// What the status step writes and the summary counts.
-    pub fn row(
-        &self,
-        rank: usize,
-        slice_len: usize,
-        fleet: &super::Fleet,
-        ordinal: usize,
-    ) -> DeviceStatusSeed {
-        match self.target {
-            Target::Slice { .. } => self.outcome(rank, slice_len),
-            Target::Release { .. } => {
-                self.release_outcome(rank, fleet.seed(), fleet.stream(), ordinal)
-            }
-        }
     }
 
     /// Whether a release campaign targets a device (always false for a

@@ -13,7 +13,7 @@ use rand::RngExt as _;
 use sha2::{Digest, Sha256};
 
 use super::Moment;
-use super::campaigns::{CampaignSeed, Target};
+use super::campaigns::{CampaignSeed, DeviceFacts, DeviceStatusSeed, Target};
 use super::random::unit_interval;
 use entity::status::DeviceUpdateStatus;
 
@@ -108,17 +108,27 @@ pub(crate) enum IdKind {
     Foreign,
 }
 
-/// What a device is, cheaply (no hashing of strings): enough to tell
-/// which campaigns target it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DeviceFacts {
-    pub device_type: usize,
-    /// Days before the run it was provisioned (`None`: on a fixed date).
-    pub provisioned_days: Option<f64>,
-    /// Index in its line of the release it was provisioned with.
-    pub provisioned_release: usize,
-    /// Days before the run it was revoked.
-    pub revoked_days: Option<f64>,
+// The status row's random draws take the fleet's seed and stream, so it
+// is defined here rather than in `campaigns`, which knows no fleet.
+impl CampaignSeed {
+    /// The status row of a target of this campaign: `rank` among its
+    /// targets, `slice_len` its slice's size (slice campaigns), `ordinal`
+    /// the device's position in `fleet` (release campaigns' random draws).
+    /// What the status step writes and the summary counts.
+    pub fn row(
+        &self,
+        rank: usize,
+        slice_len: usize,
+        fleet: &Fleet,
+        ordinal: usize,
+    ) -> DeviceStatusSeed {
+        match self.target {
+            Target::Slice { .. } => self.outcome(rank, slice_len),
+            Target::Release { .. } => {
+                self.release_outcome(rank, fleet.seed(), fleet.stream(), ordinal)
+            }
+        }
+    }
 }
 
 /// The devices of one tenant.
@@ -311,7 +321,7 @@ impl Fleet {
         &'a self,
         campaigns: &'a [CampaignSeed],
     ) -> impl Iterator<Item = DeviceSeed> + 'a {
-        let mut rng = super::rng(self.seed, self.stream);
+        let mut rng = super::random::rng(self.seed, self.stream);
         // Per campaign: how many devices it targeted so far (a device's
         // rank in a campaign decides its outcome there).
         let mut ranks = vec![0usize; campaigns.len()];

@@ -9,6 +9,7 @@
 mod campaigns;
 mod firmware;
 mod fleet;
+mod plan;
 mod random;
 #[cfg(test)]
 mod scenario_tests;
@@ -21,6 +22,7 @@ pub use campaigns::{CampaignSeed, DeviceStatusSeed, Target};
 pub use firmware::{FirmwareSeed, manifest, manifest_digest};
 pub(crate) use fleet::IdKind;
 pub use fleet::{DeviceSeed, Fleet};
+pub use plan::TenantPlan;
 pub use targets::{
     DeviceList, campaign_slices, campaign_target_count, campaign_targets, fleet_is_planned,
 };
@@ -30,11 +32,9 @@ pub(crate) use firmware::line_releases;
 
 use std::sync::Arc;
 
-use rand::SeedableRng as _;
-use rand_chacha::ChaCha8Rng;
-
 use crate::scenario::{CampaignsSpec, Provisioning, Scenario, ScenarioError, When};
 use fleet::{FleetType, MetadataStyle, ProvisionPlan};
+use random::rng;
 
 /// Default `--seed`.
 pub const DEFAULT_SEED: u64 = 42;
@@ -83,29 +83,6 @@ impl DatasetSpec {
             c.per_tenant = self.campaigns_per_tenant.max(1) as u64;
         }
         s
-    }
-}
-
-/// Everything that should exist for one tenant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TenantPlan {
-    pub tenant: TenantSeed,
-    /// Produced on demand, in device_id byte order (the order status rows
-    /// are assigned in).
-    pub fleet: Fleet,
-    pub firmware: Vec<FirmwareSeed>,
-    pub campaigns: Vec<CampaignSeed>,
-}
-
-impl TenantPlan {
-    /// The demo admin user that creates everything seeded for the tenant.
-    pub fn created_by(&self) -> String {
-        format!("demo-admin-{}", self.tenant.tenant_id)
-    }
-
-    /// The tenant's devices, generated as they are consumed.
-    pub fn devices(&self) -> impl Iterator<Item = DeviceSeed> + '_ {
-        self.fleet.devices(&self.campaigns)
     }
 }
 
@@ -275,14 +252,6 @@ fn build(s: &Scenario, seed: u64) -> Result<Dataset, ScenarioError> {
         scenario: s.name.clone(),
         seed,
     })
-}
-
-/// ChaCha8 rather than `StdRng`: its output is fixed across rand versions
-/// and platforms, so a seed means the same rows forever.
-pub(crate) fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(stream);
-    rng
 }
 
 #[cfg(test)]

@@ -2,6 +2,11 @@
 //! seed, the tenant's stream, the device's position and what is drawn,
 //! rather than the next value of a sequence. The status step asks them of
 //! one campaign's devices at a time, the device step of every campaign's.
+//! What is drawn in order instead (a tenant's profile, the fleet's devices
+//! as they are generated) comes from the streams of [`rng`].
+
+use rand::SeedableRng as _;
+use rand_chacha::ChaCha8Rng;
 
 /// SplitMix64's finaliser: a fixed, well-mixed 64-bit hash.
 fn mix(mut x: u64) -> u64 {
@@ -15,6 +20,14 @@ fn mix(mut x: u64) -> u64 {
 pub fn unit_interval(seed: u64, stream: u64, ordinal: u64, salt: u64) -> f64 {
     let h = mix(mix(mix(mix(seed) ^ stream) ^ ordinal) ^ salt);
     (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// ChaCha8 rather than `StdRng`: its output is fixed across rand versions
+/// and platforms, so a seed means the same rows forever.
+pub(crate) fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
 }
 
 #[cfg(test)]

@@ -18,4 +18,4 @@ pub(crate) use galera::{certified_lock_sql, rolled_back_by_cluster};
 pub use galera::{refuse_unreplicated_tables, refuse_unsafe_node};
 pub use preflight::refuse_read_only;
 pub use schema::{SchemaUse, prepare_schema};
-pub use txn::{Access, NoAnswer, Txn};
+pub use txn::{Access, Txn};

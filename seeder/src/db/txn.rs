@@ -31,6 +31,7 @@ use sea_query_sqlx::SqlxValues;
 
 use super::connect::{Db, Pool, Session};
 use crate::ahead::send_while_building;
+use crate::retry::NoAnswer;
 
 /// What a transaction may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,23 +75,6 @@ enum TxnConn {
 /// error comes first; COMMIT, and MySQL's writes, have no server-side
 /// limit, and this bound is their only one.
 pub const ANSWER_GRACE: Duration = Duration::from_secs(10);
-
-/// The server sent no answer within the seeder's bound: the statement
-/// timeout plus 10 s of grace, and for BEGIN also the time allowed for
-/// taking a pooled connection (see
-/// [`Seeder::statement_timeout`](crate::Seeder::statement_timeout)).
-/// [`no_answer`](crate::no_answer) finds it in a `DbErr` (it is held as
-/// the inner error of a `std::io::Error` of kind `TimedOut`, which
-/// `Error::source` does not reach); a seeding run reports it as
-/// [`SeedError::NoAnswer`](crate::SeedError::NoAnswer). The connection it
-/// happened on may still be waiting for the answer: close the pool with a
-/// bound of your own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the database server sent no answer within {} s", waited.as_secs())]
-pub struct NoAnswer {
-    /// How long the seeder waited.
-    pub waited: Duration,
-}
 
 /// Awaits `answer`, at most `limit` when there is one.
 async fn answered<T>(

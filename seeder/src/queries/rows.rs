@@ -144,17 +144,49 @@ pub struct CampaignCounters {
 
 #[cfg(test)]
 mod tests {
+    use migration::{Migrator, MigratorTrait as _};
+    use sea_orm::{ConnectionTrait as _, Statement};
+
     use super::*;
 
-    /// Pages of 4 over the demo's 15 devices: every id read once.
+    /// Pages of 4 over the demo's 15 devices of tenant-a: every id read
+    /// once, none of tenant-b's. The rows are inserted here directly (only
+    /// the columns the schema requires), not by a seeding run, so that
+    /// this module's tests need nothing of the seeding core.
     #[tokio::test]
     async fn ids_are_read_by_pages_without_loss() -> Result<(), Box<dyn std::error::Error>> {
         let db = sea_orm::Database::connect("sqlite::memory:").await?;
+        Migrator::up(&db, None).await?;
         let dataset = crate::Dataset::demo();
-        crate::Seeder::new(&dataset).run(&db).await?;
+        for plan in &dataset.tenants {
+            let tenant = &plan.tenant.tenant_id;
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "INSERT INTO tenants (tenant_id, name, status, created_at) \
+                 VALUES (?, ?, 'active', '2026-01-01T00:00:00Z')",
+                [tenant.as_str().into(), tenant.as_str().into()],
+            ))
+            .await?;
+            let mut ids = Vec::new();
+            plan.fleet.every_device_id(|id| {
+                ids.push(id.to_owned());
+                true
+            });
+            for id in ids {
+                db.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    "INSERT INTO device_registry \
+                     (tenant_id, device_id, site_id, status, provisioned_at, metadata) \
+                     VALUES (?, ?, 'site', 'active', '2026-01-01T00:00:00Z', '{}')",
+                    [tenant.as_str().into(), id.into()],
+                ))
+                .await?;
+            }
+        }
         let set = device_ids_by_page(&db, "tenant-a", 4).await?;
         assert_eq!(set.len(), 15);
         let plan = &dataset.tenants[0];
+        assert_eq!(plan.tenant.tenant_id, "tenant-a");
         assert!(plan.fleet.every_device_id(|id| set.contains(id)));
         assert!(!set.contains("factory-floor-sensor-01"), "tenant-b's");
         Ok(())

@@ -11,6 +11,7 @@
 
 mod builtin;
 mod campaigns;
+mod error;
 mod moment;
 mod provisioning;
 mod releases;
@@ -21,8 +22,8 @@ mod values;
 mod when;
 
 pub use builtin::{BUILTIN, Builtin};
+pub use error::ScenarioError;
 pub use moment::Moment;
-pub use validate::ScenarioError;
 pub use when::When;
 
 use serde::{Deserialize, Serialize};

@@ -2,8 +2,8 @@
 //! per message, each asserting the whole error as a user reads it
 //! (`path:line:column: message`). The position is where `¦` stands in the
 //! case's text (removed before reading): the key the problem is about.
-//! `every_refusal_has_a_case` reads validate.rs itself and fails when one
-//! of its messages matches no case here.
+//! `every_refusal_has_a_case` reads validate.rs and error.rs themselves
+//! and fails when one of their messages matches no case here.
 
 use super::*;
 
@@ -580,12 +580,20 @@ fn an_unreadable_file_is_named() {
     );
 }
 
-/// The messages validate.rs can produce: each string literal that starts a
-/// `format!(` or ends in `.to_owned()`, with the parts a format fills in
-/// (`{…}`) as `None`.
+/// The messages validate.rs and error.rs can produce: each string literal
+/// that starts a `format!(` or ends in `.to_owned()`, with the parts a
+/// format fills in (`{…}`) as `None`.
 fn refusal_templates() -> Vec<Vec<Option<String>>> {
-    let source = include_str!("validate.rs");
-    let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+    let mut templates = Vec::new();
+    for source in [include_str!("validate.rs"), include_str!("error.rs")] {
+        let source = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+        templates.extend(templates_in(source));
+    }
+    templates
+}
+
+/// The message templates of one file's code (see [`refusal_templates`]).
+fn templates_in(source: &str) -> Vec<Vec<Option<String>>> {
     let mut templates = Vec::new();
     let mut rest = source;
     while let Some(start) = rest.find('"') {
