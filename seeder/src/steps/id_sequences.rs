@@ -19,7 +19,7 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
-use super::StepError;
+use super::error::StepError;
 use super::scoped;
 use super::sink::{Batch, Sink};
 use crate::error::SeedError;

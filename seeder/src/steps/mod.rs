@@ -18,6 +18,7 @@ mod device_firmware;
 mod device_status;
 mod devices;
 pub mod differing;
+mod error;
 mod firmware;
 mod found;
 mod id_sequences;
@@ -37,6 +38,7 @@ use crate::error::SeedError;
 use crate::report::{SeedReport, TableCounts};
 use crate::table::Table;
 
+pub use error::StepError;
 pub use found::Found;
 pub use scoped::Guards;
 pub use sink::{Batch, Sink};
@@ -299,42 +301,4 @@ pub async fn preview_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedRep
 /// on tables under row level security scope themselves (see `scoped`).
 pub async fn begin(db: &crate::db::Db) -> Result<Txn, DbErr> {
     db.begin(crate::db::Access::Write, None).await
-}
-
-/// Why a batch's seeding stopped; its transaction was rolled back.
-#[derive(Debug)]
-pub enum StepError {
-    /// A database error, with what the step was doing, and in which table.
-    Database {
-        doing: String,
-        table: Option<Table>,
-        source: DbErr,
-    },
-    /// A condition found before writing under which the seeder will not
-    /// write (see `id_sequences`, `world`).
-    Refused(SeedError),
-    /// Galera: the batch's transaction was no longer open when checked
-    /// (after a failed statement, or before COMMIT): the cluster rolled it
-    /// back to apply another node's conflicting commit, and statements
-    /// ran outside it since (see `db::galera::rolled_back_by_cluster`).
-    /// Retried like a certification failure.
-    RolledBackByCluster { doing: String },
-}
-
-impl StepError {
-    fn new(doing: &str, source: DbErr) -> StepError {
-        StepError::Database {
-            doing: doing.to_owned(),
-            table: None,
-            source,
-        }
-    }
-
-    fn at(table: Table) -> impl FnOnce(DbErr) -> StepError {
-        move |source| StepError::Database {
-            doing: format!("seeding {}", table.table_name()),
-            table: Some(table),
-            source,
-        }
-    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::Finding;
+use super::finding::Finding;
 use crate::queries::sql::Query;
 use crate::queries::{StaleDevice, off_latest_success};
 use crate::report::{Violation, ViolationKind};

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, DbErr, RuntimeErr, sqlx};
 
-use super::Finding;
+use super::finding::Finding;
 use super::firmware_lines::firmware_line_violations;
 use super::history::{
     off_latest_success_violations, off_provisioned_firmware, several_unfinished_campaigns,

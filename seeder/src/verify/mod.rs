@@ -2,9 +2,12 @@
 //! not): per-table counts, the platform's per-campaign breakdown, and the
 //! eleven invariants of the dataset, each violation naming its row.
 
+mod finding;
 mod firmware_lines;
 mod history;
 mod invariants;
+
+use finding::Finding;
 
 use std::collections::HashMap;
 
@@ -36,22 +39,6 @@ const TENANTS_PER_BATCH: usize = 1_000;
 /// tenants gains nothing anyway: their queries cost their rows, not their
 /// number.
 const ROWS_PER_BATCH: u64 = 100_000;
-
-/// A violation and the tenant whose row breaks it (the tenant of the row's
-/// `tenant_id`), so that a batch's findings can be told apart by tenant.
-pub(super) struct Finding {
-    tenant: String,
-    violation: Violation,
-}
-
-impl Finding {
-    fn new(tenant: impl Into<String>, violation: Violation) -> Self {
-        Finding {
-            tenant: tenant.into(),
-            violation,
-        }
-    }
-}
 
 /// What checking some tenants in one transaction found.
 struct ScopeReport {
