@@ -361,10 +361,11 @@ pub(crate) fn batches<'d>(
     tenants: &[String],
     jobs: usize,
 ) -> Vec<Vec<&'d TenantPlan>> {
+    let chosen: std::collections::HashSet<&str> = tenants.iter().map(String::as_str).collect();
     let plans: Vec<&TenantPlan> = dataset
         .tenants
         .iter()
-        .filter(|p| tenants.contains(&p.tenant.tenant_id))
+        .filter(|p| chosen.contains(p.tenant.tenant_id.as_str()))
         .collect();
     let most = if jobs > 1 {
         plans.len().div_ceil(jobs * 4).clamp(1, BATCH_TENANTS)

@@ -47,16 +47,19 @@ pub fn select_tenants(dataset: &Dataset, requested: &[String]) -> Result<Vec<Str
     if requested.is_empty() {
         return Ok(known.iter().map(|s| (*s).to_owned()).collect());
     }
+    // Sets: a run may name every one of 100,000 tenants.
+    let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
+    let mut seen = std::collections::HashSet::new();
     let mut chosen = Vec::new();
     for id in requested {
-        if !known.contains(&id.as_str()) {
+        if !known_set.contains(id.as_str()) {
             return Err(SeedError::UnknownTenant {
                 // Debug formatting escapes quotes and control characters.
                 id: id.chars().take(100).collect(),
                 valid: abbreviated(&known),
             });
         }
-        if !chosen.contains(id) {
+        if seen.insert(id.as_str()) {
             chosen.push(id.clone());
         }
     }

@@ -98,6 +98,7 @@ pub async fn plan(
         .map(|p| p.tenant.tenant_id.clone())
         .collect();
     let mut lists = read_provisioning(sink, &read_lists).await?;
+    let read_lists: HashSet<&String> = read_lists.iter().collect();
     let mut tenants = Vec::new();
     for (ti, p) in batch.plans.iter().enumerate() {
         let tenant = &p.tenant.tenant_id;

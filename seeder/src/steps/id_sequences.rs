@@ -75,24 +75,37 @@ async fn sequence_state(
     table: Table,
 ) -> Result<Option<SequenceState>, DbErr> {
     let name = table.table_name();
+    let pg = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
     // The largest id the batch's tenants' rows hold as the role sees them
     // (under row level security, each tenant's in its own scope).
+    // Without row level security, the table's largest id (the primary
+    // key's last entry); under it, each tenant's own, found through its
+    // tenant_id index (an unfiltered max would walk the key past every
+    // row the policy hides).
+    let guarded = sink.guards.applies(table);
+    let rows = if guarded {
+        scoped::rows(
+            sink.txn,
+            true,
+            &batch.ids,
+            "t",
+            &format!("SELECT max(t.id)::int8 AS max_id FROM {name} t WHERE {{tenants:t}}"),
+        )
+        .await?
+    } else {
+        sink.txn
+            .query_all_raw(pg(format!(
+                "SELECT max(t.id)::int8 AS max_id FROM {name} t"
+            )))
+            .await?
+    };
     let mut max_id: Option<i64> = None;
-    for row in scoped::rows(
-        sink.txn,
-        sink.guards.applies(table),
-        &batch.ids,
-        "t",
-        &format!("SELECT max(t.id)::int8 AS max_id FROM {name} t WHERE {{tenants:t}} OR true"),
-    )
-    .await?
-    {
+    for row in rows {
         if let Some(n) = row.try_get::<Option<i64>>("", "max_id")? {
             max_id = Some(max_id.map_or(n, |m| m.max(n)));
         }
     }
     let table = name;
-    let pg = |sql: String| Statement::from_string(DbBackend::Postgres, sql);
     // `table` is one of our own table names.
     let Some(row) = sink
         .txn

@@ -117,18 +117,25 @@ pub async fn seed_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport
     tenants::lock(sink, batch)
         .await
         .map_err(|e| StepError::new("locking the tenant rows", e))?;
-    // Under the lock, the batch's rows by key.
+    // Under the lock, the batch's rows by key. Firmware and campaigns
+    // reference their tenant's row (a foreign key in the platform's schema
+    // and ours): a tenant whose row was just inserted has none.
     let ids = &batch.ids;
+    let were_there: Vec<String> = ids
+        .iter()
+        .filter(|id| found.tenants.contains_key(*id))
+        .cloned()
+        .collect();
     found.devices = found::read_devices(sink, ids)
         .await
         .map_err(reading("reading the tenants' devices"))?;
     if selection.includes(Table::Firmware) || selection.includes(Table::Campaigns) {
-        found.firmware = found::read_firmware(sink, ids)
+        found.firmware = found::read_firmware(sink, &were_there)
             .await
             .map_err(reading("reading the tenants' firmware"))?;
     }
     if selection.includes(Table::Campaigns) || selection.includes(Table::DeviceStatus) {
-        found.campaigns = found::read_campaigns(sink, ids)
+        found.campaigns = found::read_campaigns(sink, &were_there)
             .await
             .map_err(reading("reading the tenants' campaigns"))?;
     }

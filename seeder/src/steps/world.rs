@@ -74,46 +74,34 @@ pub async fn read(
         return Ok(out);
     }
     let guarded = sink.guards.applies(Table::Devices);
-    // Counts and the smallest ids per tenant, in one read each.
-    for row in scoped::rows(
-        sink.txn,
-        guarded,
-        &ids,
-        "d",
-        "SELECT d.tenant_id AS tenant_id, COUNT(*) AS n FROM device_registry d \
-         WHERE {tenants:d} GROUP BY d.tenant_id",
-    )
-    .await?
-    {
-        let tenant: String = row.try_get("", "tenant_id")?;
-        let n = crate::queries::sql::int(&row, "n")?;
-        if let Some(rows) = out.get_mut(&tenant) {
-            rows.devices = Some(n.max(0) as u64);
-        }
-    }
-    for rows in out.values_mut() {
-        rows.devices.get_or_insert(0);
-    }
+    // The device count and the smallest ids of each tenant, in one read.
     let sample_sql = if ids.len() == 1 {
         format!(
-            "SELECT d.tenant_id AS tenant_id, d.device_id AS device_id FROM device_registry d \
-             WHERE {{tenants:d}} ORDER BY d.device_id LIMIT {SAMPLE}"
+            "SELECT d.tenant_id AS tenant_id, d.device_id AS device_id, \
+                    COUNT(*) OVER () AS n \
+             FROM device_registry d WHERE {{tenants:d}} ORDER BY d.device_id LIMIT {SAMPLE}"
         )
     } else {
         format!(
-            "SELECT x.tenant_id AS tenant_id, x.device_id AS device_id FROM ( \
+            "SELECT x.tenant_id AS tenant_id, x.device_id AS device_id, x.n AS n FROM ( \
                SELECT d.tenant_id, d.device_id, \
-                      ROW_NUMBER() OVER (PARTITION BY d.tenant_id ORDER BY d.device_id) AS n \
+                      ROW_NUMBER() OVER (PARTITION BY d.tenant_id ORDER BY d.device_id) AS k, \
+                      COUNT(*) OVER (PARTITION BY d.tenant_id) AS n \
                FROM device_registry d WHERE {{tenants:d}}) x \
-             WHERE x.n <= {SAMPLE}"
+             WHERE x.k <= {SAMPLE}"
         )
     };
     for row in scoped::rows(sink.txn, guarded, &ids, "d", &sample_sql).await? {
         let tenant: String = row.try_get("", "tenant_id")?;
         let device: String = row.try_get("", "device_id")?;
+        let n = crate::queries::sql::int(&row, "n")?;
         if let Some(rows) = out.get_mut(&tenant) {
+            rows.devices = Some(n.max(0) as u64);
             rows.device_ids.push(device);
         }
+    }
+    for rows in out.values_mut() {
+        rows.devices.get_or_insert(0);
     }
     // The metadata of each tenant's first planned devices.
     let mut sample_ids: Vec<String> = plans
