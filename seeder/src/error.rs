@@ -332,6 +332,21 @@ fn problem_count(problems: &[String]) -> String {
     }
 }
 
+/// `3 rows of device_registry, 1 row of ota_device_status`.
+fn declined_list(declined: &[(Table, u64)]) -> String {
+    declined
+        .iter()
+        .map(|(table, n)| {
+            format!(
+                "{n} {} of {}",
+                if *n == 1 { "row" } else { "rows" },
+                table.table_name()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,19 +455,4 @@ mod tests {
             "a Galera node's message names the cluster's stall: {commit}"
         );
     }
-}
-
-/// `3 rows of device_registry, 1 row of ota_device_status`.
-fn declined_list(declined: &[(Table, u64)]) -> String {
-    declined
-        .iter()
-        .map(|(table, n)| {
-            format!(
-                "{n} {} of {}",
-                if *n == 1 { "row" } else { "rows" },
-                table.table_name()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }

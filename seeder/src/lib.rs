@@ -51,7 +51,7 @@ pub use error::SeedError;
 pub use progress::Progress;
 pub use report::{
     CampaignBreakdown, DifferingRow, ResetReport, SchemaOrigin, SchemaReport, SeedReport,
-    SeedSummary, Stopped, TableCounts, VerifyReport, Violation, ViolationKind,
+    SeedSummary, Stopped, TableCounts, TenantList, VerifyReport, Violation, ViolationKind,
 };
 pub use retry::no_answer;
 pub use run::{DEFAULT_STATEMENT_TIMEOUT, Seeder, migrate, reset, verify};

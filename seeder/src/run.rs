@@ -248,8 +248,9 @@ impl<'a> Seeder<'a> {
 
     /// Reads the selected tenants back: row counts, each campaign's stored
     /// counters beside its status rows, and every row that breaks one of
-    /// the invariants (docs/dataset.md), each tenant in a read-only
-    /// transaction scoped to it. Works on any database with the OTA
+    /// the invariants (docs/dataset.md), in read-only transactions: small
+    /// tenants in batches with one set-based query per check, each tenant
+    /// in its own scoped transaction where row level security applies. Works on any database with the OTA
     /// tables, seeded by ota-seed or not.
     pub async fn verify(&self, conn: &DatabaseConnection) -> Result<VerifyReport, SeedError> {
         let tenants = select_tenants(self.dataset, &self.tenants)?;

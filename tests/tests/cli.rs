@@ -303,11 +303,14 @@ async fn json_and_quiet_outputs(db: TestDb) -> anyhow::Result<()> {
         describe(&out)
     );
 
-    // Not a terminal: progress is plain lines on stderr.
+    // Not a terminal: progress is plain lines on stderr, one per step of
+    // each batch (the demo's two tenants are one batch).
     let out = db.seeder(&[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("tenant-a ota_device_status: inserted 0, already present 15"),
+        stderr.contains(
+            "tenant-a … tenant-b (2 tenants) ota_device_status: inserted 0, already present 30"
+        ),
         "{stderr}"
     );
     Ok(())

@@ -10,13 +10,18 @@
 #[allow(dead_code)]
 mod campaign_report;
 
+use entity::ota_campaigns;
 use entity::prelude::*;
 use ota_seed_tests::app_role::{GRANTS, as_application_role, count, create_role, seed_json};
 use ota_seed_tests::cleanup::PgRole;
 use ota_seed_tests::{
     Backend, DEMO_COUNTS, TestDb, assert_verified, run_case, run_seeder, table_counts, violations,
 };
-use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, Set,
+};
+use seeder::{Dataset, DatasetSpec, Seeder};
 
 #[tokio::test]
 async fn seeds_and_verifies_as_a_non_owner_role_under_forced_row_level_security() {
@@ -160,6 +165,74 @@ async fn a_role_that_sees_every_tenant_verifies_as_the_owner_does() {
                 && v.contains("its status rows say 16 / ")),
             "tenant-b's campaign counts the moved row: {as_role:#?}"
         );
+        owner.close().await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Issue 22: several tenants as the application role. The policies show
+/// the role one tenant per transaction, so verify checks each tenant in its
+/// own scope: every tenant's rows are counted, and the broken counters of
+/// the first and the last tenant are named, as the owner (who sees every
+/// tenant at once) finds them.
+#[tokio::test]
+async fn the_application_role_verifies_several_tenants_each_in_its_scope() {
+    run_case(Backend::Postgres, |db: TestDb| async move {
+        let owner = db.migrate().await?;
+        let fleet = Dataset::fleet(&DatasetSpec {
+            tenants: 6,
+            sites_per_tenant: 1,
+            devices_per_site: 2,
+            campaigns_per_tenant: 1,
+            ..DatasetSpec::default()
+        });
+        Seeder::new(&fleet).run(&owner).await?;
+        let role = PgRole::guard(&db, "app");
+        create_role(&db, &owner, &role, "").await?;
+        let ids = fleet.tenant_ids();
+        let mut expected = Vec::new();
+        for tenant in [ids[0], ids[5]] {
+            let c = OtaCampaigns::find()
+                .filter(ota_campaigns::Column::TenantId.eq(tenant))
+                .one(&owner)
+                .await?
+                .expect("the tenant's campaign");
+            let mut broken = c.clone().into_active_model();
+            broken.succeeded = Set(c.succeeded + 1);
+            broken.update(&owner).await?;
+            expected.push(format!(
+                "invariant 1: ota_campaigns id={} ({tenant}, {:?}): counters say {} total / {} \
+                 succeeded / {} failed, its status rows say {} / {} / {}",
+                c.id,
+                c.name,
+                c.total_devices,
+                c.succeeded + 1,
+                c.failed,
+                c.total_devices,
+                c.succeeded,
+                c.failed
+            ));
+        }
+        let app = ota_seed_tests::connect(&role.url(&db)).await?;
+        let as_role = Seeder::new(&fleet).verify(&app).await?;
+        app.close().await?;
+        let shown: Vec<String> = as_role.violations.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, expected, "{as_role:#?}");
+        assert_eq!(
+            as_role.counts,
+            [
+                ("tenants", 6),
+                ("device_registry", 12),
+                (
+                    "firmware_versions",
+                    count(&owner, "SELECT COUNT(*) AS n FROM firmware_versions").await?
+                ),
+                ("ota_campaigns", 6),
+                ("ota_device_status", 12),
+            ]
+        );
+        assert_eq!(as_role, Seeder::new(&fleet).verify(&owner).await?);
         owner.close().await?;
         Ok(())
     })

@@ -702,6 +702,137 @@ async fn a_stale_device_past_the_sample_is_named(db: TestDb) -> anyhow::Result<(
     Ok(())
 }
 
+/// Issue 22: many small tenants, checked a batch of tenants per
+/// transaction. Corruptions planted in the first, a middle and the last
+/// tenant are each reported once, in the order of the tenants as given
+/// (the dataset's: tenant-a, tenant-b, then tenant-0003 to tenant-0300,
+/// which is not their order as text), each tenant's in the order of the
+/// rules; and they are what verifying each of those tenants alone reports.
+async fn many_small_tenants_are_reported_in_tenant_order(db: TestDb) -> anyhow::Result<()> {
+    let conn = db.connect().await?;
+    let fleet = Dataset::fleet(&DatasetSpec {
+        tenants: 300,
+        sites_per_tenant: 1,
+        devices_per_site: 2,
+        campaigns_per_tenant: 1,
+        ..DatasetSpec::default()
+    });
+    Seeder::new(&fleet).run(&conn).await?;
+    let ids: Vec<String> = fleet.tenant_ids().into_iter().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 300);
+    let (first, middle, last) = (&ids[0], &ids[150], &ids[299]);
+    assert_eq!(
+        (first.as_str(), middle.as_str(), last.as_str()),
+        ("tenant-a", "tenant-0151", "tenant-0300")
+    );
+    let clean = seeder::verify(&conn, &fleet).await?;
+    assert_eq!(clean.violations, [], "{clean:#?}");
+
+    // The first tenant: invariant 11, an upper-case checksum.
+    let upper = FirmwareVersions::find()
+        .filter(firmware_versions::Column::TenantId.eq(first.as_str()))
+        .order_by_asc(firmware_versions::Column::Id)
+        .one(&conn)
+        .await?
+        .expect("the first tenant's firmware");
+    let mut f = upper.clone().into_active_model();
+    f.checksum_sha256 = Set(Some("A".repeat(64)));
+    f.update(&conn).await?;
+    // The middle tenant: invariant 1 (a counter) and a terminal status
+    // row at 50% (its one campaign is the demo's completed rollout).
+    let middle_campaign = campaign(&conn, middle).await?;
+    let mut c = middle_campaign.clone().into_active_model();
+    c.failed = Set(middle_campaign.failed + 7);
+    c.update(&conn).await?;
+    let half = OtaDeviceStatus::find()
+        .filter(ota_device_status::Column::TenantId.eq(middle.as_str()))
+        .order_by_asc(ota_device_status::Column::Id)
+        .one(&conn)
+        .await?
+        .expect("the middle tenant's status row");
+    assert!(
+        ["SUCCESS", "FAILED"].contains(&half.status.as_str()),
+        "{half:?}"
+    );
+    let mut row = half.clone().into_active_model();
+    row.progress_pct = Set(50);
+    row.update(&conn).await?;
+    // The last tenant: invariant 1.
+    let last_campaign = campaign(&conn, last).await?;
+    let mut c = last_campaign.clone().into_active_model();
+    c.succeeded = Set(last_campaign.succeeded + 100);
+    c.update(&conn).await?;
+
+    let counters = |c: &ota_campaigns::Model, said: (i32, i32, i32)| {
+        violation(
+            ViolationKind::CountersDiffer,
+            format!("ota_campaigns id={} ({}, {:?})", c.id, c.tenant_id, c.name),
+            &format!(
+                "counters say {} total / {} succeeded / {} failed, its status rows say {} / {} / {}",
+                said.0, said.1, said.2, c.total_devices, c.succeeded, c.failed
+            ),
+        )
+    };
+    let expected = vec![
+        violation(
+            ViolationKind::BadChecksum,
+            format!(
+                "firmware_versions id={} ({first}, {}, {:?})",
+                upper.id,
+                upper.device_type.as_deref().unwrap_or("NULL"),
+                upper.version
+            ),
+            "checksum_sha256 is not 64 lowercase hex characters",
+        ),
+        counters(
+            &middle_campaign,
+            (
+                middle_campaign.total_devices,
+                middle_campaign.succeeded,
+                middle_campaign.failed + 7,
+            ),
+        ),
+        violation(
+            ViolationKind::FinalNotAt100,
+            status_row(&half),
+            "terminal (SUCCESS/FAILED) with progress_pct other than 100",
+        ),
+        counters(
+            &last_campaign,
+            (
+                last_campaign.total_devices,
+                last_campaign.succeeded + 100,
+                last_campaign.failed,
+            ),
+        ),
+    ];
+    let report = seeder::verify(&conn, &fleet).await?;
+    assert_eq!(report.violations, expected, "{:#?}", report.violations);
+    // Each tenant alone reports its share, in the same order.
+    let mut alone = Vec::new();
+    for tenant in [first, middle, last] {
+        let one = Seeder::new(&fleet).tenants([tenant]).verify(&conn).await?;
+        alone.extend(one.violations);
+    }
+    assert_eq!(report.violations, alone);
+    // Every tenant's campaign, in the tenants' order; every row counted once.
+    let campaign_tenants: Vec<&str> = report
+        .campaigns
+        .iter()
+        .map(|c| c.tenant_id.as_str())
+        .collect();
+    assert_eq!(campaign_tenants, ids);
+    assert_eq!(report.count("tenants"), 300);
+    assert_eq!(report.count("device_registry"), 600);
+    assert_eq!(report.count("ota_campaigns"), 300);
+    assert_eq!(
+        report.count("ota_device_status"),
+        600,
+        "one status row per device"
+    );
+    Ok(())
+}
+
 backend_tests!(
     clean_database_passes,
     a_wrong_counter_is_named,
@@ -720,4 +851,5 @@ backend_tests!(
     a_device_off_its_latest_success_is_named,
     unreal_firmware_lines_are_named,
     a_stale_device_past_the_sample_is_named,
+    many_small_tenants_are_reported_in_tenant_order,
 );

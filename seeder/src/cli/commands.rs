@@ -2,7 +2,7 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
-use seeder::{Progress, SeedReport, SeedSummary, Stopped, Table};
+use seeder::{Progress, SeedReport, SeedSummary, Stopped, Table, TenantList};
 
 use super::args::{ResetArgs, SeedArgs};
 use super::error::CliError;
@@ -89,20 +89,10 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
         summary.interrupted = true;
         summary.rolled_back_tenant = stopped.rolled_back.first().cloned();
         summary.rolled_back_tenants = stopped.rolled_back.clone();
-        let committed = if report.tenants.is_empty() {
-            "no tenant was committed".to_owned()
-        } else {
-            format!("committed before it: {}", report.tenants.join(", "))
-        };
-        let rolled_back = match stopped.rolled_back.as_slice() {
-            [t] => format!("tenant {t} was rolled back whole"),
-            [] if report.tenants.len() == ctx.tenants.len() => {
-                "stopped after the last tenant, before verification".to_owned()
-            }
-            [] => "stopped between tenants".to_owned(),
-            several => format!("tenants {} were rolled back whole", several.join(", ")),
-        };
-        eprintln!("interrupted: {rolled_back}; {committed}. Run the same command again to finish.");
+        eprintln!(
+            "{}",
+            stop_message(stopped, &report.tenants, ctx.tenants.len())
+        );
         close(db).await;
         output.json(&summary)?;
         return Ok(Outcome::Interrupted);
@@ -132,6 +122,26 @@ pub async fn seed(mut ctx: Context, args: &SeedArgs, only: &[Table]) -> anyhow::
     Ok(outcome)
 }
 
+/// The line saying how a stopped run ended: what was rolled back, what
+/// was committed (either list abbreviated beyond ten tenants), and that a
+/// rerun finishes. `tenants`: how many the run covered.
+fn stop_message(stopped: &Stopped, committed: &[String], tenants: usize) -> String {
+    let committed_part = if committed.is_empty() {
+        "no tenant was committed".to_owned()
+    } else {
+        format!("committed before it: {}", TenantList(committed))
+    };
+    let rolled_back = match stopped.rolled_back.as_slice() {
+        [t] => format!("tenant {t} was rolled back whole"),
+        [] if committed.len() == tenants => {
+            "stopped after the last tenant, before verification".to_owned()
+        }
+        [] => "stopped between tenants".to_owned(),
+        several => format!("tenants {} were rolled back whole", TenantList(several)),
+    };
+    format!("interrupted: {rolled_back}; {committed_part}. Run the same command again to finish.")
+}
+
 /// The schema line, the migrations (applied, or a dry run's would-be
 /// ones) and the per-table lines of a seeding report.
 fn print_seed_report(summary: &mut RunSummary, report: &SeedReport, output: Output, dry_run: bool) {
@@ -148,7 +158,11 @@ fn print_seed_report(summary: &mut RunSummary, report: &SeedReport, output: Outp
         }
     }
     summary.record(report);
-    output.human(SeedSummary { report, dry_run });
+    output.human(SeedSummary {
+        report,
+        dry_run,
+        full_list: Some("--json lists them all"),
+    });
 }
 
 /// `seeder verify`: read-only counts, breakdown and invariants.
@@ -240,5 +254,43 @@ fn confirm(preview: &seeder::ResetReport) -> Result<(), CliError> {
         Ok(())
     } else {
         Err(CliError::ResetUnconfirmed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(range: std::ops::RangeInclusive<usize>) -> Vec<String> {
+        range.map(|i| format!("tenant-{i:04}")).collect()
+    }
+
+    /// A few tenants are named, as before.
+    #[test]
+    fn a_stop_among_few_tenants_names_them_all() {
+        let stopped = Stopped {
+            rolled_back: ids(2..=2),
+        };
+        assert_eq!(
+            stop_message(&stopped, &ids(1..=1), 3),
+            "interrupted: tenant tenant-0002 was rolled back whole; committed before it: \
+             tenant-0001. Run the same command again to finish."
+        );
+    }
+
+    /// 1500 committed and 300 rolled back: one short line all the same.
+    #[test]
+    fn a_stop_among_many_tenants_abbreviates_both_lists() {
+        let stopped = Stopped {
+            rolled_back: ids(1501..=1800),
+        };
+        assert_eq!(
+            stop_message(&stopped, &ids(1..=1500), 2000),
+            "interrupted: tenants tenant-1501, tenant-1502, tenant-1503, tenant-1504, \
+             tenant-1505, …, tenant-1799, tenant-1800 (300 tenants) were rolled back whole; \
+             committed before it: tenant-0001, tenant-0002, tenant-0003, tenant-0004, \
+             tenant-0005, …, tenant-1499, tenant-1500 (1500 tenants). Run the same command \
+             again to finish."
+        );
     }
 }

@@ -56,7 +56,8 @@ pub struct RunSummary {
     pub migrations_applied: usize,
     /// Migrations a dry run found not yet applied.
     pub migrations_pending: usize,
-    /// Per table: rows inserted, already present, updated.
+    /// Per table: rows inserted, already present, updated, and declined
+    /// by the database (neither stored nor refused with an error).
     pub tables: BTreeMap<&'static str, TableCounts>,
     /// Existing rows that differ from the dataset, left as found.
     pub differing_rows: Vec<DifferingRow>,

@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use super::Moment;
-use crate::scenario::{DeviceTypeSpec, When};
+use crate::scenario::DeviceTypeSpec;
 
 /// A firmware build; its natural key is (tenant, version, device_type).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,84 +20,30 @@ pub struct FirmwareSeed {
     pub released: Moment,
 }
 
-/// The releases of `t`'s line: the listed ones, then the generated ones
-/// (`count` of them, or, when the scenario leaves it out, enough for the
-/// line to have `needed` releases in all).
+/// The firmware builds of `t`'s line: its releases
+/// ([`DeviceTypeSpec::releases`], `needed` as there), each with its file's
+/// URL and checksum (the manifest's digest when the scenario gives none).
 pub(crate) fn line_releases(t: &DeviceTypeSpec, needed: usize) -> Vec<FirmwareSeed> {
-    let line = &t.firmware;
     let url = |version: &str| {
-        line.url
+        t.firmware
+            .url
             .replace("{version}", version)
             .replace("{device_type}", &t.name)
     };
-    let mut builds: Vec<FirmwareSeed> = line
-        .releases
-        .iter()
-        .map(|r| {
-            let version = r.version.to_string();
-            FirmwareSeed {
-                file_url: url(&version),
-                description: r.description.clone(),
-                file_size_bytes: r.size_bytes,
-                checksum_sha256: r
-                    .checksum_sha256
-                    .clone()
-                    .unwrap_or_else(|| manifest_digest(&t.name, &version, r.size_bytes)),
-                device_type: t.name.clone(),
-                released: r.released.moment(),
-                version,
-            }
-        })
-        .collect();
-    let Some(g) = &line.generated else {
-        return builds;
-    };
-    let listed = line.releases.last();
-    let count = g
-        .count
-        .map_or_else(|| needed.saturating_sub(builds.len()), |c| c as usize);
-    for k in 0..count {
-        let (version, size) = match listed {
-            Some(last) => {
-                let mut v = last.version.clone();
-                v.minor += k as u64 + 1;
-                v.patch = 0;
-                v.pre = semver::Prerelease::EMPTY;
-                v.build = semver::BuildMetadata::EMPTY;
-                (v, last.size_bytes + (k as i64 + 1) * g.size_step_bytes)
-            }
-            None => {
-                let mut v = g
-                    .first_version
-                    .clone()
-                    .unwrap_or_else(|| semver::Version::new(1, 0, 0));
-                v.minor += k as u64;
-                (
-                    v,
-                    g.first_size_bytes.unwrap_or(1) + k as i64 * g.size_step_bytes,
-                )
-            }
-        };
-        let version = version.to_string();
-        let description =
-            g.descriptions[k % g.descriptions.len().max(1)].replace("{version}", &version);
-        let released = match g.first_released {
-            When::Date(date) => Moment::Date(
-                date + chrono::Duration::days((g.every_days * k as f64).round() as i64),
-            ),
-            When::DaysAgo(days) => Moment::days_ago(days - g.every_days * k as f64),
-        };
-        builds.push(FirmwareSeed {
-            file_url: url(&version),
-            description,
-            file_size_bytes: size,
-            checksum_sha256: manifest_digest(&t.name, &version, size),
+    t.releases(needed)
+        .into_iter()
+        .map(|r| FirmwareSeed {
+            file_url: url(&r.version),
+            checksum_sha256: r
+                .checksum_sha256
+                .unwrap_or_else(|| manifest_digest(&t.name, &r.version, r.size_bytes)),
+            description: r.description,
+            file_size_bytes: r.size_bytes,
             device_type: t.name.clone(),
-            released,
-            version,
-        });
-    }
-    builds
+            released: r.released,
+            version: r.version,
+        })
+        .collect()
 }
 
 /// The SHA-256 of a release's manifest, the text a build's checksum is

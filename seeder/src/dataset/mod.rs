@@ -9,7 +9,6 @@
 mod campaigns;
 mod firmware;
 mod fleet;
-mod moment;
 mod random;
 #[cfg(test)]
 mod scenario_tests;
@@ -17,11 +16,11 @@ mod summary;
 mod targets;
 mod tenants;
 
+pub use crate::scenario::Moment;
 pub use campaigns::{CampaignSeed, DeviceStatusSeed, Target};
 pub use firmware::{FirmwareSeed, manifest, manifest_digest};
 pub(crate) use fleet::IdKind;
 pub use fleet::{DeviceSeed, Fleet};
-pub use moment::Moment;
 pub use targets::{
     DeviceList, campaign_slices, campaign_target_count, campaign_targets, fleet_is_planned,
 };

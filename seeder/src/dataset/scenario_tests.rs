@@ -132,3 +132,14 @@ fn history_devices_run_their_latest_success() {
             .any(|c| c.status == CampaignStatus::Aborted)
     );
 }
+
+/// docs/scenarios.md's example file reads, checks and plans as printed.
+#[test]
+fn the_documented_example_reads() {
+    let doc = include_str!("../../../docs/scenarios.md");
+    let start = doc.find("```toml\nname = \"mine\"").expect("the example") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("its end");
+    let s = Scenario::from_toml(&doc[start..end], "docs/scenarios.md")
+        .unwrap_or_else(|e| panic!("{e}"));
+    Dataset::from_scenario(&s, 42).unwrap_or_else(|e| panic!("{e}"));
+}

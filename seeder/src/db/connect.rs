@@ -13,8 +13,6 @@ use sea_orm::{
     Statement,
 };
 
-use super::txn::Session;
-
 /// Pool settings under which sqlx runs no task of its own beside an open
 /// pool: no reaping of idle or old connections (`idle_timeout`,
 /// `max_lifetime`; a `min_connections` above 0 is still opened, once).
@@ -53,6 +51,25 @@ pub(crate) fn without_maintenance<DB: sea_orm::sqlx::Database>(
     options.idle_timeout(None).max_lifetime(None)
 }
 
+/// Settings a run gives each of its transactions, whatever the role or
+/// database defaults are.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// PostgreSQL: the schema holding the OTA tables.
+    pub pg_schema: Option<String>,
+    /// PostgreSQL `search_path` for the run: that schema first.
+    pub search_path: Option<String>,
+    /// Longest a statement may run, a lock be waited for, or a transaction
+    /// sit idle. `None`: no limit.
+    pub statement_timeout: Option<Duration>,
+    /// MariaDB names its statement limit `max_statement_time`; MySQL has
+    /// none for writes.
+    pub mariadb: bool,
+    /// A MariaDB Galera node: reads wait for the cluster's earlier commits
+    /// (`wsrep_sync_wait`), and the tenant lock is certified (`galera`).
+    pub galera: bool,
+}
+
 /// A caller's database, as the seeder works on it.
 pub struct Db {
     pub(super) backend: DbBackend,
@@ -89,7 +106,7 @@ impl Db {
                 .map(|row| row.try_get::<String>("", "v"))
                 .transpose()?;
             session.mariadb = version.is_some_and(|v| v.contains("MariaDB"));
-            session.galera = session.mariadb && super::galera::is_node(conn).await?;
+            session.galera = session.mariadb && is_node(conn).await?;
         }
         Ok(Db {
             backend,
@@ -183,6 +200,26 @@ impl Db {
             _ => Ok(self.conn.clone()),
         }
     }
+}
+
+/// Whether the server is a Galera node: the wsrep provider is loaded
+/// (`wsrep_provider` other than `none`). The variable is absent on MySQL
+/// and on MariaDB builds without wsrep: not a node. A node whose
+/// `wsrep_on` is OFF is still one (and refused, see `galera`). Here rather
+/// than in `galera` because [`Db::new`] asks it, and `galera` builds on
+/// `Db`: the dependency goes one way.
+async fn is_node<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            DbBackend::MySql,
+            "SHOW GLOBAL VARIABLES LIKE 'wsrep_provider'",
+        ))
+        .await?;
+    let mut provider = None;
+    for row in &rows {
+        provider = Some(row.try_get_by_index::<String>(1)?);
+    }
+    Ok(provider.is_some_and(|p| !p.trim().is_empty() && !p.eq_ignore_ascii_case("none")))
 }
 
 /// Opens and closes one connection outside any pool, so that a refusal is

@@ -26,24 +26,6 @@ use super::txn::{Access, Txn};
 use crate::error::SeedError;
 use crate::retry::mysql_error_number;
 
-/// Whether the server is a Galera node: the wsrep provider is loaded
-/// (`wsrep_provider` other than `none`). The variable is absent on MySQL
-/// and on MariaDB builds without wsrep: not a node. A node whose
-/// `wsrep_on` is OFF is still one (and refused, see [`refuse_unsafe_node`]).
-pub(super) async fn is_node<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
-    let rows = conn
-        .query_all_raw(Statement::from_string(
-            DbBackend::MySql,
-            "SHOW GLOBAL VARIABLES LIKE 'wsrep_provider'",
-        ))
-        .await?;
-    let mut provider = None;
-    for row in &rows {
-        provider = Some(row.try_get_by_index::<String>(1)?);
-    }
-    Ok(provider.is_some_and(|p| !p.trim().is_empty() && !p.eq_ignore_ascii_case("none")))
-}
-
 /// The two statements that put the tenant row into the transaction's write
 /// set without changing it: its `created_at` one second back, then forward
 /// again. An `UPDATE` that sets a column to its own value changes no row,

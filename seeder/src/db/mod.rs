@@ -13,9 +13,9 @@ mod preflight;
 mod schema;
 mod txn;
 
-pub use connect::{Db, without_pool_maintenance};
+pub use connect::{Db, Session, without_pool_maintenance};
 pub(crate) use galera::{certified_lock_sql, rolled_back_by_cluster};
 pub use galera::{refuse_unreplicated_tables, refuse_unsafe_node};
 pub use preflight::refuse_read_only;
 pub use schema::{SchemaUse, prepare_schema};
-pub use txn::{Access, NoAnswer, Session, Txn};
+pub use txn::{Access, NoAnswer, Txn};

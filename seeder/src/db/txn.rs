@@ -1,4 +1,5 @@
-//! Transactions, and the session settings every one of them carries.
+//! Transactions, and the session settings (`connect::Session`) every one
+//! of them carries.
 //!
 //! Every statement of a run (schema inspection, seeding, verification)
 //! runs inside one of these transactions, so that settings made
@@ -28,7 +29,7 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 
-use super::connect::{Db, Pool};
+use super::connect::{Db, Pool, Session};
 use crate::ahead::send_while_building;
 
 /// What a transaction may do.
@@ -42,25 +43,6 @@ pub enum Access {
     Write,
     /// Reading one consistent snapshot (REPEATABLE READ, READ ONLY).
     Read,
-}
-
-/// Settings a run gives each of its transactions, whatever the role or
-/// database defaults are.
-#[derive(Debug, Clone, Default)]
-pub struct Session {
-    /// PostgreSQL: the schema holding the OTA tables.
-    pub pg_schema: Option<String>,
-    /// PostgreSQL `search_path` for the run: that schema first.
-    pub search_path: Option<String>,
-    /// Longest a statement may run, a lock be waited for, or a transaction
-    /// sit idle. `None`: no limit.
-    pub statement_timeout: Option<Duration>,
-    /// MariaDB names its statement limit `max_statement_time`; MySQL has
-    /// none for writes.
-    pub mariadb: bool,
-    /// A MariaDB Galera node: reads wait for the cluster's earlier commits
-    /// (`wsrep_sync_wait`), and the tenant lock is certified (`galera`).
-    pub galera: bool,
 }
 
 /// An open transaction of the run; statements run through it as through

@@ -5,9 +5,11 @@
 mod reset;
 mod schema;
 mod seed;
+mod tenant_list;
 mod verify;
 
 pub use reset::ResetReport;
 pub use schema::{SchemaOrigin, SchemaReport};
 pub use seed::{DifferingRow, SeedReport, SeedSummary, Stopped, TableCounts};
+pub use tenant_list::TenantList;
 pub use verify::{CampaignBreakdown, VerifyReport, Violation, ViolationKind};

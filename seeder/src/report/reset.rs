@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::TenantList;
 use crate::table::Table;
 
 /// Rows of the dataset's tenants deleted by a reset, per table.
@@ -28,7 +29,7 @@ impl fmt::Display for ResetReport {
         } else {
             "deleted"
         };
-        writeln!(f, "tenants: {}", self.tenants.join(", "))?;
+        writeln!(f, "tenants: {}", TenantList(&self.tenants))?;
         // Dependants first, the order rows are deleted in.
         for table in Table::ALL.iter().rev() {
             let n = self.deleted.get(table).copied().unwrap_or(0);

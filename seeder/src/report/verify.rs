@@ -176,13 +176,64 @@ impl VerifyReport {
     }
 }
 
+/// Up to this many campaigns, the plain report shows one line each;
+/// beyond, their totals (every campaign stays in the JSON report).
+pub const CAMPAIGNS_LISTED: usize = 20;
+/// The violations the plain report lists; the rest are counted.
+pub const VIOLATIONS_LISTED: usize = 20;
+
+impl VerifyReport {
+    /// The campaigns summed up, for a report over too many to list: how
+    /// many, in how many tenants, by status, and their counters beside
+    /// the status rows, summed.
+    fn campaign_totals(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenants: std::collections::BTreeSet<&str> = self
+            .campaigns
+            .iter()
+            .map(|c| c.tenant_id.as_str())
+            .collect();
+        let mut by_status: std::collections::BTreeMap<&str, usize> =
+            std::collections::BTreeMap::new();
+        for c in &self.campaigns {
+            *by_status.entry(c.status.as_str()).or_default() += 1;
+        }
+        let by_status: Vec<String> = by_status
+            .iter()
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect();
+        writeln!(
+            f,
+            "campaigns: {} in {} tenants ({}), too many to list one by one",
+            self.campaigns.len(),
+            tenants.len(),
+            by_status.join(", ")
+        )?;
+        let sum = |field: fn(&CampaignBreakdown) -> i64| -> i64 {
+            self.campaigns.iter().map(field).sum()
+        };
+        writeln!(
+            f,
+            "  summed (stored total/succeeded/failed | counted from status rows): \
+             {} / {} / {} | {} rows, {} SUCCESS, {} FAILED",
+            sum(|c| i64::from(c.total_devices)),
+            sum(|c| i64::from(c.succeeded)),
+            sum(|c| i64::from(c.failed)),
+            sum(|c| c.rows),
+            sum(|c| c.rows_success),
+            sum(|c| c.rows_failed)
+        )
+    }
+}
+
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "rows per table:")?;
         for (table, n) in &self.counts {
             writeln!(f, "  {table:<18} {n:>8}")?;
         }
-        if !self.campaigns.is_empty() {
+        if self.campaigns.len() > CAMPAIGNS_LISTED {
+            self.campaign_totals(f)?;
+        } else if !self.campaigns.is_empty() {
             writeln!(
                 f,
                 "campaigns (stored total/succeeded/failed | counted from status rows):"
@@ -207,8 +258,12 @@ impl fmt::Display for VerifyReport {
             writeln!(f, "invariants: all {INVARIANTS} hold")
         } else {
             writeln!(f, "invariants: {} violation(s):", self.violations.len())?;
-            for v in &self.violations {
+            for v in self.violations.iter().take(VIOLATIONS_LISTED) {
                 writeln!(f, "  {v}")?;
+            }
+            let more = self.violations.len().saturating_sub(VIOLATIONS_LISTED);
+            if more > 0 {
+                writeln!(f, "  … and {more} more")?;
             }
             Ok(())
         }
@@ -227,6 +282,76 @@ mod tests {
         let mut distinct = numbers.clone();
         distinct.dedup();
         assert_eq!(distinct, (1..=INVARIANTS).collect::<Vec<u8>>());
+    }
+
+    fn campaign(i: usize) -> CampaignBreakdown {
+        CampaignBreakdown {
+            id: i32::try_from(i).expect("small"),
+            tenant_id: format!("tenant-{:04}", i.div_ceil(2)),
+            name: format!("Campaign {i}"),
+            status: if i.is_multiple_of(4) {
+                "RUNNING"
+            } else {
+                "COMPLETED"
+            }
+            .to_owned(),
+            abort_threshold: 0.2,
+            total_devices: 3,
+            succeeded: 2,
+            failed: 1,
+            rows: 3,
+            rows_success: 2,
+            rows_failed: 1,
+        }
+    }
+
+    fn report(campaigns: usize, violations: usize) -> VerifyReport {
+        VerifyReport {
+            counts: vec![("tenants", 1000)],
+            campaigns: (1..=campaigns).map(campaign).collect(),
+            violations: (1..=violations)
+                .map(|i| Violation::new(ViolationKind::BadChecksum, format!("row {i}"), "bad"))
+                .collect(),
+        }
+    }
+
+    /// Twenty campaigns: one line each, as always.
+    #[test]
+    fn twenty_campaigns_are_listed_one_by_one() {
+        let text = report(20, 0).to_string();
+        assert_eq!(text.lines().count(), 2 + 1 + 20 + 1, "{text}");
+        assert!(text.contains("\n  tenant-0010  Campaign 20 "), "{text}");
+    }
+
+    /// 2000 campaigns of 1000 tenants, a quarter of them running: two
+    /// lines of totals instead of 2000.
+    #[test]
+    fn more_campaigns_are_summed_up() {
+        let text = report(2000, 0).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "rows per table:",
+                "  tenants                1000",
+                "campaigns: 2000 in 1000 tenants (COMPLETED 1500, RUNNING 500), too many \
+                 to list one by one",
+                "  summed (stored total/succeeded/failed | counted from status rows): \
+                 6000 / 4000 / 2000 | 6000 rows, 4000 SUCCESS, 2000 FAILED",
+                "invariants: all 11 hold",
+            ]
+        );
+    }
+
+    #[test]
+    fn violations_beyond_twenty_are_counted() {
+        let text = report(0, 25).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 + 1 + 20 + 1, "{text}");
+        assert_eq!(lines[3], "  invariant 11: row 1: bad");
+        assert_eq!(lines[22], "  invariant 11: row 20: bad");
+        assert_eq!(lines[23], "  … and 5 more");
+        assert_eq!(report(0, 20).to_string().lines().count(), 2 + 1 + 20);
     }
 
     #[test]

@@ -11,7 +11,9 @@
 
 mod builtin;
 mod campaigns;
+mod moment;
 mod provisioning;
+mod releases;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -19,6 +21,7 @@ mod values;
 mod when;
 
 pub use builtin::{BUILTIN, Builtin};
+pub use moment::Moment;
 pub use validate::ScenarioError;
 pub use when::When;
 

@@ -218,14 +218,3 @@ fn a_site_named_twice_and_shares_shown_rounded() {
         refusal(&text)
     );
 }
-
-/// docs/scenarios.md's example file reads and checks as printed.
-#[test]
-fn the_documented_example_reads() {
-    let doc = include_str!("../../../docs/scenarios.md");
-    let start = doc.find("```toml\nname = \"mine\"").expect("the example") + "```toml\n".len();
-    let end = start + doc[start..].find("```").expect("its end");
-    let s = Scenario::from_toml(&doc[start..end], "docs/scenarios.md")
-        .unwrap_or_else(|e| panic!("{e}"));
-    crate::Dataset::from_scenario(&s, 42).unwrap_or_else(|e| panic!("{e}"));
-}

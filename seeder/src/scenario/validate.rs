@@ -620,7 +620,7 @@ impl Scenario {
             );
         }
         for (i, t) in self.device_types.iter().enumerate() {
-            let line = crate::dataset::line_releases(t, 2);
+            let line = t.releases(2);
             let Some(first) = line.first() else { continue };
             let first_days = moment_days_ago(first.released);
             if first_days > created {
@@ -684,7 +684,7 @@ fn days_ago_today(when: When) -> f64 {
     moment_days_ago(when.moment())
 }
 
-fn moment_days_ago(m: crate::dataset::Moment) -> f64 {
+fn moment_days_ago(m: super::Moment) -> f64 {
     let now = chrono::Utc::now().fixed_offset();
     (now - m.at(now)).num_seconds() as f64 / 86_400.0
 }
@@ -697,10 +697,7 @@ fn is_generated_id(id: &str) -> bool {
 
 /// A line's versions, listed then generated (as many as known).
 fn release_versions(t: &super::DeviceTypeSpec) -> Vec<String> {
-    crate::dataset::line_releases(t, 0)
-        .into_iter()
-        .map(|r| r.version)
-        .collect()
+    t.releases(0).into_iter().map(|r| r.version).collect()
 }
 
 /// A line's release times in days ago, `None` for a date.

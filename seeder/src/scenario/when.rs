@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::dataset::Moment;
+use super::Moment;
 
 /// A date or a number of days before the run (fractions allowed).
 #[derive(Debug, Clone, Copy, PartialEq)]

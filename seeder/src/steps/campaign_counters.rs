@@ -167,7 +167,8 @@ pub async fn apply(sink: &Sink<'_>, updates: &[CounterUpdate]) -> Result<u64, Db
         .await;
     }
     let mut updated = 0;
-    for chunk in values.chunks(1_000) {
+    // SQLite allows 500 terms in a compound SELECT.
+    for chunk in values.chunks(400) {
         let rows: Vec<&[i32; 4]> = chunk.iter().map(|(_, v)| v).collect();
         updated += sink
             .txn

@@ -211,7 +211,16 @@ pub async fn seed_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport
             },
         );
     }
+    order_differing(&mut report, batch);
     Ok(report)
+}
+
+/// Rows left as found, in dataset order of their tenants (and in seeding
+/// order of the tables within one), as one tenant at a time would list
+/// them.
+fn order_differing(report: &mut SeedReport, batch: &Batch<'_>) {
+    let position = |tenant: &str| batch.ids.iter().position(|id| id == tenant);
+    report.differing.sort_by_key(|row| position(&row.tenant_id));
 }
 
 /// What [`seed_batch`] would do, from the same plans, reading only: the
@@ -282,6 +291,7 @@ pub async fn preview_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedRep
             },
         );
     }
+    order_differing(&mut report, batch);
     Ok(report)
 }
 

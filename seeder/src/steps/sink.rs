@@ -41,7 +41,7 @@ impl<'d> Batch<'d> {
     /// How progress and messages name the batch: the tenant's id, or the
     /// first and last with the count.
     pub fn label(&self) -> String {
-        label_of(&self.ids)
+        crate::progress::batch_label(&self.ids)
     }
 }
 
@@ -71,14 +71,5 @@ impl Sink<'_> {
 
     pub fn step(&self, table: Table, expected: u64) -> StepProgress {
         self.progress.step(&self.label, table, expected)
-    }
-}
-
-/// The id of a batch's one tenant, or `first … last (N tenants)`.
-pub fn label_of(ids: &[String]) -> String {
-    match ids {
-        [] => String::new(),
-        [one] => one.clone(),
-        [first, .., last] => format!("{first} … {last} ({} tenants)", ids.len()),
     }
 }

@@ -74,6 +74,10 @@ pub async fn apply(
     plan: &TenantsPlan,
 ) -> Result<TableCounts, DbErr> {
     let wanted = batch.ids.len() as u64;
+    if plan.missing.is_empty() {
+        // Every row there: nothing to show progress of.
+        return Ok(plan.counts(batch));
+    }
     let progress = sink.step(Table::Tenants, wanted);
     let rows = plan.missing.iter().map(|&i| row(batch, i));
     let key = [tenants::Column::TenantId];

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use sea_orm::{ConnectionTrait, DbErr};
 
+use super::Finding;
 use crate::queries::sql::Query;
 use crate::report::{Violation, ViolationKind};
 
@@ -16,6 +17,7 @@ const NOT_LARGER: &str =
 /// One build as this check reads it.
 struct Build {
     id: i32,
+    tenant_id: String,
     version: String,
     file_size_bytes: Option<i64>,
     checksum_sha256: Option<String>,
@@ -34,7 +36,7 @@ struct Build {
 pub(super) async fn firmware_line_violations<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
-) -> Result<Vec<Violation>, DbErr> {
+) -> Result<Vec<Finding>, DbErr> {
     // In created_at order (as instants: SQLite's texts may carry any
     // offset), which is a line's order when its versions are not all
     // semantic versions.
@@ -61,6 +63,7 @@ pub(super) async fn firmware_line_violations<C: ConnectionTrait>(
                 device_type.as_deref().unwrap_or("NULL")
             ),
             id,
+            tenant_id: tenant_id.clone(),
             version,
             file_size_bytes: r.try_get("", "file_size_bytes")?,
             checksum_sha256: r.try_get("", "checksum_sha256")?,
@@ -79,7 +82,10 @@ pub(super) async fn firmware_line_violations<C: ConnectionTrait>(
             {
                 violations.push((
                     b.id,
-                    Violation::new(ViolationKind::BadChecksum, &b.row, BAD_CHECKSUM),
+                    Finding::new(
+                        &b.tenant_id,
+                        Violation::new(ViolationKind::BadChecksum, &b.row, BAD_CHECKSUM),
+                    ),
                 ));
             }
         }
@@ -92,7 +98,10 @@ pub(super) async fn firmware_line_violations<C: ConnectionTrait>(
             if before.is_some_and(|before| size <= before) {
                 not_larger.push((
                     b.id,
-                    Violation::new(ViolationKind::SizeNotLarger, &b.row, NOT_LARGER),
+                    Finding::new(
+                        &b.tenant_id,
+                        Violation::new(ViolationKind::SizeNotLarger, &b.row, NOT_LARGER),
+                    ),
                 ));
             }
             before = Some(size);
@@ -146,6 +155,7 @@ mod tests {
             .zip(1..)
             .map(|(v, id)| Build {
                 id,
+                tenant_id: String::new(),
                 version: (*v).to_owned(),
                 file_size_bytes: None,
                 checksum_sha256: None,

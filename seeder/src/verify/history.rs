@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use sea_orm::{ConnectionTrait, DbErr};
 
+use super::Finding;
 use crate::queries::sql::Query;
 use crate::queries::{StaleDevice, off_latest_success};
 use crate::report::{Violation, ViolationKind};
@@ -67,7 +68,7 @@ pub(super) async fn several_unfinished_campaigns<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
     cross_tenant_rows: bool,
-) -> Result<Vec<Violation>, DbErr> {
+) -> Result<Vec<Finding>, DbErr> {
     if !cross_tenant_rows && !unfinished_ranges_overlap(conn, tenants).await? {
         return Ok(Vec::new());
     }
@@ -107,14 +108,15 @@ pub(super) async fn several_unfinished_campaigns<C: ConnectionTrait>(
     Ok(by_device
         .into_iter()
         .map(|((tenant_id, device_id), campaigns)| {
-            Violation::new(
+            let v = Violation::new(
                 ViolationKind::SeveralUnfinishedCampaigns,
                 device_row(&tenant_id, &device_id),
                 format!(
                     "in more than one unfinished (CREATED, RUNNING or PAUSED) campaign: {}",
                     campaigns.join(", ")
                 ),
-            )
+            );
+            Finding::new(tenant_id, v)
         })
         .collect())
 }
@@ -131,7 +133,7 @@ pub(super) async fn several_unfinished_campaigns<C: ConnectionTrait>(
 pub(super) async fn off_latest_success_violations<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
-) -> Result<Vec<Violation>, DbErr> {
+) -> Result<Vec<Finding>, DbErr> {
     Ok(off_latest_success(conn, tenants)
         .await?
         .into_iter()
@@ -150,14 +152,15 @@ pub(super) async fn off_latest_success_violations<C: ConnectionTrait>(
                 expected_version,
                 actual_version,
             } = d.device;
-            Violation::new(
+            let v = Violation::new(
                 kind,
                 device_row(&tenant_id, &device_id),
                 format!(
                     "its {update} installed {expected_version} but fw_version is {}",
                     shown(actual_version.as_deref())
                 ),
-            )
+            );
+            Finding::new(tenant_id, v)
         })
         .collect())
 }
@@ -172,7 +175,7 @@ pub(super) async fn off_latest_success_violations<C: ConnectionTrait>(
 pub(super) async fn off_provisioned_firmware<C: ConnectionTrait>(
     conn: &C,
     tenants: Option<&[String]>,
-) -> Result<Vec<Violation>, DbErr> {
+) -> Result<Vec<Finding>, DbErr> {
     // Devices first (their primary key leads with the tenant), each with
     // one probe of the status rows' (tenant_id, device_id) index; the
     // JSON is read only for the devices that get that far.
@@ -197,7 +200,7 @@ pub(super) async fn off_provisioned_firmware<C: ConnectionTrait>(
             let device_id: String = r.try_get("", "device_id")?;
             let provisioned: String = r.try_get("", "provisioned")?;
             let actual: Option<String> = r.try_get("", "fw_version")?;
-            Ok(Violation::new(
+            let v = Violation::new(
                 ViolationKind::OffProvisionedFirmware,
                 device_row(&tenant_id, &device_id),
                 format!(
@@ -205,7 +208,8 @@ pub(super) async fn off_provisioned_firmware<C: ConnectionTrait>(
                      but fw_version is {}",
                     shown(actual.as_deref())
                 ),
-            ))
+            );
+            Ok(Finding::new(tenant_id, v))
         })
         .collect()
 }

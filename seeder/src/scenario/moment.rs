@@ -1,6 +1,8 @@
 //! When something happened in the dataset: a fixed date, or a time relative
 //! to the run's moment. The plan stays free of the clock; the steps resolve
-//! a moment against the run's `now` (one instant per run).
+//! a moment against the run's `now` (one instant per run). It lives with
+//! the scenario, whose times ([`super::When`]) are moments: the generator
+//! takes it from here, never the other way round.
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone as _, Utc};
 
