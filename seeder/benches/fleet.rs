@@ -12,6 +12,11 @@
 //!   `INSERT` per row; reruns over the complete 1M fleet with and without
 //!   the closing verification (and whether any id sequence moved), and
 //!   `seeder verify` alone;
+//! - PostgreSQL, many small tenants (`BENCH_ONLY=tenants`, issue 22):
+//!   1,000 tenants × 10 devices and 20,000 × 5, one campaign each, as the
+//!   owner (and at 1,000 as the RLS role) against `COPY` of the same
+//!   rows (three samples, alternating); reruns and `seeder verify` over the fleet, peak
+//!   RSS, the lines of plain output, and the issue's targets as pass/miss;
 //! - MariaDB and SQLite at 100k devices: the same, against
 //!   `LOAD DATA LOCAL INFILE` and one prepared INSERT reused in a single
 //!   transaction (three samples each, alternating; one-INSERT-per-row on
@@ -61,48 +66,70 @@ fn scale() -> usize {
         .unwrap_or(1)
 }
 
-/// Runs the release seeder binary and measures wall time and peak RSS.
-fn run_seeder(
-    url: &str,
-    devices_per_tenant: usize,
-    extra: &[&str],
-    verify: bool,
-) -> Result<SeederRun> {
-    let sites = (devices_per_tenant / 100).max(1);
-    let per_site = devices_per_tenant / sites;
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seeder"))
-        .args(if verify {
-            &[][..]
-        } else {
-            &["--no-verify"][..]
-        })
-        .args([
-            "--json",
+/// A fleet of the demo scenario, as the seeder's flags shape it.
+struct Fleet {
+    tenants: usize,
+    sites: usize,
+    per_site: usize,
+    campaigns: usize,
+}
+
+impl Fleet {
+    /// TENANTS tenants of `devices_per_tenant` devices (100 a site) and
+    /// CAMPAIGNS campaigns each: the fleets of the sections before `tenants`.
+    fn of(devices_per_tenant: usize) -> Fleet {
+        let sites = (devices_per_tenant / 100).max(1);
+        Fleet {
+            tenants: TENANTS,
+            sites,
+            per_site: devices_per_tenant / sites,
+            campaigns: CAMPAIGNS,
+        }
+    }
+
+    fn args(&self) -> Vec<String> {
+        [
             "--tenants",
-            &TENANTS.to_string(),
+            &self.tenants.to_string(),
             "--campaigns-per-tenant",
-            &CAMPAIGNS.to_string(),
+            &self.campaigns.to_string(),
             "--sites-per-tenant",
-            &sites.to_string(),
+            &self.sites.to_string(),
             "--devices-per-site",
-            &per_site.to_string(),
-            "--database-url",
-            url,
-        ])
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .context("starting the seeder")?;
+            &self.per_site.to_string(),
+        ]
+        .map(str::to_owned)
+        .into()
+    }
+}
+
+/// One finished process: wall time, peak RSS, exit status, and its stdout
+/// (with stderr interleaved when asked).
+struct Measured {
+    wall: Duration,
+    max_rss_kb: i64,
+    status: std::process::ExitStatus,
+    out: String,
+}
+
+/// Runs `cmd` to its end and measures wall time and peak RSS.
+fn measure(mut cmd: Command, merge_stderr: bool) -> Result<Measured> {
+    let (mut reader, writer) = std::io::pipe()?;
+    if merge_stderr {
+        cmd.stderr(writer.try_clone()?);
+    }
+    cmd.stdout(writer);
+    let started = Instant::now();
+    let mut child = cmd.spawn().context("starting the seeder")?;
+    // Our copies of the pipe's write end must close for the reader to end.
+    drop(cmd);
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut reader, &mut out).map(|_| out)
+    });
     // Peak RSS from the child's own VmHWM, polled until it exits: rusage
     // of a child forked from this (large) process would count our pages.
     let pid = child.id();
-    let stdout = child.stdout.take().context("seeder stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut out = String::new();
-        let mut stdout = stdout;
-        std::io::Read::read_to_string(&mut stdout, &mut out).map(|_| out)
-    });
     let mut max_rss_kb = 0;
     let status = loop {
         if let Some(kb) = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -128,15 +155,36 @@ fn run_seeder(
     let wall = started.elapsed();
     let out = reader
         .join()
-        .map_err(|_| anyhow::anyhow!("stdout reader panicked"))??;
-    if !status.success() {
-        bail!("seeder failed ({status}):\n{out}");
-    }
-    let summary: serde_json::Value =
-        serde_json::from_str(&out).context("the seeder's --json summary")?;
-    Ok(SeederRun {
+        .map_err(|_| anyhow::anyhow!("output reader panicked"))??;
+    Ok(Measured {
         wall,
         max_rss_kb,
+        status,
+        out,
+    })
+}
+
+/// Runs the release seeder binary and measures wall time and peak RSS.
+fn run_seeder(url: &str, fleet: &Fleet, extra: &[&str], verify: bool) -> Result<SeederRun> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seeder"));
+    cmd.args(if verify {
+        &[][..]
+    } else {
+        &["--no-verify"][..]
+    })
+    .arg("--json")
+    .args(fleet.args())
+    .args(["--database-url", url])
+    .args(extra);
+    let run = measure(cmd, false)?;
+    if !run.status.success() {
+        bail!("seeder failed ({}):\n{}", run.status, run.out);
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&run.out).context("the seeder's --json summary")?;
+    Ok(SeederRun {
+        wall: run.wall,
+        max_rss_kb: run.max_rss_kb,
         rows: summary["rows_inserted"].as_u64().unwrap_or(0),
     })
 }
@@ -585,6 +633,9 @@ async fn main() -> Result<()> {
     if runs("postgres") {
         bench_postgres(&pg, scale, per_row_sample, dir.path(), &mut report).await?;
     }
+    if runs("tenants") {
+        bench_tenants(&pg, scale, dir.path(), &mut report).await?;
+    }
     if runs("mariadb") {
         bench_mariadb(&my, scale, per_row_sample, dir.path(), &mut report).await?;
     }
@@ -631,7 +682,7 @@ async fn bench_postgres(
                             fresh_database(pg, DbBackend::Postgres, "ota_bench_seeded").await?;
                         empty_schema(&db).await?;
                         db.close().await?;
-                        let run = run_seeder(&url, per_tenant, &[], false)?;
+                        let run = run_seeder(&url, &Fleet::of(per_tenant), &[], false)?;
                         max_rss_kb = max_rss_kb.max(run.max_rss_kb);
                         owner.push(run.wall);
                         if !exported {
@@ -645,7 +696,7 @@ async fn bench_postgres(
                         empty_schema(&db).await?;
                         let role_url = application_role(&db, pg, "ota_bench_role").await?;
                         db.close().await?;
-                        let run = run_seeder(&role_url, per_tenant, &[], false)?;
+                        let run = run_seeder(&role_url, &Fleet::of(per_tenant), &[], false)?;
                         max_rss_kb = max_rss_kb.max(run.max_rss_kb);
                         role.push(run.wall);
                     }
@@ -654,7 +705,8 @@ async fn bench_postgres(
                             fresh_database(pg, DbBackend::Postgres, "ota_bench_jobs").await?;
                         empty_schema(&db).await?;
                         db.close().await?;
-                        let run = run_seeder(&url, per_tenant, &["--jobs", "2"], false)?;
+                        let run =
+                            run_seeder(&url, &Fleet::of(per_tenant), &["--jobs", "2"], false)?;
                         max_rss_kb = max_rss_kb.max(run.max_rss_kb);
                         jobs2.push(run.wall);
                     }
@@ -735,7 +787,7 @@ async fn bench_postgres(
                 } else {
                     [false, true]
                 } {
-                    let run = run_seeder(&url, per_tenant, &[], verify)?;
+                    let run = run_seeder(&url, &Fleet::of(per_tenant), &[], verify)?;
                     inserted += run.rows;
                     if verify {
                         with_verify.push(run.wall);
@@ -817,6 +869,299 @@ async fn bench_postgres(
     Ok(())
 }
 
+/// Issue 22's targets for one many-tenant fleet: seeding throughput as a
+/// share of COPY's (as owner, and as the RLS role where set: the role is
+/// only timed there, as one RLS run of 20,000 tenants took over 5 minutes
+/// on the 2-core machine, the three samples too long), rerun and
+/// verify times as a share of COPY's time, and whether the plain output
+/// and peak RSS are bounded.
+struct Targets {
+    seed: f64,
+    role: Option<f64>,
+    rerun: f64,
+    bounded_output: bool,
+}
+
+fn target(report: &mut String, what: &str, met: bool, got: String) -> Result<()> {
+    let verdict = if met { "pass" } else { "MISS" };
+    writeln!(report, "  {verdict}: {what} ({got})")?;
+    Ok(())
+}
+
+/// PostgreSQL, many small tenants (issue 22): 1,000 tenants × 10 devices
+/// and 20,000 × 5, one site and one campaign each (the demo scenario's
+/// default), seeded as owner (and at 1,000 as the RLS role) against COPY
+/// of the same rows (SAMPLES each, alternating); reruns and verify over the owner's
+/// fleet; peak RSS and the lines of plain output; the issue's targets.
+async fn bench_tenants(pg: &str, scale: usize, dir: &Path, report: &mut String) -> Result<()> {
+    let fleets = [
+        (
+            Fleet {
+                tenants: (1_000 / scale).max(1),
+                sites: 1,
+                per_site: 10,
+                campaigns: 1,
+            },
+            Targets {
+                seed: 0.5,
+                role: Some(0.3),
+                rerun: 0.5,
+                bounded_output: false,
+            },
+        ),
+        (
+            Fleet {
+                tenants: (20_000 / scale).max(1),
+                sites: 1,
+                per_site: 5,
+                campaigns: 1,
+            },
+            Targets {
+                seed: 0.5,
+                role: None,
+                rerun: 0.3,
+                bounded_output: true,
+            },
+        ),
+    ];
+    for (fleet, targets) in fleets {
+        let mut owner = Vec::new();
+        let mut role = Vec::new();
+        let mut copy = Vec::new();
+        let mut total = 0;
+        let mut seed_rss = 0;
+        for sample in 0..SAMPLES {
+            let order = if sample % 2 == 0 {
+                [Pg::Owner, Pg::Role, Pg::Copy]
+            } else {
+                [Pg::Copy, Pg::Role, Pg::Owner]
+            };
+            for method in order {
+                match method {
+                    Pg::Owner => {
+                        let (url, db) =
+                            fresh_database(pg, DbBackend::Postgres, "ota_bench_seeded").await?;
+                        empty_schema(&db).await?;
+                        db.close().await?;
+                        let run = run_seeder(&url, &fleet, &[], false)?;
+                        seed_rss = seed_rss.max(run.max_rss_kb);
+                        owner.push(run.wall);
+                        if total == 0 {
+                            export_postgres(&url, dir)?;
+                            total = run.rows as usize;
+                        }
+                    }
+                    Pg::Role if targets.role.is_some() => {
+                        let (_, db) =
+                            fresh_database(pg, DbBackend::Postgres, "ota_bench_role").await?;
+                        empty_schema(&db).await?;
+                        let role_url = application_role(&db, pg, "ota_bench_role").await?;
+                        db.close().await?;
+                        let run = run_seeder(&role_url, &fleet, &[], false)?;
+                        seed_rss = seed_rss.max(run.max_rss_kb);
+                        role.push(run.wall);
+                    }
+                    Pg::Copy if total > 0 => {
+                        let (copy_url, copy_db) =
+                            fresh_database(pg, DbBackend::Postgres, "ota_bench_copy").await?;
+                        empty_schema(&copy_db).await?;
+                        copy_db.close().await?;
+                        copy.push(copy_postgres(&copy_url, dir)?);
+                    }
+                    Pg::Copy | Pg::Role | Pg::Jobs2 => {}
+                }
+            }
+        }
+        let copy_secs = Stats::of(&copy).median.as_secs_f64();
+        // COPY's time over the seeder's: a throughput ratio for seeding.
+        let share = |runs: &[Duration]| copy_secs / Stats::of(runs).median.as_secs_f64();
+        writeln!(
+            report,
+            "\nPostgreSQL, {} tenants × {} devices (1 site, 1 campaign each; {total} rows in all), \
+             median of {SAMPLES} (min–max)",
+            fleet.tenants, fleet.per_site
+        )?;
+        for (name, runs) in [("seeder (owner)", &owner), ("seeder (RLS role)", &role)] {
+            if runs.is_empty() {
+                continue;
+            }
+            let stats = Stats::of(runs);
+            writeln!(
+                report,
+                "  {name:<18} {stats}  {:>9.0} rows/s  ÷ COPY {:.2}",
+                rate(total, stats.median),
+                share(runs)
+            )?;
+        }
+        writeln!(
+            report,
+            "  COPY               {}  {:>9.0} rows/s",
+            Stats::of(&copy),
+            rate(total, Stats::of(&copy).median)
+        )?;
+
+        // Reruns over the owner's complete fleet, as typed and with
+        // --no-verify, alternating; then `seeder verify` alone.
+        let url = format!("{pg}/ota_bench_seeded");
+        let db = Database::connect(&url).await?;
+        let before = sequences(&db).await?;
+        let mut with_verify = Vec::new();
+        let mut without = Vec::new();
+        let mut inserted = 0;
+        let mut rerun_rss = 0;
+        for sample in 0..SAMPLES {
+            for verify in [sample % 2 == 0, sample % 2 != 0] {
+                let run = run_seeder(&url, &fleet, &[], verify)?;
+                inserted += run.rows;
+                rerun_rss = rerun_rss.max(run.max_rss_kb);
+                if verify {
+                    with_verify.push(run.wall);
+                } else {
+                    without.push(run.wall);
+                }
+            }
+        }
+        let moved = before != sequences(&db).await?;
+        db.close().await?;
+        let mut verify_runs = Vec::new();
+        let mut verify_rss = 0;
+        let mut all_hold = true;
+        for _ in 0..SAMPLES {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_seeder"));
+            cmd.args(["verify", "--quiet", "--database-url", &url])
+                .args(fleet.args());
+            let run = measure(cmd, false)?;
+            verify_runs.push(run.wall);
+            verify_rss = verify_rss.max(run.max_rss_kb);
+            all_hold &= run.status.success();
+        }
+        for (name, runs, note) in [
+            (
+                "rerun",
+                &with_verify,
+                "closing verification included".to_owned(),
+            ),
+            (
+                "rerun --no-verify",
+                &without,
+                format!(
+                    "inserted {inserted} in all reruns, sequences {}",
+                    if moved { "ADVANCED" } else { "unchanged" }
+                ),
+            ),
+            (
+                "verify",
+                &verify_runs,
+                if all_hold {
+                    "all invariants hold"
+                } else {
+                    "VIOLATIONS"
+                }
+                .to_owned(),
+            ),
+        ] {
+            writeln!(
+                report,
+                "  {name:<18} {}  = {:.2} × COPY's time  ({note})",
+                Stats::of(runs),
+                1.0 / share(runs)
+            )?;
+        }
+        let peak_rss = seed_rss.max(rerun_rss).max(verify_rss);
+        writeln!(
+            report,
+            "  peak RSS: seed {:.1} MB, rerun {:.1} MB, verify {:.1} MB",
+            mb(seed_rss),
+            mb(rerun_rss),
+            mb(verify_rss)
+        )?;
+
+        // Plain output, as typed with stderr not a terminal: a first seed
+        // of a fresh database, its rerun, and verify (untimed).
+        let (plain_url, plain_db) =
+            fresh_database(pg, DbBackend::Postgres, "ota_bench_plain").await?;
+        plain_db.close().await?;
+        let mut lines = Vec::new();
+        for subcommand in [&[][..], &[][..], &["verify"][..]] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_seeder"));
+            cmd.args(subcommand)
+                .args(["--database-url", &plain_url])
+                .args(fleet.args());
+            let run = measure(cmd, true)?;
+            if !run.status.success() {
+                bail!("plain seeder run failed ({}):\n{}", run.status, run.out);
+            }
+            lines.push(run.out.lines().count());
+        }
+        writeln!(
+            report,
+            "  plain output (stdout+stderr): seed {} lines, rerun {} lines, verify {} lines",
+            lines[0], lines[1], lines[2]
+        )?;
+
+        let owner_share = share(&owner);
+        target(
+            report,
+            &format!("seed as owner ≥ {} × COPY", targets.seed),
+            owner_share >= targets.seed,
+            format!("{owner_share:.2}"),
+        )?;
+        if let Some(role_target) = targets.role {
+            let role_share = share(&role);
+            target(
+                report,
+                &format!("seed as RLS role ≥ {role_target} × COPY"),
+                role_share >= role_target,
+                format!("{role_share:.2}"),
+            )?;
+        }
+        for (name, runs) in [
+            ("rerun as typed", &with_verify),
+            ("rerun --no-verify", &without),
+            ("verify", &verify_runs),
+        ] {
+            let time_share = 1.0 / share(runs);
+            target(
+                report,
+                &format!("{name} ≤ {} × COPY's time", targets.rerun),
+                time_share <= targets.rerun,
+                format!("{time_share:.2}"),
+            )?;
+        }
+        if targets.bounded_output {
+            for (name, n) in ["seed", "rerun", "verify"].iter().zip(&lines) {
+                target(
+                    report,
+                    &format!("plain output of {name} < 50 lines"),
+                    *n < 50,
+                    format!("{n}"),
+                )?;
+            }
+            target(
+                report,
+                "peak RSS < 150 MB",
+                mb(peak_rss) < 150.0,
+                format!("{:.1} MB", mb(peak_rss)),
+            )?;
+        }
+    }
+    let admin = Database::connect(format!("{pg}/postgres")).await?;
+    for name in [
+        "ota_bench_seeded",
+        "ota_bench_role",
+        "ota_bench_copy",
+        "ota_bench_plain",
+    ] {
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+    }
+    admin
+        .execute_unprepared("DROP ROLE IF EXISTS ota_bench_app")
+        .await?;
+    Ok(())
+}
+
 /// MariaDB: 100k devices against LOAD DATA and one INSERT per row.
 async fn bench_mariadb(
     my: &str,
@@ -838,7 +1183,7 @@ async fn bench_mariadb(
             if seeder_first {
                 let (url, db) = fresh_database(my, DbBackend::MySql, "ota_bench_seeded").await?;
                 empty_schema(&db).await?;
-                let run = run_seeder(&url, per_tenant, &[], false)?;
+                let run = run_seeder(&url, &Fleet::of(per_tenant), &[], false)?;
                 max_rss_kb = max_rss_kb.max(run.max_rss_kb);
                 seeder_runs.push(run.wall);
                 if rows.is_none() {
@@ -972,7 +1317,7 @@ async fn bench_galera(scale: usize, report: &mut String) -> Result<()> {
             let (url, db) = fresh_database(server, DbBackend::MySql, "ota_bench_galera").await?;
             empty_schema(&db).await?;
             db.close().await?;
-            let run = run_seeder(&url, per_tenant, &[], false)?;
+            let run = run_seeder(&url, &Fleet::of(per_tenant), &[], false)?;
             rows = run.rows;
             runs.push(run.wall);
         }
@@ -1015,7 +1360,7 @@ async fn bench_sqlite(scale: usize, dir: &Path, report: &mut String) -> Result<(
             empty_schema(&db).await?;
             if seeder_first {
                 db.close().await?;
-                let run = run_seeder(&url, per_tenant, &[], false)?;
+                let run = run_seeder(&url, &Fleet::of(per_tenant), &[], false)?;
                 max_rss_kb = max_rss_kb.max(run.max_rss_kb);
                 seeder_runs.push(run.wall);
                 if rows.is_none() {
