@@ -55,6 +55,47 @@ pub fn set_on_process_sockets() {
 #[cfg(not(target_os = "linux"))]
 pub fn set_on_process_sockets() {}
 
+/// While alive, sets `TCP_NODELAY` on the process's sockets every 200 µs,
+/// from a thread of its own: for the time connections are being opened.
+/// Setting it after a connection is open (`after_connect`) comes too late
+/// for the handshake itself, where TLS's last client flight and the
+/// startup message, two writes in a row, waited for a delayed ACK: about
+/// 0.17 s of every run over TLS on loopback, measured on an empty run
+/// (0.21 s against 0.04 s with `sslmode=disable`).
+pub struct Watch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watch {
+    pub fn start() -> Watch {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("nodelay".to_owned())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    set_on_process_sockets();
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            })
+            .ok();
+        Watch { stop, thread }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        // Sockets opened since the thread's last pass.
+        set_on_process_sockets();
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use std::net::{TcpListener, TcpStream};

@@ -113,6 +113,8 @@ impl DatabaseTarget {
         want: Want,
     ) -> Result<Opened, CliError> {
         let timeout = self.connect_timeout.unwrap_or(timeout);
+        // Every connection's handshake without Nagle stalls (see `nodelay`).
+        let _nodelay = nodelay::Watch::start();
         let opened = match connection {
             Connection::Postgres(options) => self.open_pg(options, timeout, want).await,
             Connection::MySql(options) => self.open_mysql(options, timeout, want).await,
