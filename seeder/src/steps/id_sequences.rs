@@ -33,6 +33,7 @@ pub async fn refuse_lagging(
     sink: &Sink<'_>,
     batch: &Batch<'_>,
     selection: &Selection,
+    were_there: &[String],
 ) -> Result<(), StepError> {
     for table in SERIAL_TABLES.into_iter().filter(|t| selection.includes(*t)) {
         let name = table.table_name();
@@ -41,7 +42,10 @@ pub async fn refuse_lagging(
             table: Some(table),
             source,
         };
-        let Some(state) = sequence_state(sink, batch, table).await.map_err(reading)? else {
+        let Some(state) = sequence_state(sink, were_there, table)
+            .await
+            .map_err(reading)?
+        else {
             continue;
         };
         if state.max_id >= state.next {
@@ -71,7 +75,7 @@ struct SequenceState {
 /// empty (to this role), or the sequence's position cannot be known.
 async fn sequence_state(
     sink: &Sink<'_>,
-    batch: &Batch<'_>,
+    were_there: &[String],
     table: Table,
 ) -> Result<Option<SequenceState>, DbErr> {
     let name = table.table_name();
@@ -81,13 +85,14 @@ async fn sequence_state(
     // Without row level security, the table's largest id (the primary
     // key's last entry); under it, each tenant's own, found through its
     // tenant_id index (an unfiltered max would walk the key past every
-    // row the policy hides).
+    // row the policy hides), for the tenants that were there: the others'
+    // rows are hidden from the role, or there are none.
     let guarded = sink.guards.applies(table);
     let rows = if guarded {
         scoped::rows(
             sink.txn,
             true,
-            &batch.ids,
+            were_there,
             "t",
             &format!("SELECT max(t.id)::int8 AS max_id FROM {name} t WHERE {{tenants:t}}"),
         )

@@ -95,9 +95,6 @@ pub async fn seed_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport
     // Before anything is written, even the tenant rows: a lagging id
     // sequence is refused (PostgreSQL only: MySQL's AUTO_INCREMENT and
     // SQLite's rowid follow explicit ids).
-    if sink.backend == DbBackend::Postgres {
-        id_sequences::refuse_lagging(sink, batch, selection).await?;
-    }
     let reading = |what: &'static str| move |e| StepError::new(what, e);
     let mut found = Found {
         tenants: found::read_tenants(sink, &batch.ids)
@@ -105,6 +102,18 @@ pub async fn seed_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport
             .map_err(reading("reading the tenants' rows"))?,
         ..Found::default()
     };
+    // Firmware, campaigns and status rows reference their tenant's row (a
+    // foreign key in the platform's schema and ours): a tenant whose row
+    // is not there has none.
+    let were_there: Vec<String> = batch
+        .ids
+        .iter()
+        .filter(|id| found.tenants.contains_key(*id))
+        .cloned()
+        .collect();
+    if sink.backend == DbBackend::Postgres {
+        id_sequences::refuse_lagging(sink, batch, selection, &were_there).await?;
+    }
     // The tenant rows come first: the lock that serialises concurrent
     // seeders of a tenant is taken on them.
     let tenants_plan = tenants::plan(batch, &found);
@@ -117,15 +126,8 @@ pub async fn seed_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport
     tenants::lock(sink, batch)
         .await
         .map_err(|e| StepError::new("locking the tenant rows", e))?;
-    // Under the lock, the batch's rows by key. Firmware and campaigns
-    // reference their tenant's row (a foreign key in the platform's schema
-    // and ours): a tenant whose row was just inserted has none.
+    // Under the lock, the batch's rows by key.
     let ids = &batch.ids;
-    let were_there: Vec<String> = ids
-        .iter()
-        .filter(|id| found.tenants.contains_key(*id))
-        .cloned()
-        .collect();
     found.devices = found::read_devices(sink, ids)
         .await
         .map_err(reading("reading the tenants' devices"))?;
@@ -140,7 +142,14 @@ pub async fn seed_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport
             .map_err(reading("reading the tenants' campaigns"))?;
     }
     if selection.includes(Table::DeviceStatus) || selection.includes(Table::Campaigns) {
-        found.status = found::read_status_counts(sink, ids)
+        // Under row level security one statement per tenant: only for
+        // those that were there (elsewhere one statement covers all).
+        let status_ids = if sink.guards.applies(Table::DeviceStatus) {
+            &were_there
+        } else {
+            ids
+        };
+        found.status = found::read_status_counts(sink, status_ids)
             .await
             .map_err(reading("counting the tenants' status rows"))?;
     }

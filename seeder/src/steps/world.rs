@@ -74,11 +74,13 @@ pub async fn read(
         return Ok(out);
     }
     let guarded = sink.guards.applies(Table::Devices);
-    // The device count and the smallest ids of each tenant, in one read.
+    // The smallest ids of each tenant, with its device count where that
+    // costs nothing more (small tenants, many to a batch). A batch of one
+    // tenant, which may hold a million devices, reads its first ids by the
+    // key and counts them only if the comparison turns on the count.
     let sample_sql = if ids.len() == 1 {
         format!(
-            "SELECT d.tenant_id AS tenant_id, d.device_id AS device_id, \
-                    COUNT(*) OVER () AS n \
+            "SELECT d.tenant_id AS tenant_id, d.device_id AS device_id, -1 AS n \
              FROM device_registry d WHERE {{tenants:d}} ORDER BY d.device_id LIMIT {SAMPLE}"
         )
     } else {
@@ -96,19 +98,21 @@ pub async fn read(
         let device: String = row.try_get("", "device_id")?;
         let n = crate::queries::sql::int(&row, "n")?;
         if let Some(rows) = out.get_mut(&tenant) {
-            rows.devices = Some(n.max(0) as u64);
+            rows.devices = u64::try_from(n).ok();
             rows.device_ids.push(device);
         }
     }
     for rows in out.values_mut() {
-        rows.devices.get_or_insert(0);
+        if rows.device_ids.is_empty() {
+            rows.devices = Some(0);
+        }
     }
     // The metadata of each tenant's first planned devices.
     let mut sample_ids: Vec<String> = plans
         .iter()
         .filter(|p| {
             out.get(&p.tenant.tenant_id)
-                .is_some_and(|r| r.devices > Some(0))
+                .is_some_and(|r| !r.device_ids.is_empty())
         })
         .flat_map(|p| p.fleet.device_ids().take(SAMPLE))
         .collect();
@@ -117,7 +121,7 @@ pub async fn read(
     if !sample_ids.is_empty() {
         let with_devices: Vec<String> = out
             .iter()
-            .filter(|(_, r)| r.devices > Some(0))
+            .filter(|(_, r)| !r.device_ids.is_empty())
             .map(|(t, _)| t.clone())
             .collect();
         let stored: Vec<(String, String, serde_json::Value)> = device_registry::Entity::find()
@@ -133,6 +137,35 @@ pub async fn read(
         for (tenant, device, metadata) in stored {
             if let Some(rows) = out.get_mut(&tenant) {
                 rows.metadata.insert(device, metadata);
+            }
+        }
+    }
+    // The count, where it is not known and the comparison turns on it:
+    // as many devices as planned and more give different results.
+    for plan in plans {
+        let Some(rows) = out.get_mut(&plan.tenant.tenant_id) else {
+            continue;
+        };
+        if rows.devices.is_some() {
+            continue;
+        }
+        let planned = plan.fleet.len() as u64;
+        rows.devices = Some(planned);
+        let as_planned = differences(plan, rows);
+        rows.devices = Some(planned.saturating_mul(2).saturating_add(1));
+        let as_many = differences(plan, rows);
+        rows.devices = Some(planned);
+        if as_planned != as_many {
+            let counted = scoped::rows(
+                sink.txn,
+                guarded,
+                std::slice::from_ref(&plan.tenant.tenant_id),
+                "d",
+                "SELECT COUNT(*) AS n FROM device_registry d WHERE {tenants:d}",
+            )
+            .await?;
+            if let Some(row) = counted.first() {
+                rows.devices = Some(crate::queries::sql::int(row, "n")?.max(0) as u64);
             }
         }
     }
