@@ -126,8 +126,16 @@ pub async fn seed_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport
     tenants::lock(sink, batch)
         .await
         .map_err(|e| StepError::new("locking the tenant rows", e))?;
-    // Under the lock, the batch's rows by key.
+    // Under the lock, the batch's rows by key. A tenant row this run did
+    // not insert although it was missing was inserted meanwhile by
+    // another seeder, which may have written the tenant's other rows too:
+    // then every tenant's are read.
     let ids = &batch.ids;
+    let were_there = if counts.inserted < tenants_plan.missing.len() as u64 {
+        ids.clone()
+    } else {
+        were_there
+    };
     found.devices = found::read_devices(sink, ids)
         .await
         .map_err(reading("reading the tenants' devices"))?;
