@@ -47,7 +47,12 @@ pub use sink::{Batch, Sink};
 /// transaction is no longer open, checked after each step, so that few
 /// statements run outside it before the seeder notices (they would be
 /// committed one by one).
+/// Also where a stop request ends the batch between its steps (a step of
+/// a big batch may send no row, and check for none, for a while).
 async fn still_open(sink: &Sink<'_>, step: Table) -> Result<(), StepError> {
+    sink.interrupt
+        .check()
+        .map_err(|e| StepError::new("stopping between steps", e))?;
     if sink.galera && crate::db::rolled_back_by_cluster(sink.txn).await {
         return Err(StepError::RolledBackByCluster {
             doing: format!("seeding {}", step.table_name()),
