@@ -44,23 +44,28 @@ impl Query {
         let sql = expand(&self.sql, INSTANT_MARKER, |c| instant(backend, c));
         let sql = expand(&sql, JSON_TEXT_MARKER, |c| json_text(backend, c));
         let sql = if backend == DbBackend::Postgres {
-            let mut n = 0;
-            let mut out = String::with_capacity(sql.len() + 8);
-            for ch in sql.chars() {
-                if ch == '?' {
-                    n += 1;
-                    out.push_str(&format!("${n}"));
-                } else {
-                    out.push(ch);
-                }
-            }
-            out
+            numbered(&sql)
         } else {
             sql
         };
         conn.query_all_raw(Statement::from_sql_and_values(backend, sql, self.values))
             .await
     }
+}
+
+/// `?` placeholders as PostgreSQL's `$1`, `$2`, ...
+pub fn numbered(sql: &str) -> String {
+    let mut n = 0;
+    let mut out = String::with_capacity(sql.len() + 8);
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 /// A column computed from integer literals (`CASE WHEN … THEN 1 ELSE 0

@@ -161,7 +161,7 @@ pub async fn lock(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<(), DbErr> {
     }
     for sql in statements {
         let sql = if sink.backend == DbBackend::Postgres {
-            numbered(&sql)
+            crate::queries::sql::numbered(&sql)
         } else {
             sql
         };
@@ -174,19 +174,4 @@ pub async fn lock(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<(), DbErr> {
             .await?;
     }
     Ok(())
-}
-
-/// `?` placeholders as PostgreSQL's `$n`.
-fn numbered(sql: &str) -> String {
-    let mut n = 0;
-    let mut out = String::with_capacity(sql.len() + 16);
-    for ch in sql.chars() {
-        if ch == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
