@@ -226,10 +226,21 @@ pub(super) fn pg_settings_sql(session: &Session) -> String {
     if let Some(path) = &session.search_path {
         settings.push(("search_path", path));
     }
-    let calls: Vec<String> = settings
+    let mut calls: Vec<String> = settings
         .iter()
         .map(|(name, value)| format!("set_config('{name}', {}, true)", pg_literal(value)))
         .collect();
+    // A batch reads a few thousand keys of tables that may hold millions.
+    // At the default cost of a random page (4, for spinning disks) the
+    // planner scans the whole table for a list of 1,000 tenants instead of
+    // probing the primary key, so each batch cost as much as the table and
+    // a run grew with tenants × rows. Only lowered: a smaller setting of
+    // the role's or database's stays.
+    calls.push(
+        "set_config('random_page_cost', \
+         least(current_setting('random_page_cost')::float8, 1.1)::text, true)"
+            .to_owned(),
+    );
     format!("SELECT {}", calls.join(", "))
 }
 
@@ -537,7 +548,9 @@ mod tests {
              set_config('statement_timeout', E'30000', true), \
              set_config('lock_timeout', E'30000', true), \
              set_config('idle_in_transaction_session_timeout', E'30000', true), \
-             set_config('search_path', E'\"ota\", \"$user\", public', true)"
+             set_config('search_path', E'\"ota\", \"$user\", public', true), \
+             set_config('random_page_cost', \
+             least(current_setting('random_page_cost')::float8, 1.1)::text, true)"
         );
         let none = Session::default();
         assert!(
