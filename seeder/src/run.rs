@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::cancel::{Cancel, Phase};
@@ -201,17 +201,28 @@ impl<'a> Seeder<'a> {
             )
             .await?;
         refuse_unreplicated_tables(&db, &self.database_name, &schema.tables).await?;
-        refuse_other_world(
-            &db,
-            self.dataset,
-            &tenants,
-            &schema.tables,
-            &self.progress,
-            &self.cancel,
-        )
-        .await?;
+        let now = now();
+        let selection = self.selection();
+        // Never more than the pool serves at once (a batch waiting for a
+        // connection would run into the acquire timeout); SQLite, which
+        // writes one transaction at a time, counts as one.
+        let jobs = self.jobs.min(db.concurrent_transactions());
+        let batches: Vec<steps::Batch<'_>> = batches(self.dataset, &tenants, jobs)
+            .into_iter()
+            .map(|plans| steps::Batch::new(plans, now, &selection))
+            .collect();
+        let world = Some(self.world());
+        // A batch whose plan changes nothing (a rerun) needs no write
+        // transaction: its figures are the plan's.
+        let planned: Vec<Option<SeedReport>> =
+            check_batches(&db, self, &batches, &schema.tables, world)
+                .await?
+                .into_iter()
+                .map(|report| report.changes_nothing().then_some(report))
+                .collect();
         let _seeding = self.cancel.enter(Phase::Seeding);
-        let mut report = match seed_tenants(&db, self, &tenants, &schema.tables, now()).await {
+        let seeding = seed_tenants(&db, self, batches, planned, jobs, &schema.tables);
+        let mut report = match seeding.await {
             Ok(report) => report,
             Err(SeedError::Declined {
                 declined,
@@ -287,6 +298,13 @@ impl<'a> Seeder<'a> {
             .prepare(&mut db, SchemaUse::DryRun { migrate: true })
             .await?;
         crate::reset::reset(&db, &schema.tables, &tenants, dry_run).await
+    }
+
+    fn world(&self) -> steps::World<'a> {
+        steps::World {
+            scenario: self.dataset.scenario_name(),
+            seed: self.dataset.seed(),
+        }
     }
 
     fn selection(&self) -> Selection {
@@ -403,40 +421,66 @@ fn planned_rows(plan: &TenantPlan) -> u64 {
     1 + devices + plan.firmware.len() as u64 + plan.campaigns.len() as u64 + status
 }
 
-/// Compares every selected tenant that is already there with the dataset
-/// before any is written (one read per table per batch), so that a run
-/// over another world stops with nothing written at all, also with
-/// `--jobs`, where another batch could otherwise commit first.
-async fn refuse_other_world(
+/// Plans every batch by reading alone, one read-only transaction each,
+/// before any is written: every tenant already there is compared with
+/// `world` (so that a run over another world stops with nothing written
+/// at all, also with `--jobs`, where another batch could otherwise commit
+/// first). Each batch's report as a run would give it now.
+async fn check_batches(
     db: &Db,
-    dataset: &Dataset,
-    tenants: &[String],
+    seeder: &Seeder<'_>,
+    batches: &[steps::Batch<'_>],
     tables: &[&'static str],
-    progress: &Progress,
-    cancel: &Cancel,
-) -> Result<(), SeedError> {
-    let reading = |e| SeedError::database("comparing the existing rows with the dataset", e);
-    let selection = Selection::default();
-    let now = now();
-    for plans in batches(dataset, tenants, 1) {
-        let batch = steps::Batch::new(plans, now, &selection);
-        let txn = db.begin(Access::Read, None).await.map_err(reading)?;
-        let sink = read_sink(&txn, db, tables, progress, cancel, batch.label())
-            .await
-            .map_err(reading)?;
-        match steps::refuse_other_world(&sink, &batch, dataset.scenario_name(), dataset.seed())
-            .await
-        {
-            Ok(()) => {}
-            Err(StepError::Refused(refusal)) => return Err(refusal),
-            Err(StepError::Database { source, .. }) => return Err(reading(source)),
-            Err(StepError::RolledBackByCluster { doing }) => {
-                return Err(reading(DbErr::Custom(doing)));
-            }
+    world: Option<steps::World<'_>>,
+) -> Result<Vec<SeedReport>, SeedError> {
+    // Two at once where the pool has two connections: one batch's rows
+    // are decoded and compared while the server reads the next's. In
+    // dataset order all the same, so the first refusal is the first
+    // tenant's that differs.
+    let at_once = CHECKS_AT_ONCE.min(db.concurrent_transactions());
+    futures_util::stream::iter(batches)
+        .map(|batch| check_one(db, seeder, batch, tables, world))
+        .buffered(at_once)
+        .try_collect()
+        .await
+}
+
+/// Read-only transactions planning batches at once (see `check_batches`).
+const CHECKS_AT_ONCE: usize = 2;
+
+/// One batch of [`check_batches`], in a read-only transaction of its own.
+async fn check_one(
+    db: &Db,
+    seeder: &Seeder<'_>,
+    batch: &steps::Batch<'_>,
+    tables: &[&'static str],
+    world: Option<steps::World<'_>>,
+) -> Result<SeedReport, SeedError> {
+    let reading = |e| SeedError::database("reading the existing rows", e);
+    let txn = db.begin(Access::Read, None).await.map_err(reading)?;
+    let sink = read_sink(
+        &txn,
+        db,
+        tables,
+        &seeder.progress,
+        &seeder.cancel,
+        batch.label(),
+    )
+    .await
+    .map_err(reading)?;
+    let report = match steps::check_batch(&sink, batch, world).await {
+        Ok(report) => report,
+        Err(StepError::Refused(refusal)) => return Err(refusal),
+        Err(StepError::Database { doing, source, .. }) => {
+            return Err(SeedError::database(doing, source));
         }
-        txn.commit().await.map_err(reading)?;
-    }
-    Ok(())
+        Err(StepError::RolledBackByCluster { doing }) => {
+            return Err(reading(DbErr::Custom(doing)));
+        }
+    };
+    drop(sink);
+    txn.commit().await.map_err(reading)?;
+    Ok(report)
 }
 
 /// A sink over `txn` for reading: the tables that exist, and which are
@@ -465,43 +509,23 @@ async fn read_sink<'a>(
 }
 
 /// What a dry run reports: the batches' plans, read in read-only
-/// transactions, nothing written.
+/// transactions, nothing written; every tenant compared with the dataset
+/// where all the seeded tables exist.
 pub(crate) async fn preview(
     db: &Db,
     tables: &[&'static str],
     seeder: &Seeder<'_>,
     tenants: &[String],
 ) -> Result<SeedReport, SeedError> {
-    let reading = |e| SeedError::database("reading the existing rows", e);
-    if tables.len() == Table::ALL.len() {
-        refuse_other_world(
-            db,
-            seeder.dataset,
-            tenants,
-            tables,
-            &seeder.progress,
-            &seeder.cancel,
-        )
-        .await?;
-    }
     let selection = seeder.selection();
     let now = now();
+    let batches: Vec<steps::Batch<'_>> = batches(seeder.dataset, tenants, 1)
+        .into_iter()
+        .map(|plans| steps::Batch::new(plans, now, &selection))
+        .collect();
+    let world = (tables.len() == Table::ALL.len()).then(|| seeder.world());
     let mut report = SeedReport::default();
-    for plans in batches(seeder.dataset, tenants, 1) {
-        let batch = steps::Batch::new(plans, now, &selection);
-        let txn = db.begin(Access::Read, None).await.map_err(reading)?;
-        let sink = read_sink(
-            &txn,
-            db,
-            tables,
-            &seeder.progress,
-            &seeder.cancel,
-            batch.label(),
-        )
-        .await
-        .map_err(reading)?;
-        let one = steps::preview_batch(&sink, &batch).await.map_err(reading)?;
-        txn.commit().await.map_err(reading)?;
+    for one in check_batches(db, seeder, &batches, tables, world).await? {
         merge(&mut report, one);
     }
     Ok(report)
@@ -526,26 +550,17 @@ fn now() -> DateTime<FixedOffset> {
 async fn seed_tenants(
     db: &Db,
     seeder: &Seeder<'_>,
-    tenants: &[String],
+    batches: Vec<steps::Batch<'_>>,
+    planned: Vec<Option<SeedReport>>,
+    jobs: usize,
     tables: &[&'static str],
-    now: DateTime<FixedOffset>,
 ) -> Result<SeedReport, SeedError> {
-    let selection = seeder.selection();
-    let cancel = &seeder.cancel;
     let mut report = SeedReport::default();
     let started = std::time::Instant::now();
-    seeder.progress.run_started(tenants.len());
-    let result = seed_each(
-        db,
-        seeder,
-        tenants,
-        tables,
-        now,
-        &selection,
-        cancel,
-        &mut report,
-    )
-    .await;
+    seeder
+        .progress
+        .run_started(batches.iter().map(|b| b.ids.len()).sum());
+    let result = seed_each(db, seeder, batches, planned, jobs, tables, &mut report).await;
     if result.is_ok() && report.inserted_total() > 0 && report.stopped.is_none() {
         analyze(db, &loaded_tables(&report)).await;
     }
@@ -576,30 +591,42 @@ fn loaded_tables(report: &SeedReport) -> Vec<&'static str> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Seeds the batches, `jobs` at once; a batch whose plan (read before)
+/// changes nothing is reported from it without a transaction.
 async fn seed_each(
     db: &Db,
     seeder: &Seeder<'_>,
-    tenants: &[String],
+    batches: Vec<steps::Batch<'_>>,
+    planned: Vec<Option<SeedReport>>,
+    jobs: usize,
     tables: &[&'static str],
-    now: DateTime<FixedOffset>,
-    selection: &Selection,
-    cancel: &Cancel,
     report: &mut SeedReport,
 ) -> Result<(), SeedError> {
-    // Never more than the pool serves at once (a batch waiting for a
-    // connection would run into the acquire timeout); SQLite, which writes
-    // one transaction at a time, counts as one.
-    let jobs = seeder.jobs.min(db.concurrent_transactions());
-    let batches = batches(seeder.dataset, tenants, jobs);
+    let cancel = &seeder.cancel;
     // `buffered` runs up to `jobs` batches at once and yields their
     // outcomes in dataset order, so the report reads as with one job.
-    let mut outcomes = futures_util::stream::iter(batches)
-        .map(|plans| {
-            let batch = steps::Batch::new(plans, now, selection);
-            seed_one(db, seeder, batch, tables, cancel)
+    let mut outcomes = futures_util::stream::iter(batches.into_iter().zip(planned))
+        .map(|(batch, planned)| async move {
+            match planned {
+                Some(_) if cancel.is_cancelled() => Ok(BatchOutcome::NotStarted),
+                Some(report) => {
+                    // The lines its steps would print, from the plan.
+                    let label = batch.label();
+                    for (table, counts) in &report.tables {
+                        seeder
+                            .progress
+                            .step(&label, *table, counts.present)
+                            .finish(*counts);
+                    }
+                    Ok(BatchOutcome::Seeded {
+                        batch: report,
+                        retries: 0,
+                    })
+                }
+                None => seed_one(db, seeder, batch, tables, cancel).await,
+            }
         })
-        .buffered(jobs);
+        .buffered(jobs.max(1));
     while let Some(outcome) = outcomes.next().await {
         match outcome? {
             BatchOutcome::Seeded { batch, retries } => {

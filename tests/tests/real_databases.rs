@@ -868,9 +868,12 @@ async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
         assert_eq!(summary["retries"], 0, "{summary:#}");
         assert_demo_dataset(&conn, "").await?;
 
-        // A rerun locks tenant-a's row: with no limit at all too.
+        // A rerun with a row to restore locks tenant-a's row: with no
+        // limit at all too. (A rerun with nothing to write opens no write
+        // transaction, and takes no lock.)
         let lock_tenant_a = "SELECT tenant_id FROM tenants WHERE tenant_id = 'tenant-a' FOR UPDATE";
         for args in [&["--json"][..], &["--json", "--statement-timeout", "0"][..]] {
+            conn.execute_unprepared(DROP_A_STATUS_ROW).await?;
             let holder = conn.begin().await?;
             holder.execute_unprepared(lock_tenant_a).await?;
             let mut seeder =
@@ -881,7 +884,7 @@ async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
             holder.rollback().await?;
             waited?;
             let summary = json(&seeder.wait(SEEDER_LIMIT));
-            assert_eq!(summary["rows_inserted"], 0, "{args:?}: {summary:#}");
+            assert_eq!(summary["rows_inserted"], 1, "{args:?}: {summary:#}");
             assert_eq!(summary["retries"], 0, "{args:?}: {summary:#}");
         }
 
@@ -913,6 +916,7 @@ async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
 
         // The seeder's own limit, 1 s, ends the wait: the lock is held
         // until the seeder has ended.
+        conn.execute_unprepared(DROP_A_STATUS_ROW).await?;
         let holder = conn.begin().await?;
         holder.execute_unprepared(lock_tenant_a).await?;
         let started = Instant::now();
@@ -934,11 +938,22 @@ async fn postgres_role_timeouts_do_not_cancel_the_seeder() {
             took >= Duration::from_secs(1),
             "ended after {took:?}, before its own limit of 1 s: {line}"
         );
+        assert_eq!(
+            counts(&conn, "").await?,
+            [2, 30, 4, 2, 29],
+            "nothing written: the dropped row is still missing"
+        );
+        assert_eq!(json(&seeder_at(&db, &url, &["--json"]))["rows_inserted"], 1);
         assert_demo_dataset(&conn, "").await?;
         Ok(())
     })
     .await;
 }
+
+/// Deletes one of tenant-a's status rows, so that a rerun has a row to
+/// write and opens its write transaction.
+const DROP_A_STATUS_ROW: &str = "DELETE FROM ota_device_status WHERE id = \
+     (SELECT MIN(id) FROM ota_device_status WHERE tenant_id = 'tenant-a')";
 
 /// `lock_timeout = 200ms` on the database while another session holds a
 /// lock the seeder needs for far longer: the seeder waits instead of

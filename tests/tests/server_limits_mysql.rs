@@ -368,9 +368,14 @@ async fn server_timeouts_do_not_cancel_the_seeder() -> anyhow::Result<()> {
     assert_eq!(summary["retries"], 0, "{summary:#}");
     assert_verified(&summary, ota_seed_tests::DEMO_COUNTS);
 
-    // A rerun locks tenant-a's row: with no limit at all too.
+    // A rerun with a row to restore locks tenant-a's row: with no limit
+    // at all too. (A rerun with nothing to write opens no write
+    // transaction, and takes no lock.)
     let lock_tenant_a = "SELECT tenant_id FROM tenants WHERE tenant_id = 'tenant-a' FOR UPDATE";
+    let drop_a_status_row =
+        "DELETE FROM ota_device_status WHERE tenant_id = 'tenant-a' ORDER BY id LIMIT 1";
     for args in [&["--json"][..], &["--json", "--statement-timeout", "0"][..]] {
+        conn.execute_unprepared(drop_a_status_row).await?;
         let holder = holding.begin().await?;
         holder.execute_unprepared(lock_tenant_a).await?;
         let mut seeder = ota_seed_tests::start_seeder(args, &env, &server.dir())?;
@@ -380,12 +385,13 @@ async fn server_timeouts_do_not_cancel_the_seeder() -> anyhow::Result<()> {
         holder.rollback().await?;
         waited?;
         let summary = json_summary(&seeder.wait(ota_seed_tests::SEEDER_LIMIT), 0);
-        assert_eq!(summary["rows_inserted"], 0, "{args:?}: {summary:#}");
+        assert_eq!(summary["rows_inserted"], 1, "{args:?}: {summary:#}");
         assert_eq!(summary["retries"], 0, "{args:?}: {summary:#}");
     }
 
     // The seeder's own limit, 1 s, ends the wait: the row is held until
     // the seeder has ended.
+    conn.execute_unprepared(drop_a_status_row).await?;
     let holder = holding.begin().await?;
     holder.execute_unprepared(lock_tenant_a).await?;
     let started = Instant::now();
@@ -408,8 +414,8 @@ async fn server_timeouts_do_not_cancel_the_seeder() -> anyhow::Result<()> {
     );
     assert_eq!(
         ota_seed_tests::sql::counts(&conn, "").await?,
-        [2, 30, 4, 2, 30],
-        "the demo, unchanged"
+        [2, 30, 4, 2, 29],
+        "nothing written: the dropped row is still missing"
     );
     Ok(())
 }

@@ -38,6 +38,29 @@ pub struct DeviceSeed {
     pub(super) metadata_style: MetadataStyle,
 }
 
+/// A device's id with the metadata a scenario and `--seed` decide (its
+/// type and model): what [`Fleet::labels`] gives, without the rest of a
+/// [`DeviceSeed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceLabel {
+    pub device_id: String,
+    device_type: Arc<str>,
+    model: Arc<str>,
+    metadata_style: MetadataStyle,
+}
+
+impl DeviceLabel {
+    /// The "model" or "type" text of the device's metadata as seeded
+    /// (`None` for other keys, and where the style has no such key).
+    pub fn metadata_text(&self, key: &str) -> Option<&str> {
+        match (key, self.metadata_style) {
+            ("model", _) => Some(&self.model),
+            ("type", MetadataStyle::Typed) => Some(&self.device_type),
+            _ => None,
+        }
+    }
+}
+
 /// The demo's devices carry `{"model", "installed"}` (docs/dataset.md);
 /// devices of a scenario with several types or a history also carry their
 /// `type` and the firmware they were provisioned with, which `verify`
@@ -315,13 +338,52 @@ impl Fleet {
         }
     }
 
+    /// Draws each device's model; asked for every device in byte order
+    /// of device_id (the demo's come from one random stream in that order).
+    fn model_draw(&self) -> impl FnMut(&Unit, usize) -> Arc<str> + '_ {
+        let mut rng = super::random::rng(self.seed, self.stream);
+        move |u, n| {
+            let t = &self.types[u.device_type];
+            match self.metadata_style {
+                // The demo's models, as docs/dataset.md has always drawn
+                // them: in id order from the tenant's stream.
+                MetadataStyle::Installed(_) => {
+                    t.models[rng.random_range(0..t.models.len())].clone()
+                }
+                // Keyed by the device, so that a fleet grown later (more
+                // devices per site, more sites) keeps the models of the
+                // devices it had.
+                MetadataStyle::Typed => {
+                    let u = unit_interval(self.seed, self.stream, device_key(u, n), 4);
+                    t.models[(u * t.models.len() as f64) as usize % t.models.len()].clone()
+                }
+            }
+        }
+    }
+
+    /// Every device's id, type and model, in byte order of device_id, as
+    /// [`Fleet::devices`] gives them, at a fraction of its cost (no token
+    /// hash, no firmware): what the check for another world compares.
+    pub(crate) fn labels(&self) -> impl Iterator<Item = DeviceLabel> + '_ {
+        let mut model = self.model_draw();
+        self.units
+            .iter()
+            .flat_map(|u| (1..=u.count).map(move |n| (u, n)))
+            .map(move |(u, n)| DeviceLabel {
+                device_id: self.id_in(u, n),
+                device_type: self.types[u.device_type].name.clone(),
+                model: model(u, n),
+                metadata_style: self.metadata_style,
+            })
+    }
+
     /// Every device, in byte order of device_id, with the firmware its
     /// campaigns leave it on.
     pub fn devices<'a>(
         &'a self,
         campaigns: &'a [CampaignSeed],
     ) -> impl Iterator<Item = DeviceSeed> + 'a {
-        let mut rng = super::random::rng(self.seed, self.stream);
+        let mut draw_model = self.model_draw();
         // Per campaign: how many devices it targeted so far (a device's
         // rank in a campaign decides its outcome there).
         let mut ranks = vec![0usize; campaigns.len()];
@@ -332,20 +394,7 @@ impl Fleet {
             .enumerate()
             .map(move |(ordinal, (u, n))| {
                 let t = &self.types[u.device_type];
-                let model = match self.metadata_style {
-                    // The demo's models, as docs/dataset.md has always
-                    // drawn them: in id order from the tenant's stream.
-                    MetadataStyle::Installed(_) => {
-                        t.models[rng.random_range(0..t.models.len())].clone()
-                    }
-                    // Keyed by the device, so that a fleet grown later
-                    // (more devices per site, more sites) keeps the models
-                    // of the devices it had.
-                    MetadataStyle::Typed => {
-                        let u = unit_interval(self.seed, self.stream, device_key(u, n), 4);
-                        t.models[(u * t.models.len() as f64) as usize % t.models.len()].clone()
-                    }
-                };
+                let model = draw_model(u, n);
                 let facts = self.facts(ordinal);
                 let provisioned_version = t.releases[facts.provisioned_release].0.clone();
                 let fw_version =

@@ -68,6 +68,14 @@ impl SeedReport {
         self.tables.values().map(|c| c.inserted).sum()
     }
 
+    /// Whether the run this report describes (or would describe) writes
+    /// nothing: no row inserted, updated or declined.
+    pub fn changes_nothing(&self) -> bool {
+        self.tables
+            .values()
+            .all(|c| c.inserted == 0 && c.updated == 0 && c.declined == 0)
+    }
+
     pub fn updated_total(&self) -> u64 {
         self.tables.values().map(|c| c.updated).sum()
     }

@@ -24,7 +24,14 @@ pub struct Found {
     pub campaigns: HashMap<String, Vec<ota_campaigns::Model>>,
     /// Status rows per campaign id, of the tenants that have any.
     pub status: HashMap<String, HashMap<i32, CampaignCounters>>,
+    /// Up to [`FIRST_IDS`] device ids of each tenant, the first read (a
+    /// batch of one tenant reads none here): what the world check looks
+    /// at for devices numbered otherwise.
+    pub first_device_ids: HashMap<String, Vec<String>>,
 }
+
+/// How many device ids of each tenant [`Found::first_device_ids`] keeps.
+pub const FIRST_IDS: usize = 64;
 
 /// A tenant's builds by natural key (version, device_type).
 pub type FirmwareByKey = HashMap<(String, Option<String>), firmware_versions::Model>;
@@ -69,23 +76,53 @@ pub async fn read_tenants(
     Ok(rows.into_iter().map(|t| (t.tenant_id.clone(), t)).collect())
 }
 
-/// The device ids of each tenant: counted per tenant in one read, then
-/// read for the tenants that have any (streamed for a batch of one tenant,
-/// which may hold a million).
+/// The batch's rows a plan is decided from: tenants, devices, firmware
+/// and campaigns, and the status rows counted where the selection seeds
+/// campaigns or status rows.
+pub async fn read(sink: &Sink<'_>, ids: &[String], status: bool) -> Result<Found, DbErr> {
+    let mut found = Found {
+        tenants: read_tenants(sink, ids).await?,
+        ..Found::default()
+    };
+    read_devices_into(sink, ids, &mut found).await?;
+    found.firmware = read_firmware(sink, ids).await?;
+    found.campaigns = read_campaigns(sink, ids).await?;
+    if status {
+        found.status = read_status_counts(sink, ids).await?;
+    }
+    Ok(found)
+}
+
+/// The device ids of each tenant that has any.
 pub async fn read_devices(
     sink: &Sink<'_>,
     ids: &[String],
 ) -> Result<HashMap<String, DeviceIdSet>, DbErr> {
-    let mut out = HashMap::new();
+    let mut found = Found::default();
+    read_devices_into(sink, ids, &mut found).await?;
+    Ok(found.devices)
+}
+
+/// The device ids of each tenant into `found.devices` (streamed for a
+/// batch of one tenant, which may hold a million), and the first of each
+/// into `found.first_device_ids` for a batch of many.
+async fn read_devices_into(
+    sink: &Sink<'_>,
+    ids: &[String],
+    found: &mut Found,
+) -> Result<(), DbErr> {
+    let out = &mut found.devices;
+    out.clear();
+    found.first_device_ids.clear();
     if !sink.has(Table::Devices) || ids.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
     if let [one] = ids {
         let set = existing_device_ids(sink.txn, one).await?;
         if set.len() > 0 {
             out.insert(one.clone(), set);
         }
-        return Ok(out);
+        return Ok(());
     }
     let guarded = sink.guards.applies(Table::Devices);
     let rows = scoped::rows(
@@ -100,11 +137,13 @@ pub async fn read_devices(
     for row in rows {
         let tenant: String = row.try_get("", "tenant_id")?;
         let device: String = row.try_get("", "device_id")?;
-        out.entry(tenant)
-            .or_insert_with(DeviceIdSet::default)
-            .insert(&device);
+        out.entry(tenant.clone()).or_default().insert(&device);
+        let first = found.first_device_ids.entry(tenant).or_default();
+        if first.len() < FIRST_IDS {
+            first.push(device);
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The tenants' builds by natural key.

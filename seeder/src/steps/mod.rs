@@ -3,7 +3,7 @@
 //! nothing more) and its *apply* (the batch's bulk statements). A batch is
 //! planned and applied in one transaction ([`seed_batch`]): all of it
 //! commits, or none of it, so each tenant is whole or absent. A dry run
-//! asks the same plans ([`preview_batch`]) and applies none.
+//! asks the same plans ([`check_batch`]) and applies none.
 //!
 //! Figures are read, never inferred: "already present" is what a plan
 //! found by key, "inserted" what the database said it stored, and a row
@@ -61,32 +61,56 @@ async fn still_open(sink: &Sink<'_>, step: Table) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Checks every tenant of the batch for another world (issue 12), with one
-/// read per table for the batch, before anything is written.
-pub async fn refuse_other_world(
+/// The world to check a batch's tenants against (issue 12): the
+/// dataset's scenario and seed, for the refusal's message.
+#[derive(Debug, Clone, Copy)]
+pub struct World<'a> {
+    pub scenario: &'a str,
+    pub seed: u64,
+}
+
+/// A batch planned by reading alone, in a read-only transaction: each
+/// tenant compared with `world` (when given) before anything is written,
+/// then the report [`seed_batch`] would give now ([`preview_found`]'s).
+/// When that report changes nothing, as on a rerun, the batch needs no
+/// write transaction: its figures are these.
+pub async fn check_batch(
     sink: &Sink<'_>,
     batch: &Batch<'_>,
-    scenario: &str,
-    seed: u64,
-) -> Result<(), StepError> {
-    let rows = world::read(sink, &batch.plans)
+    world: Option<World<'_>>,
+) -> Result<SeedReport, StepError> {
+    let reading = |what: &'static str| move |e| StepError::new(what, e);
+    let found = found::read(sink, &batch.ids, reads_status(batch.selection))
         .await
-        .map_err(|e| StepError::new("comparing the existing rows with the dataset", e))?;
-    for plan in &batch.plans {
-        let Some(there) = rows.get(&plan.tenant.tenant_id) else {
-            continue;
-        };
-        let differences = world::differences(plan, there);
-        if !differences.is_empty() {
-            return Err(StepError::Refused(SeedError::OtherWorld {
-                tenant: plan.tenant.tenant_id.clone(),
-                scenario: scenario.to_owned(),
-                seed,
-                differences,
-            }));
+        .map_err(reading("reading the existing rows"))?;
+    if let Some(world) = world {
+        let rows = world::read(sink, &batch.plans, &found)
+            .await
+            .map_err(reading("comparing the existing rows with the dataset"))?;
+        for plan in &batch.plans {
+            let Some(there) = rows.get(&plan.tenant.tenant_id) else {
+                continue;
+            };
+            let differences = world::differences(plan, there);
+            if !differences.is_empty() {
+                return Err(StepError::Refused(SeedError::OtherWorld {
+                    tenant: plan.tenant.tenant_id.clone(),
+                    scenario: world.scenario.to_owned(),
+                    seed: world.seed,
+                    differences,
+                }));
+            }
         }
     }
-    Ok(())
+    preview_found(sink, batch, found)
+        .await
+        .map_err(reading("reading the existing rows"))
+}
+
+/// Whether a plan needs the status rows counted: for the counters and the
+/// status rows themselves.
+fn reads_status(selection: &crate::selection::Selection) -> bool {
+    selection.includes(Table::Campaigns) || selection.includes(Table::DeviceStatus)
 }
 
 /// Plans and applies one batch inside `sink`'s transaction (the caller
@@ -254,21 +278,19 @@ fn order_differing(report: &mut SeedReport, batch: &Batch<'_>) {
     report.differing.sort_by_key(|row| position(&row.tenant_id));
 }
 
-/// What [`seed_batch`] would do, from the same plans, reading only: the
+/// What [`seed_batch`] would do, from the same plans and the rows read: the
 /// report a run would give, with `inserted` meaning "would be inserted"
 /// and `updated` for campaigns the counters it would set. A device's
 /// fw_version updates are not previewed.
-pub async fn preview_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedReport, DbErr> {
+async fn preview_found(
+    sink: &Sink<'_>,
+    batch: &Batch<'_>,
+    found: Found,
+) -> Result<SeedReport, DbErr> {
     let selection = batch.selection;
-    let ids = &batch.ids;
     let mut report = SeedReport {
         tenants: batch.ids.clone(),
         ..SeedReport::default()
-    };
-    let mut found = Found {
-        tenants: found::read_tenants(sink, ids).await?,
-        devices: found::read_devices(sink, ids).await?,
-        ..Found::default()
     };
     let tenants_plan = tenants::plan(batch, &found);
     report.add(Table::Tenants, tenants_plan.counts(batch));
@@ -283,15 +305,10 @@ pub async fn preview_batch(sink: &Sink<'_>, batch: &Batch<'_>) -> Result<SeedRep
         report.add(Table::Devices, plan.counts(batch));
         devices_after = plan.devices_after(batch);
     }
-    found.firmware = found::read_firmware(sink, ids).await?;
     if selection.includes(Table::Firmware) {
         let plan = firmware::plan(batch, &found);
         report.add(Table::Firmware, plan.counts(batch));
         report.differing.extend(plan.differing);
-    }
-    if selection.includes(Table::Campaigns) || selection.includes(Table::DeviceStatus) {
-        found.campaigns = found::read_campaigns(sink, ids).await?;
-        found.status = found::read_status_counts(sink, ids).await?;
     }
     if selection.includes(Table::Campaigns) {
         report.add(

@@ -8,15 +8,16 @@
 //! Rows the seeder did not create (another `created_by`, devices whose ids
 //! are not the plan's) are the platform's own and never compared.
 //!
-//! The rows are read for a batch of tenants at once, one read per table
-//! ([`read`]); the comparison itself ([`differences`]) reads nothing.
+//! The rows are those a batch's plans are made from ([`Found`]), with the
+//! sample's metadata read for the whole batch ([`read`]); the comparison
+//! itself ([`differences`]) reads nothing.
 
 use std::collections::HashMap;
 
 use entity::{device_registry, firmware_versions, ota_campaigns};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
-use super::found::{read_campaigns, read_firmware, read_tenants};
+use super::found::{FIRST_IDS, Found};
 use super::scoped;
 use super::sink::Sink;
 use crate::dataset::{IdKind, Target, TenantPlan};
@@ -26,104 +27,89 @@ use crate::table::Table;
 /// order): a different `--seed` draws other models for about two in three
 /// of them, so some of 64 always differ. Also the number of device ids
 /// looked at for another numbering.
-const SAMPLE: usize = 64;
+const SAMPLE: usize = FIRST_IDS;
 
 /// One tenant's rows as the check needs them.
 #[derive(Debug, Default)]
-pub struct TenantRows {
-    pub firmware: Vec<firmware_versions::Model>,
-    pub campaigns: Vec<ota_campaigns::Model>,
-    /// The tenant's devices (`None`: not counted).
-    pub devices: Option<u64>,
-    /// Up to [`SAMPLE`] of the tenant's device ids, the smallest.
+pub struct TenantRows<'f> {
+    pub firmware: Vec<&'f firmware_versions::Model>,
+    pub campaigns: &'f [ota_campaigns::Model],
+    /// The tenant's devices.
+    pub devices: u64,
+    /// Up to [`SAMPLE`] of the tenant's device ids.
     pub device_ids: Vec<String>,
     /// Stored metadata of the first planned devices that are there.
     pub metadata: HashMap<String, serde_json::Value>,
 }
 
 /// The rows of the batch's tenants that are there (a tenant without its
-/// row has none: the seeder writes the tenant row first), by tenant id.
-pub async fn read(
+/// row has none: the seeder writes the tenant row first), by tenant id:
+/// from the rows the plans are made of, and at most two reads more (a
+/// batch of one tenant's first device ids, and the sample's metadata).
+pub async fn read<'f>(
     sink: &Sink<'_>,
     plans: &[&TenantPlan],
-) -> Result<HashMap<String, TenantRows>, DbErr> {
-    let ids: Vec<String> = plans.iter().map(|p| p.tenant.tenant_id.clone()).collect();
-    let there = read_tenants(sink, &ids).await?;
-    let ids: Vec<String> = ids
-        .into_iter()
-        .filter(|id| there.contains_key(id))
-        .collect();
-    let mut out: HashMap<String, TenantRows> = ids
+    found: &'f Found,
+) -> Result<HashMap<String, TenantRows<'f>>, DbErr> {
+    let mut out: HashMap<String, TenantRows<'f>> = plans
         .iter()
-        .map(|id| (id.clone(), TenantRows::default()))
+        .map(|p| &p.tenant.tenant_id)
+        .filter(|id| found.tenants.contains_key(*id))
+        .map(|id| {
+            let rows = TenantRows {
+                firmware: found
+                    .firmware
+                    .get(id)
+                    .map(|by_key| by_key.values().collect())
+                    .unwrap_or_default(),
+                campaigns: found.campaigns.get(id).map_or(&[], Vec::as_slice),
+                devices: found.devices_of(id),
+                device_ids: found.first_device_ids.get(id).cloned().unwrap_or_default(),
+                metadata: HashMap::new(),
+            };
+            (id.clone(), rows)
+        })
         .collect();
-    if ids.is_empty() {
+    if out.is_empty() || !sink.has(Table::Devices) {
         return Ok(out);
     }
-    for (tenant, by_key) in read_firmware(sink, &ids).await? {
-        if let Some(rows) = out.get_mut(&tenant) {
-            rows.firmware = by_key.into_values().collect();
-        }
-    }
-    for (tenant, campaigns) in read_campaigns(sink, &ids).await? {
-        if let Some(rows) = out.get_mut(&tenant) {
-            rows.campaigns = campaigns;
-        }
-    }
-    if !sink.has(Table::Devices) {
-        return Ok(out);
-    }
-    let guarded = sink.guards.applies(Table::Devices);
-    // The smallest ids of each tenant, with its device count where that
-    // costs nothing more (small tenants, many to a batch). A batch of one
-    // tenant, which may hold a million devices, reads its first ids by the
-    // key and counts them only if the comparison turns on the count.
-    let sample_sql = if ids.len() == 1 {
-        format!(
-            "SELECT d.tenant_id AS tenant_id, d.device_id AS device_id, -1 AS n \
-             FROM device_registry d WHERE {{tenants:d}} ORDER BY d.device_id LIMIT {SAMPLE}"
+    // A batch of one tenant, which may hold a million devices, streamed
+    // its ids unordered: its smallest are read by the key.
+    if let [plan] = plans
+        && let Some(rows) = out.get_mut(&plan.tenant.tenant_id)
+        && rows.devices > 0
+    {
+        let sql = format!(
+            "SELECT d.device_id AS device_id FROM device_registry d WHERE {{tenants:d}} \
+             ORDER BY d.device_id LIMIT {SAMPLE}"
+        );
+        let guarded = sink.guards.applies(Table::Devices);
+        for row in scoped::rows(
+            sink.txn,
+            guarded,
+            std::slice::from_ref(&plan.tenant.tenant_id),
+            "d",
+            &sql,
         )
-    } else {
-        format!(
-            "SELECT x.tenant_id AS tenant_id, x.device_id AS device_id, x.n AS n FROM ( \
-               SELECT d.tenant_id, d.device_id, \
-                      ROW_NUMBER() OVER (PARTITION BY d.tenant_id ORDER BY d.device_id) AS k, \
-                      COUNT(*) OVER (PARTITION BY d.tenant_id) AS n \
-               FROM device_registry d WHERE {{tenants:d}}) x \
-             WHERE x.k <= {SAMPLE}"
-        )
-    };
-    for row in scoped::rows(sink.txn, guarded, &ids, "d", &sample_sql).await? {
-        let tenant: String = row.try_get("", "tenant_id")?;
-        let device: String = row.try_get("", "device_id")?;
-        let n = crate::queries::sql::int(&row, "n")?;
-        if let Some(rows) = out.get_mut(&tenant) {
-            rows.devices = u64::try_from(n).ok();
-            rows.device_ids.push(device);
-        }
-    }
-    for rows in out.values_mut() {
-        if rows.device_ids.is_empty() {
-            rows.devices = Some(0);
+        .await?
+        {
+            rows.device_ids.push(row.try_get("", "device_id")?);
         }
     }
     // The metadata of each tenant's first planned devices.
+    let with_devices: Vec<String> = out
+        .iter()
+        .filter(|(_, r)| r.devices > 0)
+        .map(|(t, _)| t.clone())
+        .collect();
     let mut sample_ids: Vec<String> = plans
         .iter()
-        .filter(|p| {
-            out.get(&p.tenant.tenant_id)
-                .is_some_and(|r| !r.device_ids.is_empty())
-        })
+        .filter(|p| out.get(&p.tenant.tenant_id).is_some_and(|r| r.devices > 0))
         .flat_map(|p| p.fleet.device_ids().take(SAMPLE))
         .collect();
     sample_ids.sort();
     sample_ids.dedup();
     if !sample_ids.is_empty() {
-        let with_devices: Vec<String> = out
-            .iter()
-            .filter(|(_, r)| !r.device_ids.is_empty())
-            .map(|(t, _)| t.clone())
-            .collect();
         let stored: Vec<(String, String, serde_json::Value)> = device_registry::Entity::find()
             .select_only()
             .column(device_registry::Column::TenantId)
@@ -140,35 +126,6 @@ pub async fn read(
             }
         }
     }
-    // The count, where it is not known and the comparison turns on it:
-    // as many devices as planned and more give different results.
-    for plan in plans {
-        let Some(rows) = out.get_mut(&plan.tenant.tenant_id) else {
-            continue;
-        };
-        if rows.devices.is_some() {
-            continue;
-        }
-        let planned = plan.fleet.len() as u64;
-        rows.devices = Some(planned);
-        let as_planned = differences(plan, rows);
-        rows.devices = Some(planned.saturating_mul(2).saturating_add(1));
-        let as_many = differences(plan, rows);
-        rows.devices = Some(planned);
-        if as_planned != as_many {
-            let counted = scoped::rows(
-                sink.txn,
-                guarded,
-                std::slice::from_ref(&plan.tenant.tenant_id),
-                "d",
-                "SELECT COUNT(*) AS n FROM device_registry d WHERE {tenants:d}",
-            )
-            .await?;
-            if let Some(row) = counted.first() {
-                rows.devices = Some(crate::queries::sql::int(row, "n")?.max(0) as u64);
-            }
-        }
-    }
     Ok(out)
 }
 
@@ -182,6 +139,7 @@ pub fn differences(plan: &TenantPlan, there: &TenantRows) -> Vec<String> {
     let firmware: Vec<&firmware_versions::Model> = there
         .firmware
         .iter()
+        .copied()
         .filter(|f| mine(&f.created_by))
         .collect();
     let by_id: HashMap<i32, &firmware_versions::Model> =
@@ -198,7 +156,7 @@ pub fn differences(plan: &TenantPlan, there: &TenantRows) -> Vec<String> {
             ));
         }
     }
-    let devices_there = there.devices.unwrap_or(0);
+    let devices_there = there.devices;
     for c in there.campaigns.iter().filter(|c| mine(&c.created_by)) {
         let Some((index, seed)) = plan
             .campaigns
@@ -267,19 +225,23 @@ pub fn differences(plan: &TenantPlan, there: &TenantRows) -> Vec<String> {
     let sample: Vec<_> = if there.metadata.is_empty() {
         Vec::new()
     } else {
-        plan.devices().take(SAMPLE).collect()
+        plan.fleet.labels().take(SAMPLE).collect()
     };
     let mut differing = sample.iter().filter_map(|d| {
         let metadata = there.metadata.get(&d.device_id)?;
-        let planned = d.metadata();
         ["type", "model"].into_iter().find_map(|key| {
-            let (stored, wanted) = (metadata.get(key), planned.get(key));
-            (stored != wanted).then(|| {
+            let (stored, wanted) = (metadata.get(key), d.metadata_text(key));
+            let same = match (stored, wanted) {
+                (None, None) => true,
+                (Some(serde_json::Value::String(s)), Some(w)) => s == w,
+                _ => false,
+            };
+            (!same).then(|| {
                 format!(
                     "device {} has {key} {} there, {} in the scenario",
                     d.device_id,
                     shown(stored),
-                    shown(wanted)
+                    wanted.unwrap_or("none")
                 )
             })
         })
