@@ -135,6 +135,13 @@ where
         .iter()
         .map(|row| row.try_get::<String>("", "tenant_id"))
         .collect::<Result<_, _>>()?;
+    // Indexed where there are several: each move would otherwise scan all
+    // of the batch's rows, a cost that grew with the batch's tenants times
+    // its rows (0.5 s for 1,000 tenants of 10 status rows, 0.1 s indexed).
+    if tenants.len() > 1 {
+        txn.execute_unprepared(&format!("CREATE INDEX ON {staging} (tenant_id)"))
+            .await?;
+    }
     let moved = super::scoped::execute_per_tenant(txn, true, &tenants, |tenant| {
         Some(format!(
             "INSERT INTO {} ({names}) SELECT {names} FROM {staging} WHERE tenant_id = {}",

@@ -85,10 +85,19 @@ pub async fn read(sink: &Sink<'_>, ids: &[String], status: bool) -> Result<Found
         ..Found::default()
     };
     read_devices_into(sink, ids, &mut found).await?;
-    found.firmware = read_firmware(sink, ids).await?;
-    found.campaigns = read_campaigns(sink, ids).await?;
+    // Firmware, campaigns and status rows reference their tenant's row (a
+    // foreign key in the platform's schema and ours): a tenant whose row
+    // is not there has none, and is not asked (under row level security
+    // each tenant asked is a statement).
+    let there: Vec<String> = ids
+        .iter()
+        .filter(|id| found.tenants.contains_key(*id))
+        .cloned()
+        .collect();
+    found.firmware = read_firmware(sink, &there).await?;
+    found.campaigns = read_campaigns(sink, &there).await?;
     if status {
-        found.status = read_status_counts(sink, ids).await?;
+        found.status = read_status_counts(sink, &there).await?;
     }
     Ok(found)
 }
