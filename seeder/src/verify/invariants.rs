@@ -41,22 +41,38 @@ impl Subject {
     /// `{json_text:alias.column.key}` (see `sql::json_text`).
     /// LEFT JOINs, so a missing partner reads as NULLs (which the checks
     /// about missing partners test for, and every other check is false on).
-    /// The devices are the checked tenants' (`{tenants:d}`, true of every
-    /// device the join could find): PostgreSQL carries a single tenant's
-    /// `=` over to the devices through the join, but not an `IN` list of
-    /// several, and without it hashed or scanned all of device_registry.
+    /// Partners are of the row's own tenant: a campaign or build of
+    /// another tenant reads as missing, as it does to a role whose row
+    /// level security hides other tenants' rows, and to each tenant's own
+    /// check. Each join also names the checked tenants (`{tenants:c}`,
+    /// true of every row the join can find): PostgreSQL carries a single
+    /// tenant's `=` over a join, but not an `IN` list of several, and
+    /// without it hashed or scanned the whole partner table for every
+    /// batch of tenants, a cost that grew with tenants × rows.
     fn tables_clause(self) -> &'static str {
         match self {
             Subject::StatusRow => {
                 "FROM ota_device_status s \
                  LEFT JOIN ota_campaigns c ON c.id = s.campaign_id \
+                     AND c.tenant_id = s.tenant_id AND {tenants:c} \
                  LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id \
+                     AND f.tenant_id = c.tenant_id AND {tenants:f} \
                  LEFT JOIN device_registry d ON d.tenant_id = s.tenant_id AND d.device_id = s.device_id \
                      AND {tenants:d}"
             }
             Subject::Campaign => {
-                "FROM ota_campaigns c LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id"
+                "FROM ota_campaigns c LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id \
+                     AND f.tenant_id = c.tenant_id AND {tenants:f}"
             }
+        }
+    }
+
+    /// The aliases whose `{tenants:…}` markers the clause holds, in the
+    /// order of their values (the text's).
+    fn joined(self) -> &'static [&'static str] {
+        match self {
+            Subject::StatusRow => &["c", "f", "d"],
+            Subject::Campaign => &["f"],
         }
     }
 
@@ -494,12 +510,11 @@ async fn run_checks<C: ConnectionTrait>(
         subject.tables_clause(),
         any.join(" OR "),
     );
-    // `{tenants:d}` (status rows) comes before `{tenants:alias}` in the
-    // text, so its values are bound first. A campaign's clause has none
-    // (and `tenants` binds its values whether or not the text has one).
+    // The joins' markers come before `{tenants:alias}` in the text, so
+    // their values are bound first.
     let mut query = Query::new(&sql);
-    if subject == Subject::StatusRow {
-        query = query.tenants("d", tenants);
+    for joined in subject.joined() {
+        query = query.tenants(joined, tenants);
     }
     let rows = query.tenants(alias, tenants).all(conn).await?;
     let stale_bit = 1_i64 << checks.len();
