@@ -174,8 +174,10 @@ impl<'a> Seeder<'a> {
     /// checking that the database accepts writes, bringing its schema up to
     /// date (or judging the platform's own tables, see docs/schema.md) and
     /// comparing every selected tenant already there with the dataset.
-    /// Small tenants go many to a batch, a big one alone; each batch is
-    /// planned with set-based reads and applied in one transaction, so a
+    /// Small tenants go many to a batch, a big one alone. Every batch is
+    /// first planned with set-based reads in a read-only transaction; a
+    /// batch whose plan writes nothing (a rerun) is reported from it, any
+    /// other is planned again and applied in one write transaction, so a
     /// failing batch is rolled back whole (its tenants absent) and ends the
     /// run with its error; batches committed before it stay. A cancelled
     /// run returns the report of what was committed, with
@@ -184,7 +186,8 @@ impl<'a> Seeder<'a> {
     /// Errors: an unknown tenant, a read-only database, a schema that
     /// cannot be seeded as it is or that a newer ota-seed migrated, pending
     /// migrations with [`Seeder::migrate`] `false`, a tenant holding another
-    /// dataset, a lagging id sequence, a database error that retries did not
+    /// dataset, a lagging id sequence (of a table the run would insert
+    /// into), a database error that retries did not
     /// cure, or [`SeedError::Declined`] (with the report) when the database
     /// stored fewer rows than were sent without an error.
     pub async fn run(&self, conn: &DatabaseConnection) -> Result<SeedReport, SeedError> {
@@ -212,16 +215,19 @@ impl<'a> Seeder<'a> {
             .map(|plans| steps::Batch::new(plans, now, &selection))
             .collect();
         let world = Some(self.world());
+        let cancel = Some(&self.cancel);
+        // The run's seconds count its planning, which is all of a rerun.
+        let started = std::time::Instant::now();
         // A batch whose plan changes nothing (a rerun) needs no write
         // transaction: its figures are the plan's.
         let planned: Vec<Option<SeedReport>> =
-            check_batches(&db, self, &batches, &schema.tables, world)
+            plan_batches(&db, self, &batches, &schema.tables, world, cancel)
                 .await?
                 .into_iter()
                 .map(|report| report.changes_nothing().then_some(report))
                 .collect();
         let _seeding = self.cancel.enter(Phase::Seeding);
-        let seeding = seed_tenants(&db, self, batches, planned, jobs, &schema.tables);
+        let seeding = seed_tenants(&db, self, batches, planned, jobs, &schema.tables, started);
         let mut report = match seeding.await {
             Ok(report) => report,
             Err(SeedError::Declined {
@@ -238,8 +244,9 @@ impl<'a> Seeder<'a> {
     }
 
     /// What [`Seeder::run`] would insert now, per table, found by reading
-    /// alone: no migration, no row, no lock, no sequence value. Updates a
-    /// run would make (counters, a device's firmware) are not previewed.
+    /// alone: no migration, no row, no lock, no sequence value. The
+    /// campaigns whose counters it would set are counted as updated; a
+    /// device's firmware updates are not previewed.
     pub async fn dry_run(&self, conn: &DatabaseConnection) -> Result<SeedReport, SeedError> {
         let tenants = select_tenants(self.dataset, &self.tenants)?;
         let mut db = self.open(conn).await?;
@@ -425,39 +432,107 @@ fn planned_rows(plan: &TenantPlan) -> u64 {
 /// before any is written: every tenant already there is compared with
 /// `world` (so that a run over another world stops with nothing written
 /// at all, also with `--jobs`, where another batch could otherwise commit
-/// first). Each batch's report as a run would give it now.
-async fn check_batches(
+/// first), and each batch's report is the one a run would give now.
+/// With `cancel`, a stop requested meanwhile leaves the batches not yet
+/// planned with an empty report (they are not started either).
+async fn plan_batches(
     db: &Db,
     seeder: &Seeder<'_>,
     batches: &[steps::Batch<'_>],
     tables: &[&'static str],
     world: Option<steps::World<'_>>,
+    cancel: Option<&Cancel>,
 ) -> Result<Vec<SeedReport>, SeedError> {
     // Two at once where the pool has two connections: one batch's rows
     // are decoded and compared while the server reads the next's. In
     // dataset order all the same, so the first refusal is the first
     // tenant's that differs.
-    let at_once = CHECKS_AT_ONCE.min(db.concurrent_transactions());
+    let at_once = PLANS_AT_ONCE.min(db.concurrent_transactions());
     futures_util::stream::iter(batches)
-        .map(|batch| check_one(db, seeder, batch, tables, world))
+        .map(|batch| plan_one(db, seeder, batch, tables, world, cancel))
         .buffered(at_once)
         .try_collect()
         .await
 }
 
-/// Read-only transactions planning batches at once (see `check_batches`).
-const CHECKS_AT_ONCE: usize = 2;
+/// Read-only transactions planning batches at once (see `plan_batches`).
+const PLANS_AT_ONCE: usize = 2;
 
-/// One batch of [`check_batches`], in a read-only transaction of its own.
-async fn check_one(
+/// One batch of [`plan_batches`], read again from its start when the
+/// database aborted the read for a reason a retry cures; a server that
+/// stops answering or is lost is named, as while seeding.
+async fn plan_one(
     db: &Db,
     seeder: &Seeder<'_>,
     batch: &steps::Batch<'_>,
     tables: &[&'static str],
     world: Option<steps::World<'_>>,
+    cancel: Option<&Cancel>,
 ) -> Result<SeedReport, SeedError> {
-    let reading = |e| SeedError::database("reading the existing rows", e);
-    let txn = db.begin(Access::Read, None).await.map_err(reading)?;
+    let label = batch.label();
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        if cancel.is_some_and(Cancel::is_cancelled) {
+            return Ok(SeedReport::default());
+        }
+        attempt += 1;
+        match plan_once(db, seeder, batch, tables, world).await {
+            Ok(report) => return Ok(report),
+            Err(StepError::Refused(refusal)) => return Err(refusal),
+            Err(StepError::Database { source, doing, .. })
+                if let Some(no_answer) = retry::no_answer(&source) =>
+            {
+                return Err(no_answer_error(db, label, doing, no_answer.waited, source));
+            }
+            Err(StepError::Database { source, doing, .. }) if retry::is_unreachable(&source) => {
+                return Err(server_lost_error(db, label, doing, source));
+            }
+            Err(StepError::Database { source, .. })
+                if retry::is_transient(&source)
+                    && attempt < retry::MAX_ATTEMPTS
+                    && started.elapsed() < retry::MAX_RETRY_TIME =>
+            {
+                seeder
+                    .progress
+                    .retrying(&label, attempt + 1, retry::reason(&source));
+                tokio::time::sleep(retry::backoff(attempt)).await;
+            }
+            Err(StepError::Database {
+                doing,
+                table,
+                source,
+            }) => {
+                return Err(SeedError::Database {
+                    doing: format!("{doing} for {label} (nothing was written)"),
+                    tenant: Some(label),
+                    table,
+                    source,
+                });
+            }
+            Err(StepError::RolledBackByCluster { doing }) => {
+                return Err(SeedError::database(
+                    format!("{doing} for {label}"),
+                    DbErr::Custom("the cluster rolled back a read-only transaction".to_owned()),
+                ));
+            }
+        }
+    }
+}
+
+/// [`plan_one`]'s one try, in a read-only transaction of its own.
+async fn plan_once(
+    db: &Db,
+    seeder: &Seeder<'_>,
+    batch: &steps::Batch<'_>,
+    tables: &[&'static str],
+    world: Option<steps::World<'_>>,
+) -> Result<SeedReport, StepError> {
+    let reading = |doing: &'static str| move |e| StepError::new(doing, e);
+    let txn = db
+        .begin(Access::Read, None)
+        .await
+        .map_err(reading("starting the batch's read-only transaction"))?;
     let sink = read_sink(
         &txn,
         db,
@@ -467,19 +542,12 @@ async fn check_one(
         batch.label(),
     )
     .await
-    .map_err(reading)?;
-    let report = match steps::check_batch(&sink, batch, world).await {
-        Ok(report) => report,
-        Err(StepError::Refused(refusal)) => return Err(refusal),
-        Err(StepError::Database { doing, source, .. }) => {
-            return Err(SeedError::database(doing, source));
-        }
-        Err(StepError::RolledBackByCluster { doing }) => {
-            return Err(reading(DbErr::Custom(doing)));
-        }
-    };
+    .map_err(reading("reading the tables' row level security"))?;
+    let report = steps::plan_batch(&sink, batch, world).await?;
     drop(sink);
-    txn.commit().await.map_err(reading)?;
+    txn.commit()
+        .await
+        .map_err(reading("ending the batch's read-only transaction"))?;
     Ok(report)
 }
 
@@ -525,7 +593,7 @@ pub(crate) async fn preview(
         .collect();
     let world = (tables.len() == Table::ALL.len()).then(|| seeder.world());
     let mut report = SeedReport::default();
-    for one in check_batches(db, seeder, &batches, tables, world).await? {
+    for one in plan_batches(db, seeder, &batches, tables, world, None).await? {
         merge(&mut report, one);
     }
     Ok(report)
@@ -554,9 +622,9 @@ async fn seed_tenants(
     planned: Vec<Option<SeedReport>>,
     jobs: usize,
     tables: &[&'static str],
+    started: std::time::Instant,
 ) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
-    let started = std::time::Instant::now();
     seeder
         .progress
         .run_started(batches.iter().map(|b| b.ids.len()).sum());
@@ -777,14 +845,7 @@ async fn seed_one(
             Err(StepError::Database { source, doing, .. })
                 if let Some(no_answer) = retry::no_answer(&source) =>
             {
-                return Err(SeedError::NoAnswer {
-                    server: db.server_address(),
-                    tenant: label,
-                    waiting_while: doing,
-                    waited: no_answer.waited,
-                    galera: db.is_galera(),
-                    source: Box::new(source),
-                });
+                return Err(no_answer_error(db, label, doing, no_answer.waited, source));
             }
             // Whatever the error, a requested stop explains it.
             Err(_) if cancel.is_cancelled() => {
@@ -794,12 +855,12 @@ async fn seed_one(
                 });
             }
             Err(StepError::Database { source, doing, .. }) if retry::is_unreachable(&source) => {
-                return Err(SeedError::ServerLost {
-                    server: db.server_address(),
-                    tenant: label,
-                    lost_while: connection_lost.unwrap_or(doing),
-                    source: Box::new(source),
-                });
+                return Err(server_lost_error(
+                    db,
+                    label,
+                    connection_lost.unwrap_or(doing),
+                    source,
+                ));
             }
             Err(StepError::Database { source, doing, .. })
                 if retry::is_transient(&source)
@@ -854,6 +915,34 @@ async fn seed_one(
             }
             Err(StepError::Refused(refusal)) => return Err(refusal),
         }
+    }
+}
+
+/// A batch's server that stopped answering, named with what was waited for.
+fn no_answer_error(
+    db: &Db,
+    label: String,
+    doing: String,
+    waited: Duration,
+    source: DbErr,
+) -> SeedError {
+    SeedError::NoAnswer {
+        server: db.server_address(),
+        tenant: label,
+        waiting_while: doing,
+        waited,
+        galera: db.is_galera(),
+        source: Box::new(source),
+    }
+}
+
+/// A batch's server that went away, named with what was being done.
+fn server_lost_error(db: &Db, label: String, lost_while: String, source: DbErr) -> SeedError {
+    SeedError::ServerLost {
+        server: db.server_address(),
+        tenant: label,
+        lost_while,
+        source: Box::new(source),
     }
 }
 

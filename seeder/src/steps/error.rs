@@ -26,7 +26,7 @@ pub enum StepError {
 }
 
 impl StepError {
-    pub(super) fn new(doing: &str, source: DbErr) -> StepError {
+    pub(crate) fn new(doing: &str, source: DbErr) -> StepError {
         StepError::Database {
             doing: doing.to_owned(),
             table: None,
