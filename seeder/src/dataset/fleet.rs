@@ -39,17 +39,17 @@ pub struct DeviceSeed {
 }
 
 /// A device's id with the metadata a scenario and `--seed` decide (its
-/// type and model): what [`Fleet::labels`] gives, without the rest of a
+/// type and model): what [`Fleet::device_models`] gives, without the rest of a
 /// [`DeviceSeed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DeviceLabel {
+pub(crate) struct DeviceModel {
     pub device_id: String,
     device_type: Arc<str>,
     model: Arc<str>,
     metadata_style: MetadataStyle,
 }
 
-impl DeviceLabel {
+impl DeviceModel {
     /// The "model" or "type" text of the device's metadata as seeded
     /// (`None` for other keys, and where the style has no such key).
     pub fn metadata_text(&self, key: &str) -> Option<&str> {
@@ -364,12 +364,12 @@ impl Fleet {
     /// Every device's id, type and model, in byte order of device_id, as
     /// [`Fleet::devices`] gives them, at a fraction of its cost (no token
     /// hash, no firmware): what the check for another world compares.
-    pub(crate) fn labels(&self) -> impl Iterator<Item = DeviceLabel> + '_ {
+    pub(crate) fn device_models(&self) -> impl Iterator<Item = DeviceModel> + '_ {
         let mut model = self.model_draw();
         self.units
             .iter()
             .flat_map(|u| (1..=u.count).map(move |n| (u, n)))
-            .map(move |(u, n)| DeviceLabel {
+            .map(move |(u, n)| DeviceModel {
                 device_id: self.id_in(u, n),
                 device_type: self.types[u.device_type].name.clone(),
                 model: model(u, n),

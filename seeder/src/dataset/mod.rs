@@ -258,21 +258,21 @@ fn build(s: &Scenario, seed: u64) -> Result<Dataset, ScenarioError> {
 mod tests {
     use super::*;
 
-    /// The world check compares labels with stored metadata: they must
+    /// The world check compares device models with stored metadata: they must
     /// be the devices' own, in order, in both metadata styles.
     #[test]
-    fn labels_are_the_devices_ids_and_metadata() {
+    fn device_models_are_the_devices_ids_and_metadata() {
         let history = crate::scenario::Scenario::builtin("history").expect("built in");
         for dataset in [
             Dataset::demo(),
             Dataset::from_scenario(&history, 1).expect("history builds"),
         ] {
             for plan in &dataset.tenants {
-                let labels: Vec<_> = plan.fleet.labels().collect();
+                let models: Vec<_> = plan.fleet.device_models().collect();
                 let devices: Vec<_> = plan.devices().collect();
-                assert_eq!(labels.len(), devices.len());
-                for (label, device) in labels.iter().zip(&devices) {
-                    assert_eq!(label.device_id, device.device_id);
+                assert_eq!(models.len(), devices.len());
+                for (model, device) in models.iter().zip(&devices) {
+                    assert_eq!(model.device_id, device.device_id);
                     let written = device.metadata();
                     for key in ["model", "type", "installed"] {
                         let expected = match written.get(key) {
@@ -281,7 +281,7 @@ mod tests {
                             }
                             _ => None,
                         };
-                        assert_eq!(label.metadata_text(key), expected, "{key} of {written}");
+                        assert_eq!(model.metadata_text(key), expected, "{key} of {written}");
                     }
                 }
             }

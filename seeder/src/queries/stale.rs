@@ -79,8 +79,9 @@ pub async fn off_latest_success<C: ConnectionTrait>(
                     ORDER BY CASE WHEN s.completed_at IS NULL THEN 1 ELSE 0 END, \
                              {instant:s.completed_at} DESC, s.id DESC) AS successes \
            FROM ota_device_status s \
-           JOIN ota_campaigns c ON c.id = s.campaign_id \
+           JOIN ota_campaigns c ON c.id = s.campaign_id AND c.tenant_id = s.tenant_id \
            JOIN firmware_versions f ON f.id = c.firmware_version_id \
+               AND f.tenant_id = c.tenant_id \
            WHERE s.status IN ('SUCCESS', 'FAILED') AND {tenants:s}) x \
          JOIN device_registry d ON d.tenant_id = x.tenant_id AND d.device_id = x.device_id \
          WHERE x.status = 'SUCCESS' AND x.successes = 1 \

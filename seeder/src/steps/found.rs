@@ -24,9 +24,9 @@ pub struct Found {
     pub campaigns: HashMap<String, Vec<ota_campaigns::Model>>,
     /// Status rows per campaign id, of the tenants that have any.
     pub status: HashMap<String, HashMap<i32, CampaignCounters>>,
-    /// Up to [`FIRST_IDS`] device ids of each tenant, the first read (a
-    /// batch of one tenant reads none here): what the world check looks
-    /// at for devices numbered otherwise.
+    /// Up to [`FIRST_IDS`] device ids of each tenant, the smallest in byte
+    /// order (a batch of one tenant reads none here): what the world check
+    /// looks at for devices numbered otherwise.
     pub first_device_ids: HashMap<String, Vec<String>>,
 }
 
@@ -147,10 +147,17 @@ async fn read_devices_into(
         let tenant: String = row.try_get("", "tenant_id")?;
         let device: String = row.try_get("", "device_id")?;
         out.entry(tenant.clone()).or_default().insert(&device);
-        let first = found.first_device_ids.entry(tenant).or_default();
-        if first.len() < FIRST_IDS {
-            first.push(device);
-        }
+        found
+            .first_device_ids
+            .entry(tenant)
+            .or_default()
+            .push(device);
+    }
+    // The smallest in byte order, whatever order the rows came in (a
+    // batch's tenants are small: their ids are held briefly).
+    for ids in found.first_device_ids.values_mut() {
+        ids.sort_unstable();
+        ids.truncate(FIRST_IDS);
     }
     Ok(())
 }

@@ -8,9 +8,11 @@
 //! to the table's owner: the application role may not, and `setval` is not
 //! transactional, so a concurrent writer could be handed an id twice.
 //!
-//! Each selected table is checked for every batch, whether or not rows
-//! will be inserted into it: a cheap look (the largest id through the
-//! primary key, and the sequence's position).
+//! Each selected table is checked for every batch that is applied, whether
+//! or not rows will be inserted into that table: a cheap look (the largest
+//! id through the primary key, and the sequence's position). A batch whose
+//! plan writes nothing (a rerun) is not applied and not checked: it takes
+//! no id, so a lag cannot fail it.
 //!
 //! Under row level security the application role sees only the tenant's
 //! own rows, so a lag caused by another tenant's rows shows here only when

@@ -1,9 +1,11 @@
 //! Seeding steps, one file per table, each with its *plan* (what the table
 //! lacks for a batch of tenants, decided from rows read by key, reading
-//! nothing more) and its *apply* (the batch's bulk statements). A batch is
-//! planned and applied in one transaction ([`seed_batch`]): all of it
-//! commits, or none of it, so each tenant is whole or absent. A dry run
-//! asks the same plans ([`check_batch`]) and applies none.
+//! nothing more) and its *apply* (the batch's bulk statements). Every batch
+//! is first planned by reading alone ([`plan_batch`], which also checks for
+//! another world): that is the dry run, and a batch whose plan writes
+//! nothing goes no further. Any other is planned again and applied in one
+//! transaction ([`seed_batch`]): all of it commits, or none of it, so each
+//! tenant is whole or absent.
 //!
 //! Figures are read, never inferred: "already present" is what a plan
 //! found by key, "inserted" what the database said it stored, and a row
@@ -71,10 +73,10 @@ pub struct World<'a> {
 
 /// A batch planned by reading alone, in a read-only transaction: each
 /// tenant compared with `world` (when given) before anything is written,
-/// then the report [`seed_batch`] would give now ([`preview_found`]'s).
+/// then the report [`seed_batch`] would give now ([`predict_report`]'s).
 /// When that report changes nothing, as on a rerun, the batch needs no
 /// write transaction: its figures are these.
-pub async fn check_batch(
+pub async fn plan_batch(
     sink: &Sink<'_>,
     batch: &Batch<'_>,
     world: Option<World<'_>>,
@@ -102,7 +104,7 @@ pub async fn check_batch(
             }
         }
     }
-    preview_found(sink, batch, found)
+    predict_report(sink, batch, found)
         .await
         .map_err(reading("reading the existing rows"))
 }
@@ -282,7 +284,7 @@ fn order_differing(report: &mut SeedReport, batch: &Batch<'_>) {
 /// report a run would give, with `inserted` meaning "would be inserted"
 /// and `updated` for campaigns the counters it would set. A device's
 /// fw_version updates are not previewed.
-async fn preview_found(
+async fn predict_report(
     sink: &Sink<'_>,
     batch: &Batch<'_>,
     found: Found,

@@ -225,7 +225,7 @@ pub fn differences(plan: &TenantPlan, there: &TenantRows) -> Vec<String> {
     let sample: Vec<_> = if there.metadata.is_empty() {
         Vec::new()
     } else {
-        plan.fleet.labels().take(SAMPLE).collect()
+        plan.fleet.device_models().take(SAMPLE).collect()
     };
     let mut differing = sample.iter().filter_map(|d| {
         let metadata = there.metadata.get(&d.device_id)?;

@@ -216,7 +216,8 @@ const CHECKS: &[Check] = &[
 /// `fw_version`. A device breaks invariant 6 only if its latest finished
 /// row is such a row, and the half of invariant 10 about devices with a
 /// success only if its latest success is one (the query of
-/// `off_latest_success` joins the same campaign, firmware and device), so
+/// `off_latest_success` joins the same campaign, firmware and device, each
+/// of the row's own tenant), so
 /// when the status rows' scan finds none, no device breaks either and that
 /// query (a sort of every finished row) need not run. Not a violation in
 /// itself: an earlier success to other firmware is one too.
@@ -463,8 +464,9 @@ async fn maybe_stale_in_sample<C: ConnectionTrait>(
                FROM ota_device_status x \
                WHERE {{tenants:x}} AND x.status = 'SUCCESS' \
                ORDER BY x.tenant_id, x.device_id LIMIT {STALE_SAMPLE}) s \
-         LEFT JOIN ota_campaigns c ON c.id = s.campaign_id \
+         LEFT JOIN ota_campaigns c ON c.id = s.campaign_id AND c.tenant_id = s.tenant_id \
          LEFT JOIN firmware_versions f ON f.id = c.firmware_version_id \
+             AND f.tenant_id = c.tenant_id \
          LEFT JOIN device_registry d ON d.tenant_id = s.tenant_id AND d.device_id = s.device_id \
          WHERE {MAYBE_STALE} LIMIT 1"
     ))

@@ -26,7 +26,8 @@ use crate::queries::sql::Query;
 const TENANTS_AT_ONCE: usize = 2;
 
 /// Most tenants one transaction checks. Their ids are bound values, up to
-/// twice in one query (invariant 8's), and an `IN` list of a thousand is
+/// four times in one query (the status rows' scan names them for each
+/// join), and an `IN` list of a thousand is
 /// still planned as one index condition; tens of thousands would approach
 /// the backends' limits on bound values (SQLite's 32,766).
 const TENANTS_PER_BATCH: usize = 1_000;
