@@ -217,7 +217,39 @@ async fn a_fleet_through_the_library(db: TestDb) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A stop requested before the run starts: nothing is planned or written,
+/// on an empty database and on a complete one (where every batch's plan
+/// writes nothing), and the report says the run stopped.
+async fn a_stop_requested_before_the_run_starts_nothing(db: TestDb) -> anyhow::Result<()> {
+    let conn = db.connect().await?;
+    let demo = Dataset::demo();
+    let stopped_run = |conn: &DatabaseConnection| {
+        let cancel = seeder::Cancel::new();
+        cancel.cancel();
+        let conn = conn.clone();
+        let demo = &demo;
+        async move { Seeder::new(demo).cancel(cancel).run(&conn).await }
+    };
+
+    let report = stopped_run(&conn).await?;
+    assert!(report.stopped.is_some(), "{report:?}");
+    assert!(report.tenants.is_empty(), "{report:?}");
+    assert_eq!(tenants::Entity::find().count(&conn).await?, 0);
+
+    Seeder::new(&demo).run(&conn).await?;
+    let report = stopped_run(&conn).await?;
+    assert!(report.stopped.is_some(), "{report:?}");
+    assert!(
+        report.tenants.is_empty(),
+        "no tenant reported seeded: {report:?}"
+    );
+    assert_eq!(report.table(Table::DeviceStatus).present, 0, "{report:?}");
+    conn.close().await?;
+    Ok(())
+}
+
 backend_tests!(
+    a_stop_requested_before_the_run_starts_nothing,
     demo_through_the_library,
     reset_touches_only_the_selected_dataset_tenants,
     reset_on_the_command_line,
